@@ -1,0 +1,27 @@
+// ESLint flat config: typescript-eslint with type information, so that floating promises are errors.
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["node_modules/**", ".cache/**", "**/*.mjs", "**/*.js", "**/generated/**", "examples/**/build/**"] },
+  ...tseslint.configs.recommended,
+  {
+    files: ["**/*.ts"],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: { arguments: false } }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-explicit-any": "off",
+      eqeqeq: ["error", "smart"],
+    },
+  },
+  {
+    // Library code logs through the injected Logger, never the console.
+    files: ["src/**/*.ts", "packages/*/src/**/*.ts"],
+    ignores: ["src/cli/**"],
+    rules: { "no-console": "error" },
+  },
+);

@@ -1,0 +1,76 @@
+/**
+ * Wire types about hosts and what they run (reference §1.4 `host.ping`, `host.get`, §3.2 component specification).
+ * @module
+ */
+import type { Link } from "./link.ts";
+
+/** Reply of `host.ping` (reference §1.4). */
+export interface HostInfo {
+  id: string;
+  friendly_name: string;
+  labels: Record<string, string>;
+  lattice: string;
+  uptime_seconds: number;
+  uptime_human: string;
+  version: string;
+  ctl_host: string;
+  rpc_host: string;
+  js_domain?: string;
+}
+
+/** One running component in an inventory (reference §1.4 `ComponentDescription`). */
+export interface ComponentDescription {
+  id: string;
+  image_ref: string;
+  name?: string;
+  annotations?: Record<string, string>;
+  revision: number;
+  max_instances: number;
+  limits?: Record<string, string> | null;
+}
+
+/** One running capability provider in an inventory (reference §1.4 `ProviderDescription`). */
+export interface ProviderDescription {
+  id: string;
+  image_ref?: string;
+  name?: string;
+  revision: number;
+  annotations?: Record<string, string>;
+  /** Trellis extension: `running`, `starting`, `restarting`, `unhealthy` or `failed`. */
+  status?: string;
+}
+
+/** Reply of `host.get.{host}` and data of `host_heartbeat` (reference §1.4). */
+export interface HostInventory {
+  components: ComponentDescription[];
+  providers: ProviderDescription[];
+  host_id: string;
+  friendly_name: string;
+  labels: Record<string, string>;
+  version: string;
+  uptime_human: string;
+  uptime_seconds: number;
+}
+
+/**
+ * `COMPONENT_{id}` in `LATTICEDATA_{lattice}`: the component's url and its outbound links
+ * (reference §3.2, seed component_spec.rs.txt). `url` is `""` when a link put created the spec first.
+ */
+export interface ComponentSpecification {
+  url: string;
+  links: Link[];
+}
+
+/** Formats seconds as wasmCloud does for `uptime_human`, e.g. `1h 2m 3s`. */
+export function humanUptime(seconds: number): string {
+  const s = Math.floor(seconds);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const parts: string[] = [];
+  if (d) parts.push(`${d}d`);
+  if (h) parts.push(`${h}h`);
+  if (m) parts.push(`${m}m`);
+  parts.push(`${s % 60}s`);
+  return parts.join(" ");
+}
