@@ -54,3 +54,4 @@ export { EventType, cloudEvent, eventName } from "./events.ts";
 export type { CloudEvent } from "./events.ts";
 export { createLogger, silentLogger } from "./logger.ts";
 export type { Logger, LogLevel, LogMeta, LoggerOptions } from "./logger.ts";
+export type { LinkSource, LinkChange, ConfigSource, EventPublisher } from "./ports.ts";
