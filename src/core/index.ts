@@ -55,3 +55,4 @@ export type { CloudEvent } from "./events.ts";
 export { createLogger, silentLogger } from "./logger.ts";
 export type { Logger, LogLevel, LogMeta, LoggerOptions } from "./logger.ts";
 export type { LinkSource, LinkChange, ConfigSource, EventPublisher } from "./ports.ts";
+export { TRELLIS_VERSION } from "./version.ts";

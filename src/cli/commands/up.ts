@@ -1,0 +1,215 @@
+/**
+ * `trellis up` (run a host, starting a local nats-server with JetStream and WebSocket when none answers, as
+ * `wash up` does) and `trellis down` (stop a host started with `--detached`).
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { openSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { Host } from "../../host/host.ts";
+import { defaultWorkloads } from "../../host/default-workloads.ts";
+import { type LogLevel, createLogger } from "../../core/logger.ts";
+import { InvalidArgumentError, TrellisError, ErrorCode } from "../../core/errors.ts";
+import {
+  NATS_SERVER_INSTALL_HINT,
+  type NatsServerHandle,
+  findNatsServerBinary,
+  getFreePort,
+  isNatsReachable,
+  startNatsServer,
+} from "../../lattice/nats-server.ts";
+import { type CliContext, parsePairs, parsePositiveInt } from "../context.ts";
+import { type Env, ENV, envLabels } from "../env.ts";
+
+interface UpFlags {
+  hostSeed?: string;
+  friendlyName?: string;
+  label?: string[];
+  heartbeatIntervalMs?: string;
+  rpcTimeoutMs?: string;
+  maxControlPayloadBytes?: string;
+  cacheDir?: string;
+  logLevel?: string;
+  logFormat?: string;
+  natsAutostart?: boolean;
+  natsStoreDir?: string;
+  natsWebsocketPort?: string;
+  detached?: boolean;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** `$TRELLIS_DATA_DIR`, else `$XDG_DATA_HOME/trellis`, else `~/.local/share/trellis`. */
+export function dataDir(env: Env): string {
+  return env[ENV.dataDir] ?? join(env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "trellis");
+}
+
+function stateFile(env: Env, lattice: string): string {
+  return join(dataDir(env), `up-${lattice}.json`);
+}
+
+function isLoopback(url: string): boolean {
+  try {
+    const h = new URL(url.split(",")[0]?.trim() ?? url).hostname;
+    return h === "127.0.0.1" || h === "localhost" || h === "[::1]" || h === "::1";
+  } catch {
+    return false;
+  }
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
+async function ensureNats(natsUrl: string, flags: UpFlags, env: Env, log: (m: string) => void): Promise<NatsServerHandle | undefined> {
+  if (await isNatsReachable(natsUrl, 1000)) return undefined;
+  const autostart = flags.natsAutostart !== false && env[ENV.natsAutostart] !== "false";
+  if (!autostart || !isLoopback(natsUrl)) {
+    throw new TrellisError(ErrorCode.Lattice, `nothing answers at ${natsUrl}; start a NATS server with JetStream (nats-server -js) there`);
+  }
+  if (!(await findNatsServerBinary())) {
+    throw new TrellisError(ErrorCode.Lattice, `nothing answers at ${natsUrl} and nats-server is not installed: ${NATS_SERVER_INSTALL_HINT}`);
+  }
+  const port = Number(new URL(natsUrl.split(",")[0]?.trim() ?? natsUrl).port || 4222);
+  const wsFlag = flags.natsWebsocketPort ?? env[ENV.natsWebsocketPort];
+  let websocketPort = wsFlag === undefined ? 4223 : Number(wsFlag);
+  if (!Number.isInteger(websocketPort) || websocketPort < 0) throw new InvalidArgumentError("--nats-websocket-port", "--nats-websocket-port must be a port number");
+  if (websocketPort !== 0 && !(await portFree(websocketPort))) websocketPort = await getFreePort();
+  const storeDir = flags.natsStoreDir ?? env[ENV.natsStoreDir] ?? join(dataDir(env), "nats");
+  await mkdir(storeDir, { recursive: true });
+  const server = await startNatsServer({ port, storeDir, websocketPort, keepProcessAlive: true });
+  log(`started nats-server ${server.url} (JetStream in ${storeDir}, WebSocket ${server.websocketUrl ?? "off"})`);
+  return server;
+}
+
+/** Registers `up` and `down`. */
+export function registerUpCommands(program: Command, ctx: CliContext): void {
+  program
+    .command("up")
+    .description("run a host on the lattice; starts a local nats-server (JetStream + WebSocket) when none answers")
+    .option("--host-seed <seed>", `server nkey seed fixing the host id (${ENV.hostSeed})`)
+    .option("--friendly-name <name>", `friendly name (${ENV.friendlyName})`)
+    .option("--label <k=v>", "host label (repeat; TRELLIS_LABEL_k=v)", collect)
+    .option("--heartbeat-interval-ms <ms>", `heartbeat interval, ms (${ENV.heartbeatIntervalMs}; default 30000)`)
+    .option("--rpc-timeout-ms <ms>", `default timeout of lattice calls, ms (${ENV.rpcTimeoutMs}; default 2000)`)
+    .option("--max-control-payload-bytes <n>", `largest control request, bytes (${ENV.maxControlPayloadBytes})`)
+    .option("--cache-dir <dir>", `cache directory (${ENV.cacheDir})`)
+    .option("--log-level <level>", `trace|debug|info|warn|error (${ENV.logLevel}; default info)`)
+    .option("--log-format <fmt>", `json|text (${ENV.logFormat}; default text)`)
+    .option("--no-nats-autostart", `never start a nats-server (${ENV.natsAutostart}=false)`)
+    .option("--nats-store-dir <dir>", `JetStream store of a started nats-server (${ENV.natsStoreDir})`)
+    .option("--nats-websocket-port <port>", `WebSocket port of a started nats-server (${ENV.natsWebsocketPort}; default 4223)`)
+    .option("--detached", "run the host in the background; stop it with `trellis down`")
+    .action(
+      ctx.action(async (flags: UpFlags) => {
+        const g = ctx.globals();
+        const env = ctx.env;
+        if (flags.detached) return upDetached(env, g.lattice, g.output);
+        const num = (flag: string, v: string | undefined) => (v === undefined ? undefined : parsePositiveInt(flag, v));
+        const level = (flags.logLevel ?? env[ENV.logLevel] ?? "info") as LogLevel;
+        if (!["trace", "debug", "info", "warn", "error", "silent"].includes(level)) throw new InvalidArgumentError("--log-level", `unknown log level ${level}`);
+        const format = flags.logFormat ?? env[ENV.logFormat] ?? "text";
+        if (format !== "json" && format !== "text") throw new InvalidArgumentError("--log-format", "--log-format must be json or text");
+        const logger = createLogger({ level, json: format === "json" });
+        const say = (m: string) => {
+          if (g.output === "text") process.stderr.write(`${m}\n`);
+        };
+        const nats = await ensureNats(g.natsUrl, flags, env, say);
+        let host: Host;
+        try {
+          host = await Host.create({
+            lattice: g.lattice,
+            natsUrl: g.natsUrl,
+            hostSeed: flags.hostSeed ?? env[ENV.hostSeed],
+            friendlyName: flags.friendlyName ?? env[ENV.friendlyName],
+            labels: { ...envLabels(env), ...parsePairs("--label", flags.label ?? []) },
+            heartbeatIntervalMs: num("--heartbeat-interval-ms", flags.heartbeatIntervalMs ?? env[ENV.heartbeatIntervalMs]),
+            rpcTimeoutMs: num("--rpc-timeout-ms", flags.rpcTimeoutMs ?? env[ENV.rpcTimeoutMs]),
+            maxControlPayloadBytes: num("--max-control-payload-bytes", flags.maxControlPayloadBytes ?? env[ENV.maxControlPayloadBytes]),
+            cacheDir: flags.cacheDir ?? env[ENV.cacheDir],
+            logger,
+            workloads: defaultWorkloads(),
+          });
+        } catch (err) {
+          await nats?.stop();
+          throw err;
+        }
+        const info = { host_id: host.id, friendly_name: host.friendlyName, lattice: g.lattice, nats_url: g.natsUrl, nats_started: nats !== undefined, pid: process.pid };
+        await mkdir(dataDir(env), { recursive: true });
+        await writeFile(stateFile(env, g.lattice), JSON.stringify(info));
+        ctx.print({ text: `host ${host.id} (${host.friendlyName}) is up on lattice ${g.lattice} at ${g.natsUrl}; Ctrl-C stops it`, json: info });
+        const stop = () => void host.stop();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+        await host.stopped;
+        await rm(stateFile(env, g.lattice), { force: true });
+        await nats?.stop();
+        return undefined;
+      }),
+    );
+
+  program
+    .command("down")
+    .description("stop the host that `trellis up --detached` started on this lattice")
+    .action(
+      ctx.action(async () => {
+        const g = ctx.globals();
+        const file = stateFile(ctx.env, g.lattice);
+        let state: { pid: number; host_id: string };
+        try {
+          state = JSON.parse(await readFile(file, "utf8")) as { pid: number; host_id: string };
+        } catch {
+          throw new TrellisError(ErrorCode.NotFound, `no host started with \`trellis up --detached\` runs on lattice ${g.lattice}`);
+        }
+        try {
+          process.kill(state.pid, "SIGTERM");
+        } catch {
+          await rm(file, { force: true });
+          return { text: `host ${state.host_id} was not running`, json: { success: true, host_id: state.host_id } };
+        }
+        const deadline = Date.now() + 15_000;
+        while (Date.now() < deadline) {
+          try {
+            process.kill(state.pid, 0);
+          } catch {
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await rm(file, { force: true });
+        return { text: `host ${state.host_id} stopped`, json: { success: true, host_id: state.host_id } };
+      }),
+    );
+}
+
+async function upDetached(env: Env, lattice: string, output: string) {
+  const dir = dataDir(env);
+  await mkdir(dir, { recursive: true });
+  const file = stateFile(env, lattice);
+  await rm(file, { force: true });
+  const logPath = join(dir, `host-${lattice}.log`);
+  const out = openSync(logPath, "a");
+  const args = process.argv.slice(1).filter((a) => a !== "--detached");
+  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", out, out], env: { ...env } as NodeJS.ProcessEnv });
+  child.unref();
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const state = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
+      return { text: `host ${String(state.host_id)} is up in the background (pid ${String(state.pid)}, log ${logPath}); \`trellis down\` stops it`, json: { ...state, log: logPath } };
+    } catch {
+      if (child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  void output;
+  throw new TrellisError(ErrorCode.Internal, `the background host did not come up; see ${logPath}`);
+}

@@ -1,0 +1,115 @@
+/**
+ * What every CLI command gets: the global options, a lazily connected control client, and output in text or JSON.
+ * Commands are thin: they call the library (`CtlClient`, `Host`) and return `{ text, json }`.
+ * @module
+ */
+import type { Command } from "commander";
+import { CtlClient } from "../control/client.ts";
+import { InvalidArgumentError, TrellisError } from "../core/errors.ts";
+import { type Env, ENV } from "./env.ts";
+
+/** Output format of every command. */
+export type OutputFormat = "text" | "json";
+
+/** Global options, after flags and their `TRELLIS_*` twins. */
+export interface GlobalOptions {
+  lattice: string;
+  natsUrl: string;
+  timeoutMs: number;
+  output: OutputFormat;
+}
+
+/** What a command prints: `text` for people, `json` for `--output json`. */
+export interface CommandResult {
+  text: string;
+  json: unknown;
+}
+
+/** The context passed to every command module's `register…Commands(program, ctx)`. */
+export interface CliContext {
+  /** The environment snapshot taken at start (read only here and in env.ts). */
+  readonly env: Env;
+  /** Global options (valid once commander has parsed them). */
+  globals(): GlobalOptions;
+  /** A control client for the global lattice and NATS URL, connected on first use and closed at exit. */
+  client(): Promise<CtlClient>;
+  /** Prints a result in the chosen format. */
+  print(result: CommandResult): void;
+  /** Wraps a command action: awaits it, prints its result, maps errors to one line on stderr and exit code 1. */
+  action<A extends unknown[]>(fn: (...args: A) => Promise<CommandResult | undefined>): (...args: A) => Promise<void>;
+}
+
+/** Parses a positive integer option. @throws InvalidArgumentError naming the option. */
+export function parsePositiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(name, `${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Parses `k=v` pairs. @throws InvalidArgumentError naming `what` for a pair without `=`. */
+export function parsePairs(what: string, pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf("=");
+    if (i <= 0) throw new InvalidArgumentError(what, `${what} must be KEY=VALUE, got ${JSON.stringify(p)}`);
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
+}
+
+/** Builds the CLI context over the root command. */
+export function createContext(program: Command, env: Env): CliContext & { close(): Promise<void> } {
+  let client: Promise<CtlClient> | undefined;
+  const globals = (): GlobalOptions => {
+    const o = program.opts<{ lattice?: string; natsUrl?: string; timeoutMs?: string; output?: string }>();
+    const output = (o.output ?? env[ENV.output] ?? "text") as OutputFormat;
+    if (output !== "text" && output !== "json") throw new InvalidArgumentError("output", `--output must be text or json, got ${JSON.stringify(output)}`);
+    return {
+      lattice: o.lattice ?? env[ENV.lattice] ?? "default",
+      natsUrl: o.natsUrl ?? env[ENV.natsUrl] ?? "nats://127.0.0.1:4222",
+      timeoutMs: parsePositiveInt("--timeout-ms", o.timeoutMs ?? env[ENV.timeoutMs] ?? "2000"),
+      output,
+    };
+  };
+  const ctx: CliContext & { close(): Promise<void> } = {
+    env,
+    globals,
+    client: () => {
+      const g = globals();
+      client ??= CtlClient.connect({ natsUrl: g.natsUrl, lattice: g.lattice, timeoutMs: g.timeoutMs });
+      return client;
+    },
+    print: (r) => {
+      let fmt: OutputFormat = "text";
+      try {
+        fmt = globals().output;
+      } catch {
+        // fall back to text
+      }
+      process.stdout.write(fmt === "json" ? `${JSON.stringify(r.json, null, 2)}\n` : r.text.endsWith("\n") || !r.text ? r.text : `${r.text}\n`);
+    },
+    action:
+      (fn) =>
+      async (...args) => {
+        try {
+          const r = await fn(...args);
+          if (r) ctx.print(r);
+        } catch (err) {
+          const e = TrellisError.from(err);
+          let json = false;
+          try {
+            json = globals().output === "json";
+          } catch {
+            // text
+          }
+          if (json) process.stdout.write(`${JSON.stringify({ success: false, error: e.toWire() }, null, 2)}\n`);
+          process.stderr.write(`error: ${e.message}\n`);
+          process.exitCode = 1;
+        }
+      },
+    close: async () => {
+      if (client) await (await client.catch(() => undefined))?.close();
+    },
+  };
+  return ctx;
+}

@@ -1,0 +1,39 @@
+/**
+ * The `trellis` command line: a thin shell over the library (`CtlClient`, `Host`). Every command takes the global
+ * `--lattice`, `--nats-url`, `--timeout-ms` and `--output json|text`; errors print one line and exit non-zero.
+ * @module
+ */
+import { Command } from "commander";
+import { TRELLIS_VERSION } from "../core/version.ts";
+import { createContext } from "./context.ts";
+import { ENV } from "./env.ts";
+import { registerConfigCommands } from "./commands/config.ts";
+import { registerLatticeCommands } from "./commands/lattice.ts";
+import { registerLinkCommands } from "./commands/link.ts";
+import { registerUpCommands } from "./commands/up.ts";
+
+const env = Object.freeze({ ...process.env });
+const program = new Command("trellis")
+  .version(TRELLIS_VERSION)
+  .description("Trellis: a lattice runtime for WebAssembly components")
+  .option("--lattice <name>", `lattice name (${ENV.lattice}; default "default")`)
+  .option("--nats-url <url>", `NATS server URL (${ENV.natsUrl}; default nats://127.0.0.1:4222)`)
+  .option("--timeout-ms <ms>", `control request timeout, ms (${ENV.timeoutMs}; default 2000)`)
+  .option("--output <format>", `text or json (${ENV.output}; default text)`)
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") process.exit(0);
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+const ctx = createContext(program, env);
+registerUpCommands(program, ctx);
+registerLatticeCommands(program, ctx);
+registerLinkCommands(program, ctx);
+registerConfigCommands(program, ctx);
+
+try {
+  await program.parseAsync(process.argv);
+} finally {
+  await ctx.close();
+}

@@ -1,0 +1,257 @@
+/**
+ * The control interface client (reference §1): what the CLI, tests and users call to drive a lattice.
+ *
+ * Every method sends one control request and returns the reply's `response`; a reply with `success: false` becomes a
+ * thrown {@link TrellisError} with the error's `code` (when the host sent one) and message. Protocol failures throw
+ * `TIMEOUT` or `NO_RESPONDERS` errors.
+ *
+ * ```ts
+ * const client = await CtlClient.connect({ natsUrl: "nats://127.0.0.1:4222", lattice: "default" });
+ * await client.putLink({ source_id: "app", target: "kv", wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["store"] });
+ * await client.close();
+ * ```
+ * @module
+ */
+import { connect, errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { ctl } from "../core/subjects.ts";
+import type { CtlResponse } from "../core/envelope.ts";
+import { ErrorCode, TimeoutError, TrellisError } from "../core/errors.ts";
+import { validateId } from "../core/ids.ts";
+import type { Link, LinkKey } from "../core/link.ts";
+import type { HostInfo, HostInventory } from "../core/host.ts";
+
+/** Default control request timeout: 2 s, as wasmCloud's client (reference §1.5). */
+export const DEFAULT_CTL_TIMEOUT_MS = 2_000;
+
+/** Options of {@link CtlClient.connect}. */
+export interface CtlClientOptions {
+  /** NATS URL(s), comma-separated. @default "nats://127.0.0.1:4222" */
+  natsUrl?: string;
+  /** An existing connection; the client then does not close it. */
+  nc?: NatsConnection;
+  /** Lattice name. @default "default" */
+  lattice?: string;
+  /** Timeout of each request, in milliseconds. @default 2000 */
+  timeoutMs?: number;
+}
+
+/** A link as sent to `link.put`: `name` and the config lists may be left out. */
+export type LinkInput = Omit<Link, "name" | "source_config" | "target_config"> &
+  Partial<Pick<Link, "name" | "source_config" | "target_config">>;
+
+/** Component scale request (reference §1.4 `ScaleComponentCommand`). */
+export interface ScaleComponentRequest {
+  component_ref: string;
+  component_id: string;
+  /** Max instances; 0 stops the component. */
+  count: number;
+  config?: string[];
+  annotations?: Record<string, string>;
+  allow_update?: boolean;
+}
+
+/** Provider start request (reference §1.4 `StartProviderCommand`). */
+export interface StartProviderRequest {
+  provider_id: string;
+  provider_ref: string;
+  config?: string[];
+  annotations?: Record<string, string>;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A client of one lattice's control interface. */
+export class CtlClient {
+  readonly nc: NatsConnection;
+  readonly lattice: string;
+  readonly timeoutMs: number;
+  readonly #owns: boolean;
+
+  private constructor(nc: NatsConnection, lattice: string, timeoutMs: number, owns: boolean) {
+    this.nc = nc;
+    this.lattice = lattice;
+    this.timeoutMs = timeoutMs;
+    this.#owns = owns;
+  }
+
+  /**
+   * Connects to NATS (unless `nc` is given).
+   * @throws TrellisError `LATTICE_ERROR` when NATS cannot be reached; InvalidArgumentError for a bad lattice name.
+   */
+  static async connect(opts: CtlClientOptions = {}): Promise<CtlClient> {
+    const lattice = validateId("lattice", opts.lattice ?? "default");
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_CTL_TIMEOUT_MS;
+    if (opts.nc) return new CtlClient(opts.nc, lattice, timeoutMs, false);
+    const url = opts.natsUrl ?? "nats://127.0.0.1:4222";
+    try {
+      const nc = await connect({ servers: url.split(",").map((s) => s.trim()), name: "trellis-ctl", timeout: timeoutMs });
+      return new CtlClient(nc, lattice, timeoutMs, true);
+    } catch (err) {
+      throw new TrellisError(ErrorCode.Lattice, `cannot connect to NATS at ${url}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Sends one control request and returns the whole envelope (success or not).
+   * @param body a value to send as JSON, raw bytes, or nothing (empty body).
+   * @throws TimeoutError after `timeoutMs`; TrellisError `NO_RESPONDERS` when no host serves the subject.
+   */
+  async request<T = unknown>(subject: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<CtlResponse<T>> {
+    const payload =
+      body === undefined ? new Uint8Array() : body instanceof Uint8Array ? body : encoder.encode(JSON.stringify(body));
+    try {
+      const msg = await this.nc.request(subject, payload, { timeout: timeoutMs });
+      return JSON.parse(decoder.decode(msg.data)) as CtlResponse<T>;
+    } catch (err) {
+      throw mapRequestError(err, subject, timeoutMs);
+    }
+  }
+
+  /** Like {@link request} but returns `response` and throws the envelope's error when `success` is false. */
+  async call<T = unknown>(subject: string, body?: unknown, timeoutMs?: number): Promise<{ message: string; response: T | undefined }> {
+    const r = await this.request<T>(subject, body, timeoutMs);
+    if (!r.success) throw new TrellisError(r.error?.code ?? ErrorCode.Application, r.message, r.error?.details ? { details: r.error.details } : undefined);
+    return { message: r.message, response: r.response };
+  }
+
+  /**
+   * Every host of the lattice (`host.ping`, scatter-gather): collects replies until none came for `stallMs` or
+   * `waitMs` passed.
+   * @param waitMs longest wait, in milliseconds. @default the client's timeout
+   * @param stallMs stop after this long without a new reply, in milliseconds. @default 300
+   */
+  async getHosts(waitMs = this.timeoutMs, stallMs = 300): Promise<HostInfo[]> {
+    const hosts: HostInfo[] = [];
+    try {
+      const it = await this.nc.requestMany(ctl.hostPing(this.lattice), new Uint8Array(), {
+        strategy: "stall",
+        stall: stallMs,
+        maxWait: waitMs,
+      });
+      for await (const m of it) {
+        try {
+          const r = JSON.parse(decoder.decode(m.data)) as CtlResponse<HostInfo>;
+          if (r.success && r.response) hosts.push(r.response);
+        } catch {
+          // a malformed reply is not a host
+        }
+      }
+    } catch (err) {
+      const e = mapRequestError(err, ctl.hostPing(this.lattice), waitMs);
+      if (e.code !== ErrorCode.NoResponders) throw e;
+    }
+    return hosts.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** `host.get.{host}`: the host's inventory. */
+  async getInventory(hostId: string): Promise<HostInventory> {
+    return must(await this.call<HostInventory>(ctl.hostGet(this.lattice, validateId("host_id", hostId))), "inventory");
+  }
+
+  /** `host.stop.{host}`; `timeoutMs` bounds the host's shutdown. */
+  async stopHost(hostId: string, timeoutMs?: number): Promise<string> {
+    const id = validateId("host_id", hostId);
+    return (await this.call(ctl.hostStop(this.lattice, id), timeoutMs === undefined ? { host_id: id } : { host_id: id, timeout: timeoutMs })).message;
+  }
+
+  /** `label.put.{host}`. */
+  async putLabel(hostId: string, key: string, value: string): Promise<string> {
+    return (await this.call(ctl.labelPut(this.lattice, validateId("host_id", hostId)), { key, value })).message;
+  }
+
+  /** `label.del.{host}`. */
+  async deleteLabel(hostId: string, key: string): Promise<string> {
+    return (await this.call(ctl.labelDel(this.lattice, validateId("host_id", hostId)), { key })).message;
+  }
+
+  /** `link.put` (reference §2.3 with the immutability rule). */
+  async putLink(link: LinkInput): Promise<string> {
+    return (await this.call(ctl.linkPut(this.lattice), link)).message;
+  }
+
+  /** `link.del`: every link with the key, narrowed by `target` when given (reference §2.4). */
+  async deleteLink(key: Omit<LinkKey, "name"> & { name?: string; target?: string }): Promise<string> {
+    return (await this.call(ctl.linkDel(this.lattice), key)).message;
+  }
+
+  /** `link.replace` (Trellis): delete the links with `del`'s key and put `link`, as one KV update. */
+  async replaceLink(del: Omit<LinkKey, "name"> & { name?: string; target?: string }, link: LinkInput): Promise<string> {
+    return (await this.call(ctl.linkReplace(this.lattice), { delete: del, link })).message;
+  }
+
+  /** `link.get`: every link in the lattice. */
+  async getLinks(): Promise<Link[]> {
+    return (await this.call<Link[]>(ctl.linkGet(this.lattice))).response ?? [];
+  }
+
+  /** `config.put.{name}`. */
+  async putConfig(name: string, values: Record<string, string>): Promise<string> {
+    return (await this.call(ctl.configPut(this.lattice, validateId("config name", name)), values)).message;
+  }
+
+  /** `config.get.{name}`: the config, or undefined when it does not exist. */
+  async getConfig(name: string): Promise<Record<string, string> | undefined> {
+    return (await this.call<Record<string, string>>(ctl.configGet(this.lattice, validateId("config name", name)))).response;
+  }
+
+  /** `config.del.{name}`. */
+  async deleteConfig(name: string): Promise<string> {
+    return (await this.call(ctl.configDel(this.lattice, validateId("config name", name)))).message;
+  }
+
+  /** `component.scale.{host}`: acknowledged before the component starts; watch `component_scaled` events. */
+  async scaleComponent(hostId: string, req: ScaleComponentRequest): Promise<string> {
+    return (await this.call(ctl.componentScale(this.lattice, validateId("host_id", hostId)), { host_id: hostId, ...req })).message;
+  }
+
+  /** `component.update.{host}`. */
+  async updateComponent(hostId: string, componentId: string, newRef: string): Promise<string> {
+    return (
+      await this.call(ctl.componentUpdate(this.lattice, validateId("host_id", hostId)), {
+        host_id: hostId,
+        component_id: componentId,
+        new_component_ref: newRef,
+      })
+    ).message;
+  }
+
+  /** `provider.start.{host}`: acknowledged before the process starts; watch `provider_started` events. */
+  async startProvider(hostId: string, req: StartProviderRequest): Promise<string> {
+    return (await this.call(ctl.providerStart(this.lattice, validateId("host_id", hostId)), { host_id: hostId, ...req })).message;
+  }
+
+  /** `provider.stop.{host}`. */
+  async stopProvider(hostId: string, providerId: string): Promise<string> {
+    return (await this.call(ctl.providerStop(this.lattice, validateId("host_id", hostId)), { host_id: hostId, provider_id: providerId })).message;
+  }
+
+  /** Closes the connection if the client opened it. */
+  async close(): Promise<void> {
+    if (this.#owns) await this.nc.close();
+  }
+
+  /** `await using client = await CtlClient.connect()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function must<T>(r: { response: T | undefined }, what: string): T {
+  if (r.response === undefined) throw new TrellisError(ErrorCode.Internal, `the reply carried no ${what}`);
+  return r.response;
+}
+
+/** Maps a nats.js request failure to a Trellis error. */
+export function mapRequestError(err: unknown, subject: string, timeoutMs: number): TrellisError {
+  if (err instanceof TrellisError) return err;
+  if (err instanceof natsErrors.NoRespondersError || (err instanceof natsErrors.RequestError && err.isNoResponders())) {
+    return new TrellisError(ErrorCode.NoResponders, `no host answered ${subject} (is a host running on this lattice?)`, {
+      details: { subject },
+    });
+  }
+  if (err instanceof natsErrors.TimeoutError || (err instanceof natsErrors.RequestError && /timeout/i.test(err.message))) {
+    return new TimeoutError(`no reply to ${subject} within ${timeoutMs} ms`, timeoutMs, { subject });
+  }
+  return new TrellisError(ErrorCode.Lattice, `request ${subject} failed: ${(err as Error).message ?? String(err)}`, { cause: err });
+}

@@ -1,0 +1,11 @@
+/**
+ * The workload managers a host uses unless told otherwise: the component runtime (src/component) and the capability
+ * provider supervisor (src/provider).
+ * @module
+ */
+import type { WorkloadFactories } from "./workloads.ts";
+
+/** Factories of the default component runtime and provider supervisor. */
+export function defaultWorkloads(): Partial<WorkloadFactories> {
+  return {};
+}

@@ -1,0 +1,276 @@
+/**
+ * A Trellis host: joins a lattice on NATS, keeps links and config as lattice data in JetStream KV, answers the
+ * control interface, publishes events and heartbeats, and runs components and capability providers through its
+ * workload managers.
+ *
+ * ```ts
+ * const host = await Host.create({ lattice: "default", natsUrl: "nats://127.0.0.1:4222" });
+ * // … later
+ * await host.stop();
+ * ```
+ * @module
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { EventType } from "../core/events.ts";
+import { ErrorCode, IllegalStateError, TrellisError } from "../core/errors.ts";
+import { type HostInfo, type HostInventory, humanUptime } from "../core/host.ts";
+import type { Logger } from "../core/logger.ts";
+import { TRELLIS_VERSION } from "../core/version.ts";
+import { type LatticeData, openLatticeData } from "../lattice/lattice.ts";
+import { NatsEventPublisher } from "../lattice/events.ts";
+import { LinkService } from "../link/service.ts";
+import { ControlServer } from "./control-server.ts";
+import { builtinLabels, friendlyName, hostKeys } from "./identity.ts";
+import { type HostConfig, type HostOptions, compileHostOptions } from "./options.ts";
+import { hostRoutes } from "./routes.ts";
+import type { ComponentManager, ProviderManager, WorkloadContext } from "./workloads.ts";
+
+/** Lifecycle of a {@link Host}. */
+export type HostState = "STARTING" | "RUNNING" | "STOPPING" | "STOPPED";
+
+/** A host on a lattice. Build it with {@link Host.create}. */
+export class Host {
+  readonly config: HostConfig;
+  /** The host id: its server nkey public key (`N…`). */
+  readonly id: string;
+  readonly friendlyName: string;
+  readonly nc: NatsConnection;
+  readonly lattice: LatticeData;
+  readonly links: LinkService;
+  readonly events: NatsEventPublisher;
+  readonly #labels: Map<string, string>;
+  readonly #ownsConnection: boolean;
+  readonly #logger: Logger;
+  readonly #startedAt = Date.now();
+  #state: HostState = "STARTING";
+  #control: ControlServer | undefined;
+  #components: ComponentManager | undefined;
+  #providers: ProviderManager | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #stopping: Promise<void> | undefined;
+  readonly #stopped: Promise<void>;
+  #resolveStopped!: () => void;
+
+  private constructor(
+    config: HostConfig,
+    ids: { id: string; friendlyName: string },
+    nc: NatsConnection,
+    ownsConnection: boolean,
+    lattice: LatticeData,
+  ) {
+    this.config = config;
+    this.id = ids.id;
+    this.friendlyName = ids.friendlyName;
+    this.nc = nc;
+    this.#ownsConnection = ownsConnection;
+    this.lattice = lattice;
+    this.#logger = config.logger.child({ component: "host", host_id: ids.id, lattice: config.lattice });
+    this.#labels = new Map(Object.entries({ ...config.labels, ...builtinLabels() }));
+    this.events = new NatsEventPublisher(nc, config.lattice, ids.id, this.#logger);
+    this.links = new LinkService(lattice.specs, lattice.config, this.events, this.#logger.child({ component: "link" }));
+    this.#stopped = new Promise((r) => (this.#resolveStopped = r));
+  }
+
+  /**
+   * Connects (unless `options.nc` is given), opens the lattice's KV buckets and loads them, starts the workload
+   * managers, subscribes to the control interface and publishes `host_started`.
+   * @throws InvalidArgumentError for bad options; TrellisError `LATTICE_ERROR` when NATS cannot be reached or has no
+   *   JetStream.
+   */
+  static async create(options: HostOptions = {}): Promise<Host> {
+    const config = compileHostOptions(options);
+    const keys = hostKeys(config.hostSeed);
+    let nc = config.nc;
+    const owns = nc === undefined;
+    if (!nc) {
+      try {
+        nc = await connect({
+          servers: config.natsUrl.split(",").map((s) => s.trim()),
+          name: `trellis-host-${keys.id.slice(0, 8)}`,
+          maxReconnectAttempts: -1,
+        });
+      } catch (err) {
+        throw new TrellisError(
+          ErrorCode.Lattice,
+          `cannot connect to NATS at ${config.natsUrl}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    }
+    let lattice: LatticeData;
+    try {
+      lattice = await openLatticeData(nc, config.lattice, config.logger.child({ host_id: keys.id }));
+    } catch (err) {
+      if (owns) await nc.close();
+      throw err;
+    }
+    const host = new Host(config, { id: keys.id, friendlyName: config.friendlyName ?? friendlyName() }, nc, owns, lattice);
+    try {
+      await host.#start();
+    } catch (err) {
+      await host.stop();
+      throw err;
+    }
+    return host;
+  }
+
+  async #start(): Promise<void> {
+    const ctx: WorkloadContext = {
+      nc: this.nc,
+      lattice: this.config.lattice,
+      hostId: this.id,
+      logger: this.config.logger.child({ host_id: this.id }),
+      rpcTimeoutMs: this.config.rpcTimeoutMs,
+      cacheDir: this.config.cacheDir,
+      links: this.lattice.specs,
+      config: this.lattice.config,
+      events: this.events,
+      specs: this.lattice.specs,
+    };
+    const factories = this.config.workloads;
+    if (factories.components) this.#components = await factories.components(ctx);
+    if (factories.providers) this.#providers = await factories.providers(ctx);
+    this.#control = new ControlServer({
+      nc: this.nc,
+      lattice: this.config.lattice,
+      hostId: this.id,
+      maxPayloadBytes: this.config.maxControlPayloadBytes,
+      logger: this.#logger.child({ component: "ctl" }),
+      routes: hostRoutes({
+        hostId: this.id,
+        info: () => this.info(),
+        inventory: () => this.inventory(),
+        labels: this.#labels,
+        links: this.links,
+        config: this.lattice.config,
+        events: this.events,
+        components: () => this.#components,
+        providers: () => this.#providers,
+        requestStop: (timeoutMs) => {
+          setTimeout(() => void this.stop(timeoutMs), 10);
+        },
+      }),
+    });
+    await this.#control.start();
+    this.lattice.specs.onSpec((id, spec) => {
+      if (spec === undefined && this.#components?.inventory().some((c) => c.id === id)) {
+        this.#logger.warn("component spec deleted, but component is still running", { component_id: id });
+      }
+    });
+    this.#state = "RUNNING";
+    this.events.publish(EventType.HostStarted, {
+      friendly_name: this.friendlyName,
+      labels: this.labels(),
+      uptime_seconds: 0,
+      version: TRELLIS_VERSION,
+    });
+    this.#sendHeartbeat();
+    this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.config.heartbeatIntervalMs);
+    this.#heartbeat.unref();
+    this.#logger.info("host started", { friendly_name: this.friendlyName, nats_url: this.config.natsUrl });
+  }
+
+  #sendHeartbeat(): void {
+    this.events.publish(EventType.HostHeartbeat, { ...this.inventory() });
+  }
+
+  /** Lifecycle state. */
+  get state(): HostState {
+    return this.#state;
+  }
+
+  /** Resolves when the host has stopped (by {@link stop} or a `host.stop` request). */
+  get stopped(): Promise<void> {
+    return this.#stopped;
+  }
+
+  /** Current labels, built-in included. */
+  labels(): Record<string, string> {
+    return Object.fromEntries(this.#labels);
+  }
+
+  /** Seconds since start. */
+  uptimeSeconds(): number {
+    return Math.floor((Date.now() - this.#startedAt) / 1000);
+  }
+
+  /** The `host.ping` reply (reference §1.4). */
+  info(): HostInfo {
+    const up = this.uptimeSeconds();
+    return {
+      id: this.id,
+      friendly_name: this.friendlyName,
+      labels: this.labels(),
+      lattice: this.config.lattice,
+      uptime_seconds: up,
+      uptime_human: humanUptime(up),
+      version: TRELLIS_VERSION,
+      ctl_host: this.config.natsUrl,
+      rpc_host: this.config.natsUrl,
+    };
+  }
+
+  /** The `host.get` reply and heartbeat data (reference §1.4). */
+  inventory(): HostInventory {
+    const up = this.uptimeSeconds();
+    return {
+      components: this.#components?.inventory() ?? [],
+      providers: this.#providers?.inventory() ?? [],
+      host_id: this.id,
+      friendly_name: this.friendlyName,
+      labels: this.labels(),
+      version: TRELLIS_VERSION,
+      uptime_human: humanUptime(up),
+      uptime_seconds: up,
+    };
+  }
+
+  /** The component manager, when this host runs components. */
+  get components(): ComponentManager | undefined {
+    return this.#components;
+  }
+
+  /** The provider manager, when this host runs capability providers. */
+  get providers(): ProviderManager | undefined {
+    return this.#providers;
+  }
+
+  /**
+   * Stops answering the control interface, stops workloads, publishes `host_stopped`, and closes the connection it
+   * opened. Idempotent.
+   * @param timeoutMs bound on stopping workloads, in milliseconds. @default 10000
+   */
+  stop(timeoutMs = 10_000): Promise<void> {
+    this.#stopping ??= this.#doStop(timeoutMs);
+    return this.#stopping;
+  }
+
+  async #doStop(timeoutMs: number): Promise<void> {
+    this.#state = "STOPPING";
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    await this.#control?.stop();
+    const closing = Promise.allSettled([this.#components?.close(), this.#providers?.close()]);
+    await Promise.race([closing, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    this.events.publish(EventType.HostStopped, { labels: this.labels() });
+    this.lattice.close();
+    try {
+      if (this.#ownsConnection) await this.nc.drain();
+      else await this.nc.flush();
+    } catch (err) {
+      this.#logger.debug("closing NATS connection", { error: String(err) });
+    }
+    this.#state = "STOPPED";
+    this.#logger.info("host stopped");
+    this.#resolveStopped();
+  }
+
+  /** `await using host = await Host.create()` stops it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** @throws IllegalStateError unless the host is running. */
+  assertRunning(): void {
+    if (this.#state !== "RUNNING") throw new IllegalStateError(`host ${this.id} is ${this.#state}`);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Control-interface handlers for the verbs the host itself answers: host, label, link and config
+ * (reference §1.4). Component and provider verbs are delegated to the workload managers.
+ * @module
+ */
+import { type CtlResponse, ok } from "../core/envelope.ts";
+import { EventType } from "../core/events.ts";
+import { ErrorCode, InvalidArgumentError, TrellisError } from "../core/errors.ts";
+import { validateId } from "../core/ids.ts";
+import type { EventPublisher } from "../core/ports.ts";
+import type { HostInfo, HostInventory } from "../core/host.ts";
+import type { LinkService } from "../link/service.ts";
+import { type ConfigStore, parseConfigMap } from "../lattice/config-store.ts";
+import { type CtlRoutes, parseJsonBody, parseObjectBody } from "./control-server.ts";
+import type { ComponentManager, ProviderManager } from "./workloads.ts";
+
+/** What the handlers need from the host. */
+export interface RouteContext {
+  hostId: string;
+  info(): HostInfo;
+  inventory(): HostInventory;
+  labels: Map<string, string>;
+  links: LinkService;
+  config: ConfigStore;
+  events: EventPublisher;
+  components(): ComponentManager | undefined;
+  providers(): ProviderManager | undefined;
+  /** Stops the host after the reply has gone out; `timeoutMs` bounds the shutdown. */
+  requestStop(timeoutMs: number | undefined): void;
+}
+
+function requireString(body: Record<string, unknown>, field: string): string {
+  const v = body[field];
+  if (v === undefined || v === null) throw new InvalidArgumentError(field, `${field} is required`);
+  if (typeof v !== "string") throw new InvalidArgumentError(field, `${field} must be a string, got ${typeof v}`);
+  return v;
+}
+
+function notAvailable(what: string): CtlResponse {
+  throw new TrellisError(ErrorCode.IllegalState, `${what} are not available on this host`);
+}
+
+/** The routing table of the control server (`noun.verb` → handler). */
+export function hostRoutes(ctx: RouteContext): CtlRoutes {
+  return {
+    "host.ping": () => ok("", ctx.info()),
+    "host.get": () => ok("", ctx.inventory()),
+    "host.stop": (payload) => {
+      const body = parseObjectBody(payload, "host.stop", false);
+      if (body.host_id !== undefined && body.host_id !== "" && body.host_id !== ctx.hostId) {
+        throw new InvalidArgumentError("host_id", `invalid host_id [${String(body.host_id)}]: this host is ${ctx.hostId}`);
+      }
+      const t = body.timeout;
+      if (t !== undefined && t !== null && (typeof t !== "number" || !Number.isFinite(t) || t < 0)) {
+        throw new InvalidArgumentError("timeout", "timeout must be a non-negative number of milliseconds");
+      }
+      ctx.requestStop(typeof t === "number" ? t : undefined);
+      return ok("successfully handled stop host");
+    },
+
+    "label.put": (payload) => {
+      const body = parseObjectBody(payload, "label.put");
+      const key = requireString(body, "key");
+      const value = requireString(body, "value");
+      if (!key) throw new InvalidArgumentError("key", "key must not be empty");
+      if (key.toLowerCase().startsWith("hostcore.")) {
+        throw new InvalidArgumentError("key", "hostcore.* labels cannot be set dynamically");
+      }
+      ctx.labels.set(key, value);
+      ctx.events.publish(EventType.LabelsChanged, { host_id: ctx.hostId, labels: Object.fromEntries(ctx.labels) });
+      return ok("successfully put label");
+    },
+    "label.del": (payload) => {
+      const body = parseObjectBody(payload, "label.del");
+      const key = requireString(body, "key");
+      if (key.toLowerCase().startsWith("hostcore.")) {
+        throw new InvalidArgumentError("key", "hostcore.* labels cannot be deleted");
+      }
+      if (!ctx.labels.delete(key)) return ok("successfully deleted label (no such label)");
+      ctx.events.publish(EventType.LabelsChanged, { host_id: ctx.hostId, labels: Object.fromEntries(ctx.labels) });
+      return ok("successfully deleted label");
+    },
+
+    "link.put": async (payload) => {
+      const outcome = await ctx.links.put(parseJsonBody(payload, "link.put"));
+      return ok(outcome === "created" ? "successfully set link" : "successfully set link (identical link already exists)");
+    },
+    "link.del": async (payload) => {
+      const removed = await ctx.links.delete(parseJsonBody(payload, "link.del"));
+      return ok(removed.length > 0 ? "successfully deleted link" : "successfully deleted link (spec doesn't exist)");
+    },
+    "link.get": async () => ok("successfully retrieved links", await ctx.links.list()),
+    "link.replace": async (payload) => {
+      const res = await ctx.links.replace(parseJsonBody(payload, "link.replace"));
+      return ok(`successfully replaced link (${res.removed.length} deleted, new link ${res.outcome})`);
+    },
+
+    "config.put": async (payload, name) => {
+      const n = validateId("config name", name);
+      const values = parseConfigMap(parseJsonBody(payload, "config.put"));
+      await ctx.config.put(n, values);
+      ctx.events.publish(EventType.ConfigSet, { config_name: n });
+      return ok("successfully put config");
+    },
+    "config.get": async (_payload, name) => {
+      const n = validateId("config name", name);
+      const values = await ctx.config.get(n);
+      return values === undefined ? ok("Configuration not found") : ok("successfully retrieved config", values);
+    },
+    "config.del": async (_payload, name) => {
+      const n = validateId("config name", name);
+      await ctx.config.delete(n);
+      ctx.events.publish(EventType.ConfigDeleted, { config_name: n });
+      return ok("successfully deleted config");
+    },
+
+    "component.scale": (payload) => ctx.components()?.handleScale(payload) ?? notAvailable("components"),
+    "component.update": (payload) => ctx.components()?.handleUpdate(payload) ?? notAvailable("components"),
+    "provider.start": (payload) => ctx.providers()?.handleStart(payload) ?? notAvailable("capability providers"),
+    "provider.stop": (payload) => ctx.providers()?.handleStop(payload) ?? notAvailable("capability providers"),
+  };
+}
+

@@ -1,0 +1,60 @@
+/**
+ * What the host needs from the parts that run workloads (the component runtime, the provider supervisor), and what
+ * it gives them. The host dispatches their control verbs and puts their descriptions in inventories.
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { CtlResponse } from "../core/envelope.ts";
+import type { ComponentDescription, ProviderDescription } from "../core/host.ts";
+import type { ConfigSource, EventPublisher, LinkSource } from "../core/ports.ts";
+import type { Logger } from "../core/logger.ts";
+import type { ComponentSpecification } from "../core/host.ts";
+
+/** What the host gives a workload manager when it starts it. */
+export interface WorkloadContext {
+  nc: NatsConnection;
+  lattice: string;
+  hostId: string;
+  logger: Logger;
+  /** Default timeout of lattice calls, in milliseconds. */
+  rpcTimeoutMs: number;
+  /** Directory for caches. */
+  cacheDir: string;
+  links: LinkSource;
+  config: ConfigSource;
+  events: EventPublisher;
+  /** `COMPONENT_{id}` specifications (reference §3.2). */
+  specs: ComponentSpecs;
+}
+
+/** Access to `COMPONENT_{id}` entries, shared with the host's link bookkeeping. */
+export interface ComponentSpecs {
+  /** Sets the spec's `url`, keeping its links (creates the spec when missing). Revision-checked, retried. */
+  setUrl(id: string, url: string): Promise<void>;
+  /** Reads the spec from KV; undefined when missing. */
+  read(id: string): Promise<ComponentSpecification | undefined>;
+  /** Calls `listener` on every put or delete of a `COMPONENT_{id}` entry. Returns an unsubscribe function. */
+  onSpec(listener: (id: string, spec: ComponentSpecification | undefined) => void): () => void;
+}
+
+/** Runs components on this host: `component.scale` / `component.update` (reference §1.4). */
+export interface ComponentManager {
+  handleScale(payload: Uint8Array): Promise<CtlResponse>;
+  handleUpdate(payload: Uint8Array): Promise<CtlResponse>;
+  inventory(): ComponentDescription[];
+  close(): Promise<void>;
+}
+
+/** Runs capability providers on this host: `provider.start` / `provider.stop` (reference §1.4, §4). */
+export interface ProviderManager {
+  handleStart(payload: Uint8Array): Promise<CtlResponse>;
+  handleStop(payload: Uint8Array): Promise<CtlResponse>;
+  inventory(): ProviderDescription[];
+  close(): Promise<void>;
+}
+
+/** Factories the host calls at start; either may be absent (the verbs then answer that it is not available). */
+export interface WorkloadFactories {
+  components: (ctx: WorkloadContext) => Promise<ComponentManager>;
+  providers: (ctx: WorkloadContext) => Promise<ProviderManager>;
+}

@@ -1,0 +1,43 @@
+/**
+ * One host's view of a lattice: its NATS connection, the `LATTICEDATA_{lattice}` and `CONFIGDATA_{lattice}` buckets
+ * (reference §3.1), watched, and the event publisher.
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { configDataBucket, latticeDataBucket } from "../core/subjects.ts";
+import type { Logger } from "../core/logger.ts";
+import { openBucket } from "./kv.ts";
+import { SpecStore } from "./spec-store.ts";
+import { ConfigStore } from "./config-store.ts";
+
+/** The lattice data one host works with. */
+export interface LatticeData {
+  lattice: string;
+  specs: SpecStore;
+  config: ConfigStore;
+  close(): void;
+}
+
+/**
+ * Creates or binds the lattice's buckets and loads them (every entry, then a watch).
+ * @throws TrellisError `LATTICE_ERROR` when JetStream is unavailable.
+ */
+export async function openLatticeData(nc: NatsConnection, lattice: string, logger: Logger): Promise<LatticeData> {
+  const [dataKv, configKv] = await Promise.all([
+    openBucket(nc, latticeDataBucket(lattice)),
+    openBucket(nc, configDataBucket(lattice)),
+  ]);
+  const [specs, config] = await Promise.all([
+    SpecStore.open(dataKv, logger.child({ component: "lattice-data" })),
+    ConfigStore.open(configKv, logger.child({ component: "config" })),
+  ]);
+  return {
+    lattice,
+    specs,
+    config,
+    close() {
+      specs.close();
+      config.close();
+    },
+  };
+}
