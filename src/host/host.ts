@@ -19,6 +19,7 @@ import { TRELLIS_VERSION } from "../core/version.ts";
 import { type LatticeData, openLatticeData } from "../lattice/lattice.ts";
 import { NatsEventPublisher } from "../lattice/events.ts";
 import { LinkService } from "../link/service.ts";
+import { ProviderLinkNotifier } from "../link/notify.ts";
 import { ControlServer } from "./control-server.ts";
 import { builtinLabels, friendlyName, hostKeys } from "./identity.ts";
 import { type HostConfig, type HostOptions, compileHostOptions } from "./options.ts";
@@ -67,7 +68,13 @@ export class Host {
     this.#logger = config.logger.child({ component: "host", host_id: ids.id, lattice: config.lattice });
     this.#labels = new Map(Object.entries({ ...config.labels, ...builtinLabels() }));
     this.events = new NatsEventPublisher(nc, config.lattice, ids.id, this.#logger);
-    this.links = new LinkService(lattice.specs, lattice.config, this.events, this.#logger.child({ component: "link" }));
+    this.links = new LinkService(
+      lattice.specs,
+      lattice.config,
+      this.events,
+      this.#logger.child({ component: "link" }),
+      new ProviderLinkNotifier(nc, config.lattice, lattice.config, this.#logger.child({ component: "link" })),
+    );
     this.#stopped = new Promise((r) => (this.#resolveStopped = r));
   }
 

@@ -11,6 +11,7 @@ import type { Logger } from "../core/logger.ts";
 import type { SpecStore } from "../lattice/spec-store.ts";
 import type { ConfigStore } from "../lattice/config-store.ts";
 import { type PutOutcome, applyDelete, applyPut, applyReplace } from "./rules.ts";
+import type { ProviderLinkNotifier } from "./notify.ts";
 
 /** A `link.replace` request: the key of the link(s) to delete and the link to put, in one KV update. */
 export interface LinkReplaceRequest {
@@ -24,12 +25,15 @@ export class LinkService {
   readonly #config: ConfigStore;
   readonly #events: EventPublisher;
   readonly #logger: Logger;
+  readonly #notifier: ProviderLinkNotifier | undefined;
 
-  constructor(specs: SpecStore, config: ConfigStore, events: EventPublisher, logger: Logger) {
+  /** @param notifier tells providers of puts and deletes; none in tests that need no providers. */
+  constructor(specs: SpecStore, config: ConfigStore, events: EventPublisher, logger: Logger, notifier?: ProviderLinkNotifier) {
     this.#specs = specs;
     this.#config = config;
     this.#events = events;
     this.#logger = logger;
+    this.#notifier = notifier;
   }
 
   /**
@@ -45,6 +49,7 @@ export class LinkService {
     try {
       await this.#requireConfigs(link);
       const outcome = await this.#specs.mutate(link.source_id, (cur) => applyPut(cur, link));
+      if (outcome === "created") await this.#notifier?.put(link);
       this.#events.publish(EventType.LinkdefSet, { ...link });
       return outcome;
     } catch (err) {
@@ -63,6 +68,7 @@ export class LinkService {
   async delete(raw: unknown): Promise<Link[]> {
     const key = parseLinkKey(raw);
     const removed = await this.#specs.mutate(key.source_id, (cur) => applyDelete(cur, key));
+    for (const l of removed) this.#notifier?.delete(l);
     this.#publishDeleted(key, removed);
     return removed;
   }
@@ -86,6 +92,8 @@ export class LinkService {
     try {
       await this.#requireConfigs(link);
       const res = await this.#specs.mutate(link.source_id, (cur) => applyReplace(cur, key, link));
+      for (const l of res.removed) this.#notifier?.delete(l);
+      if (res.outcome === "created") await this.#notifier?.put(link);
       this.#publishDeleted(key, res.removed);
       this.#events.publish(EventType.LinkdefSet, { ...link });
       return res;
