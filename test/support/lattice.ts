@@ -56,7 +56,11 @@ export async function testLattice(nats?: TestNats): Promise<TestLattice> {
     async recordEvents() {
       const nc = await t.connection();
       const events: CloudEvent[] = [];
-      nc.subscribe(eventWildcard(lattice), { callback: (_e, m) => events.push(m.json<CloudEvent>()) });
+      nc.subscribe(eventWildcard(lattice), {
+        callback: (_e, m) => {
+          events.push(m.json<CloudEvent>());
+        },
+      });
       await nc.flush();
       return { events, ofType: (name) => events.filter((e) => e.type === `com.wasmcloud.lattice.${name}`) };
     },
