@@ -50,7 +50,9 @@ export class ConfigStore implements ConfigSource {
     store.#watch = await watchBucket(
       kv,
       (e) => store.#apply(e),
-      (err) => logger.warn("CONFIGDATA watch ended", { error: String(err) }),
+      (err) => {
+        if (err !== undefined) logger.warn("CONFIGDATA watch failed", { error: String(err) });
+      },
     );
     return store;
   }

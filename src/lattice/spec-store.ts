@@ -81,7 +81,9 @@ export class SpecStore implements LinkSource {
     this.#watch = await watchBucket(
       this.#kv,
       (entry) => this.#apply(entry),
-      (err) => this.#logger.warn("LATTICEDATA watch ended", { error: String(err) }),
+      (err) => {
+        if (err !== undefined) this.#logger.warn("LATTICEDATA watch failed", { error: String(err) });
+      },
     );
   }
 
