@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { TRELLIS_VERSION } from "../core/version.ts";
 import { createContext } from "./context.ts";
 import { ENV } from "./env.ts";
+import { registerAppCommands } from "./commands/app.ts";
 import { registerConfigCommands } from "./commands/config.ts";
 import { registerLatticeCommands } from "./commands/lattice.ts";
 import { registerLinkCommands } from "./commands/link.ts";
@@ -31,6 +32,7 @@ registerUpCommands(program, ctx);
 registerLatticeCommands(program, ctx);
 registerLinkCommands(program, ctx);
 registerConfigCommands(program, ctx);
+registerAppCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -20,6 +20,7 @@ export {
   configDataBucket,
   componentSpecKey,
   COMPONENT_SPEC_PREFIX,
+  appsBucket,
   DEFAULT_CTL_PREFIX,
   EVENT_PREFIX,
   PROVIDER_RPC_PREFIX,

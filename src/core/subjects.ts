@@ -161,3 +161,13 @@ export function componentSpecKey(id: string): string {
 
 /** Prefix of component specification keys. */
 export const COMPONENT_SPEC_PREFIX = "COMPONENT_";
+
+// ---- Application manifests (src/app, docs/apps.md, ADR 0006) ------------------------------------
+
+/**
+ * JetStream KV bucket holding deployed application manifests: `TRELLIS_APPS_{lattice}`; key = app name, value = the
+ * app record JSON (`src/app/store.ts`). Trellis-only: wadm keeps its manifests elsewhere (reference §8.3).
+ */
+export function appsBucket(lattice: string): string {
+  return `TRELLIS_APPS_${lattice}`;
+}

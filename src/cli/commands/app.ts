@@ -1,0 +1,158 @@
+/**
+ * `trellis app deploy|undeploy|list|status`: applications in wadm's OAM format (reference §8), applied client-side
+ * by src/app (docs/apps.md). Every command supports `--output json`; a failed or timed-out app exits with code 1.
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { NotFoundError, TrellisError } from "../../core/errors.ts";
+import {
+  type AppStatusReport,
+  type AppStatusResult,
+  type DeployResult,
+  DEFAULT_WAIT_TIMEOUT_MS,
+  describeAction,
+  deployApp,
+  getAppStatus,
+  listApps,
+  parseManifestText,
+  undeployApp,
+  watchApp,
+} from "../../app/index.ts";
+import { type CliContext, parsePositiveInt } from "../context.ts";
+
+interface DeployFlags {
+  wait?: boolean;
+  waitTimeoutMs?: string;
+  dryRun?: boolean;
+  watch?: boolean;
+}
+
+async function readManifest(file: string): Promise<string> {
+  try {
+    if (file === "-") {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString("utf8");
+    }
+    return await readFile(file, "utf8");
+  } catch (err) {
+    throw new NotFoundError(`cannot read manifest ${file}: ${(err as Error).message}`, { file });
+  }
+}
+
+function statusLines(s: AppStatusReport): string[] {
+  const lines = [`status: ${s.status}${s.message ? ` — ${s.message}` : ""}`];
+  for (const p of s.problems) lines.push(`  problem: ${p}`);
+  for (const f of s.failures) lines.push(`  failed: ${f.action}: ${f.message}`);
+  for (const m of s.missing) lines.push(`  missing: ${m}`);
+  for (const p of s.pending) lines.push(`  pending: ${p}`);
+  return lines;
+}
+
+function deployText(r: DeployResult, warnings: readonly string[]): string {
+  const head = `app ${r.app} (version ${r.version}): ${r.outcome}${r.outcome === "planned" ? ` (dry run, ${r.actions.length} request(s))` : ""}`;
+  const lines = [head];
+  for (const a of r.actions) lines.push(`  ${describeAction(a)}  (${a.reason})`);
+  for (const f of r.failures) lines.push(`  FAILED ${f.action}: ${f.message}`);
+  if (r.outcome !== "planned") lines.push(...statusLines(r.status));
+  if (r.timed_out) lines.push("  (timed out waiting; `trellis app status` shows what is left)");
+  for (const w of warnings) lines.push(`warning: ${w}`);
+  return lines.join("\n");
+}
+
+function failedOrLate(status: AppStatusReport, timedOut: boolean): boolean {
+  return status.status === "failed" || timedOut;
+}
+
+function statusText(s: AppStatusResult): string {
+  return [`app ${s.app} (version ${s.version}, deployed ${s.deployed_at})`, ...statusLines(s)].join("\n");
+}
+
+/** Registers the `app` commands on `program`. */
+export function registerAppCommands(program: Command, ctx: CliContext): void {
+  const app = program.command("app").description("applications in wadm's OAM manifest format (docs/apps.md)");
+
+  app
+    .command("deploy <file>")
+    .description("deploy or update an app from a manifest (YAML or JSON; - reads stdin); idempotent")
+    .option("--wait", "wait until the lattice shows the app deployed, or a failure")
+    .option("--wait-timeout-ms <ms>", `longest wait with --wait, ms (default ${DEFAULT_WAIT_TIMEOUT_MS})`)
+    .option("--dry-run", "print the requests a deploy would send; send and store nothing")
+    .option("--watch", "keep reconciling on host_started / host_stopped / heartbeat / label events until Ctrl-C")
+    .action(
+      ctx.action(async (file: string, o: DeployFlags) => {
+        const waitTimeoutMs = o.waitTimeoutMs === undefined ? undefined : parsePositiveInt("--wait-timeout-ms", o.waitTimeoutMs);
+        const { manifest, warnings } = parseManifestText(await readManifest(file), file);
+        const client = await ctx.client();
+        const r = await deployApp(client, manifest, { wait: o.wait === true, waitTimeoutMs, dryRun: o.dryRun === true });
+        const bad = r.outcome !== "planned" && failedOrLate(r.status, r.timed_out);
+        if (bad) process.exitCode = 1;
+        const out = { text: deployText(r, warnings), json: { success: !bad, ...r, warnings } };
+        if (!o.watch || o.dryRun) return out;
+        ctx.print(out);
+        const ac = new AbortController();
+        const stop = () => ac.abort();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+        try {
+          await watchApp(client, manifest.name, {
+            signal: ac.signal,
+            onResult: (w) => {
+              if (w.outcome !== "unchanged") ctx.print({ text: deployText(w, []), json: { success: w.status.status !== "failed", ...w } });
+            },
+            onError: (err) => {
+              const e = TrellisError.from(err);
+              process.stderr.write(`error: ${e.message}\n`);
+            },
+          });
+        } finally {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+        }
+        return undefined;
+      }),
+    );
+
+  app
+    .command("undeploy <name>")
+    .description("remove an app: its links, components, providers and inline config, then its record")
+    .option("--wait", "wait until the app's components and providers are gone from the inventories")
+    .option("--wait-timeout-ms <ms>", `longest wait with --wait, ms (default ${DEFAULT_WAIT_TIMEOUT_MS})`)
+    .action(
+      ctx.action(async (name: string, o: { wait?: boolean; waitTimeoutMs?: string }) => {
+        const waitTimeoutMs = o.waitTimeoutMs === undefined ? undefined : parsePositiveInt("--wait-timeout-ms", o.waitTimeoutMs);
+        const r = await undeployApp(await ctx.client(), name, { wait: o.wait === true, waitTimeoutMs });
+        const ok = r.removed && !r.timed_out;
+        if (!ok) process.exitCode = 1;
+        const lines = [`app ${name}: ${r.removed ? "undeployed" : "undeploy incomplete; run it again"}`];
+        for (const a of r.actions) lines.push(`  ${describeAction(a)}`);
+        for (const f of r.failures) lines.push(`  FAILED ${f.action}: ${f.message}`);
+        if (r.timed_out) lines.push("  (timed out waiting for workloads to stop)");
+        return { text: lines.join("\n"), json: { success: ok, ...r } };
+      }),
+    );
+
+  app
+    .command("list")
+    .description("every app deployed on the lattice, with its status")
+    .action(
+      ctx.action(async () => {
+        const apps = await listApps(await ctx.client());
+        const rows = apps.map((a) => `${a.app.padEnd(24)} ${a.version.padEnd(20)} ${a.status.padEnd(12)} ${a.deployed_at}${a.message ? `  ${a.message}` : ""}`);
+        const text = apps.length ? [`${"NAME".padEnd(24)} ${"VERSION".padEnd(20)} ${"STATUS".padEnd(12)} DEPLOYED`, ...rows].join("\n") : "no apps";
+        return { text, json: apps };
+      }),
+    );
+
+  app
+    .command("status <name>")
+    .description("deployed / reconciling (with what is missing) / failed (with why); exits 1 unless deployed")
+    .action(
+      ctx.action(async (name: string) => {
+        const s = await getAppStatus(await ctx.client(), name);
+        if (s.status !== "deployed") process.exitCode = 1;
+        return { text: statusText(s), json: s };
+      }),
+    );
+}
