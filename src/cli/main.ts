@@ -8,9 +8,11 @@ import { TRELLIS_VERSION } from "../core/version.ts";
 import { createContext } from "./context.ts";
 import { ENV } from "./env.ts";
 import { registerAppCommands } from "./commands/app.ts";
+import { registerComponentCommands } from "./commands/component.ts";
 import { registerConfigCommands } from "./commands/config.ts";
 import { registerLatticeCommands } from "./commands/lattice.ts";
 import { registerLinkCommands } from "./commands/link.ts";
+import { registerProviderCommands } from "./commands/provider.ts";
 import { registerUpCommands } from "./commands/up.ts";
 
 const env = Object.freeze({ ...process.env });
@@ -32,6 +34,8 @@ registerUpCommands(program, ctx);
 registerLatticeCommands(program, ctx);
 registerLinkCommands(program, ctx);
 registerConfigCommands(program, ctx);
+registerComponentCommands(program, ctx);
+registerProviderCommands(program, ctx);
 registerAppCommands(program, ctx);
 
 try {

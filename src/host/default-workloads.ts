@@ -4,8 +4,13 @@
  * @module
  */
 import type { WorkloadFactories } from "./workloads.ts";
+import { providerSupervisor } from "../provider/supervisor.ts";
+import { componentRuntime } from "../component/index.ts";
 
 /** Factories of the default component runtime and provider supervisor. */
 export function defaultWorkloads(): Partial<WorkloadFactories> {
-  return {};
+  return {
+    components: componentRuntime(),
+    providers: providerSupervisor(),
+  };
 }

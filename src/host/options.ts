@@ -10,6 +10,7 @@ import { InvalidArgumentError } from "../core/errors.ts";
 import { validateId } from "../core/ids.ts";
 import { type Logger, createLogger } from "../core/logger.ts";
 import type { WorkloadFactories } from "./workloads.ts";
+import { defaultWorkloads } from "./default-workloads.ts";
 
 /** Default lattice name. */
 export const DEFAULT_LATTICE = "default";
@@ -46,7 +47,10 @@ export interface HostOptions {
   cacheDir?: string;
   /** Structured logger. @default JSON to stderr at level info */
   logger?: Logger;
-  /** How components and providers are run; the defaults use src/component and src/provider. */
+  /**
+   * How components and providers are run. @default {@link defaultWorkloads}: the component runtime (src/component)
+   * and the capability provider supervisor (src/provider); `{}` gives a host that only keeps lattice data.
+   */
   workloads?: Partial<WorkloadFactories>;
 }
 
@@ -109,6 +113,6 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     ),
     cacheDir: opts.cacheDir ?? join(base, "trellis"),
     logger: opts.logger ?? createLogger(),
-    workloads: opts.workloads ?? {},
+    workloads: opts.workloads ?? defaultWorkloads(),
   });
 }

@@ -1,0 +1,228 @@
+/**
+ * `trellis start|stop|scale|update component …` and `trellis call` (issue 3 §8).
+ *
+ * Start/stop/scale/update send `component.scale` / `component.update` to a host and wait for the outcome event
+ * (`component_scaled` or `component_scale_failed`). `trellis call` sends one invocation in the JSON form
+ * (docs/protocol.md §6): the target types the arguments by its own WIT, so the CLI needs no types.
+ * @module
+ */
+import path from "node:path";
+import type { Command } from "commander";
+import type { CtlClient } from "../../control/client.ts";
+import { ErrorCode, InvalidArgumentError, NotFoundError, TimeoutError, TrellisError } from "../../core/errors.ts";
+import { EventType, type CloudEvent } from "../../core/events.ts";
+import { eventSubject } from "../../core/subjects.ts";
+import { invokeJson } from "../../invocation/client.ts";
+import { type CliContext, parsePositiveInt } from "../context.ts";
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** How long to wait for a component to start (fetch + compile + instantiate), in milliseconds. */
+const START_WAIT_MS = 60_000;
+
+const FN_RE = /^(?:\[(?:method|static)\][a-z0-9-]+\.[a-z0-9-]+|\[constructor\][a-z0-9-]+|[a-z][a-z0-9-]*)$/i;
+const IFACE_RE = /^[a-z0-9-]+:[a-z0-9-]+\/[a-z0-9-]+(?:@\d+\.\d+\.\d+(?:-[0-9a-z.-]+)?(?:\+[0-9a-z.-]+)?)?$/i;
+
+/**
+ * Splits `namespace:package/interface[@version].function`, e.g. `docs:adder/add@0.1.0.add` →
+ * `["docs:adder/add@0.1.0", "add"]`; the function may be `[method]bucket.get`.
+ * @throws InvalidArgumentError when no split gives a valid interface and function name.
+ */
+export function splitCallTarget(s: string): [iface: string, fn: string] {
+  const slash = s.indexOf("/");
+  for (let i = s.indexOf(".", slash); i > 0; i = s.indexOf(".", i + 1)) {
+    const iface = s.slice(0, i);
+    const fn = s.slice(i + 1);
+    if (IFACE_RE.test(iface) && FN_RE.test(fn)) return [iface, fn];
+  }
+  throw new InvalidArgumentError(
+    "INTERFACE.FUNCTION",
+    `expected namespace:package/interface[@version].function (e.g. docs:adder/add@0.1.0.add), got ${JSON.stringify(s)}`,
+  );
+}
+
+/** A local path becomes absolute (the host resolves it on its own file system); URLs pass unchanged. */
+function absoluteRef(ref: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(ref) ? ref : path.resolve(ref);
+}
+
+/** Hosts running `id`, from their inventories. */
+async function hostsRunning(client: CtlClient, id: string): Promise<{ hostId: string; imageRef: string; count: number }[]> {
+  const hosts = await client.getHosts();
+  const out: { hostId: string; imageRef: string; count: number }[] = [];
+  await Promise.all(
+    hosts.map(async (h) => {
+      const inv = await client.getInventory(h.id).catch(() => undefined);
+      const c = inv?.components.find((x) => x.id === id);
+      if (c) out.push({ hostId: h.id, imageRef: c.image_ref, count: c.max_instances });
+    }),
+  );
+  return out;
+}
+
+/** The host with the fewest components (a simple auction). @throws NotFoundError when no host answers. */
+async function pickHost(client: CtlClient): Promise<string> {
+  const hosts = await client.getHosts();
+  if (hosts.length === 0) throw new NotFoundError(`no host answered in lattice ${client.lattice}; start one with \`trellis up\``);
+  let best = { id: hosts[0]!.id, n: Infinity };
+  for (const h of hosts) {
+    const n = (await client.getInventory(h.id).catch(() => undefined))?.components.length ?? Infinity;
+    if (n < best.n) best = { id: h.id, n };
+  }
+  return best.id;
+}
+
+/**
+ * Sends a request and waits for the component's next `component_scaled` (matching `expect`) or
+ * `component_scale_failed` event.
+ */
+async function awaitScaled(
+  client: CtlClient,
+  componentId: string,
+  expect: (data: Record<string, unknown>) => boolean,
+  send: () => Promise<string>,
+): Promise<{ message: string; data: Record<string, unknown> }> {
+  const nc = client.nc;
+  const subs = [EventType.ComponentScaled, EventType.ComponentScaleFailed].map((n) => nc.subscribe(eventSubject(client.lattice, n)));
+  try {
+    const outcome = new Promise<{ failed: boolean; data: Record<string, unknown> }>((resolve) => {
+      subs.forEach((sub, i) => {
+        void (async () => {
+          for await (const m of sub) {
+            const ev = m.json<CloudEvent>();
+            if (ev.data["component_id"] !== componentId) continue;
+            if (i === 1 || expect(ev.data)) {
+              resolve({ failed: i === 1, data: ev.data });
+              return;
+            }
+          }
+        })();
+      });
+    });
+    await nc.flush();
+    const message = await send();
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([
+      outcome,
+      new Promise<never>((_r, reject) => {
+        timer = setTimeout(
+          () => reject(new TimeoutError(`no component_scaled event for ${componentId} within ${START_WAIT_MS} ms`, START_WAIT_MS)),
+          START_WAIT_MS,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (r.failed) throw new TrellisError(ErrorCode.ComponentLoad, `component ${componentId}: ${String(r.data["error"])}`, { details: r.data });
+    return { message, data: r.data };
+  } finally {
+    for (const s of subs) s.unsubscribe();
+  }
+}
+
+/** Registers `start component`, `stop component`, `scale component`, `update component` and `call`. */
+export function registerComponentCommands(program: Command, ctx: CliContext): void {
+  const start = program.commands.find((c) => c.name() === "start") ?? program.command("start").description("start a workload");
+  start
+    .command("component <ref> <id>")
+    .description("start a component from a file path, file:// or http(s):// URL (component.scale) and wait until it runs")
+    .option("--count <n>", "max instances (concurrent calls)", "1")
+    .option("--config <name>", "named config, merged left to right (repeat)", collect)
+    .option("--host-id <id>", "host to run on (default: the host with the fewest components)")
+    .action(
+      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string }) => {
+        const count = parsePositiveInt("--count", o.count);
+        const client = await ctx.client();
+        const hostId = o.hostId ?? (await pickHost(client));
+        const componentRef = absoluteRef(ref);
+        const { data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
+          client.scaleComponent(hostId, { component_ref: componentRef, component_id: id, count, ...(o.config ? { config: o.config } : {}) }),
+        );
+        return { text: `component ${id} started on host ${hostId} (max instances ${count})`, json: { success: true, host_id: hostId, event: data } };
+      }),
+    );
+
+  const stop = program.commands.find((c) => c.name() === "stop") ?? program.command("stop").description("stop a workload");
+  stop
+    .command("component <id>")
+    .description("stop a component on every host that runs it (component.scale with count 0)")
+    .action(
+      ctx.action(async (id: string) => {
+        const client = await ctx.client();
+        const running = await hostsRunning(client, id);
+        if (running.length === 0) throw new NotFoundError(`component ${id} is not running in lattice ${client.lattice}`);
+        for (const r of running) {
+          await awaitScaled(client, id, (d) => d["max_instances"] === 0, () =>
+            client.scaleComponent(r.hostId, { component_ref: r.imageRef, component_id: id, count: 0 }),
+          );
+        }
+        return { text: `component ${id} stopped on ${running.map((r) => r.hostId).join(", ")}`, json: { success: true, hosts: running.map((r) => r.hostId) } };
+      }),
+    );
+
+  const scale = program.commands.find((c) => c.name() === "scale") ?? program.command("scale").description("scale a workload");
+  scale
+    .command("component <id>")
+    .description("change a running component's max instances (component.scale)")
+    .requiredOption("--count <n>", "max instances; 0 stops it")
+    .action(
+      ctx.action(async (id: string, o: { count: string }) => {
+        const count = Number(o.count);
+        if (!Number.isInteger(count) || count < 0) throw new InvalidArgumentError("--count", `--count must be a non-negative integer, got ${JSON.stringify(o.count)}`);
+        const client = await ctx.client();
+        const running = await hostsRunning(client, id);
+        if (running.length === 0) throw new NotFoundError(`component ${id} is not running in lattice ${client.lattice}`);
+        for (const r of running) {
+          await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
+            client.scaleComponent(r.hostId, { component_ref: r.imageRef, component_id: id, count }),
+          );
+        }
+        return { text: `component ${id} scaled to ${count}`, json: { success: true, count, hosts: running.map((r) => r.hostId) } };
+      }),
+    );
+
+  const update = program.commands.find((c) => c.name() === "update") ?? program.command("update").description("update a workload");
+  update
+    .command("component <id> <ref>")
+    .description("replace a running component's code, keeping its id, links and config (component.update)")
+    .action(
+      ctx.action(async (id: string, ref: string) => {
+        const client = await ctx.client();
+        const running = await hostsRunning(client, id);
+        if (running.length === 0) throw new NotFoundError(`component ${id} is not running in lattice ${client.lattice}`);
+        const newRef = absoluteRef(ref);
+        const messages: string[] = [];
+        for (const r of running) {
+          if (r.imageRef === newRef) {
+            messages.push(`component ${id} already updated to ${newRef}`);
+            continue;
+          }
+          const { message } = await awaitScaled(client, id, (d) => d["image_ref"] === newRef, () => client.updateComponent(r.hostId, id, newRef));
+          messages.push(message);
+        }
+        return { text: messages.join("\n"), json: { success: true, messages } };
+      }),
+    );
+
+  program
+    .command("call <id> <function> [args]")
+    .description("call an exported function: INTERFACE.FUNCTION with JSON arguments, e.g. trellis call adder docs:adder/add@0.1.0.add '[2,3]'")
+    .action(
+      ctx.action(async (id: string, target: string, args: string | undefined) => {
+        const [iface, fn] = splitCallTarget(target);
+        let parsed: unknown = [];
+        if (args !== undefined && args.trim() !== "") {
+          try {
+            parsed = JSON.parse(args);
+          } catch (err) {
+            throw new InvalidArgumentError("ARGS_JSON", `arguments must be JSON (an array in parameter order): ${(err as Error).message}`);
+          }
+        }
+        const client = await ctx.client();
+        const result = await invokeJson(
+          client.nc,
+          { lattice: client.lattice, targetId: id, iface, fn, sourceId: "trellis-cli", timeoutMs: Math.max(client.timeoutMs, 10_000) },
+          parsed,
+        );
+        return { text: result === null ? "" : typeof result === "string" ? result : JSON.stringify(result), json: result };
+      }),
+    );
+}

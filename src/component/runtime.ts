@@ -1,0 +1,521 @@
+/**
+ * The component runtime of one host (issue 3): starts, scales, updates and stops components; keeps their routing
+ * tables and config live; answers the `component.scale` / `component.update` control requests; maintains
+ * `COMPONENT_{id}` in `LATTICEDATA_{lattice}`; publishes `component_scaled` / `component_scale_failed`.
+ * @module
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { availableParallelism } from "node:os";
+import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
+import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
+import { fail, ok, type CtlResponse } from "../core/envelope.ts";
+import { validateId } from "../core/ids.ts";
+import { ErrorCode, InvalidArgumentError, NotFoundError, TrellisError } from "../core/errors.ts";
+import { EventType } from "../core/events.ts";
+import type { ComponentDescription, ComponentSpecification } from "../core/host.ts";
+import type { Logger } from "../core/logger.ts";
+import type { ConfigSource, EventPublisher, LinkSource } from "../core/ports.ts";
+import { COMPONENT_SPEC_PREFIX, componentSpecKey, latticeDataBucket } from "../core/subjects.ts";
+import { DEFAULT_INVOCATION_TIMEOUT_MS } from "../invocation/client.ts";
+import { compileComponent, type CompiledComponent } from "./compile.ts";
+import { parseScaleRequest, parseUpdateRequest, type ScaleRequest } from "./control.ts";
+import { DEFAULT_MAX_COMPONENT_BYTES, loadComponentBytes, resolveRef } from "./loader.ts";
+import { buildLinkTable } from "./routing.ts";
+import { WorkerPool } from "./worker-pool.ts";
+import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
+
+/** Host policy for guests (issue 3 §3, §4). Every field is optional. */
+export interface ComponentPolicy {
+  /** Environment variables every guest sees (none by default: the host's environment is never passed). */
+  env?: Record<string, string>;
+  /** Largest component file accepted, in bytes. @default 134217728 (128 MiB) */
+  maxComponentBytes?: number;
+  /** Linear memory cap per component instance, in MiB; `component_limits.max_linear_memory` (bytes) overrides it. @default 256 */
+  maxMemoryMb?: number;
+  /** Execution limit of one call, in ms; `component_limits.max_execution_time` (ms) overrides it. @default the host's rpcTimeoutMs */
+  callTimeoutMs?: number;
+  /** Worker threads components are spread over. @default max(2, number of CPUs) */
+  maxWorkers?: number;
+  /** V8 heap limit of each worker thread, in MiB. @default 512 */
+  workerHeapMb?: number;
+  /** Accept file paths and `file://` references. @default true */
+  allowFileRefs?: boolean;
+  /** Accept `http(s)://` references. @default true */
+  allowHttpRefs?: boolean;
+  /** Start the first worker thread when the runtime is created, so the first component start does not pay for it. @default true */
+  prewarm?: boolean;
+}
+
+/** Options of {@link ComponentRuntime.create}. */
+export interface ComponentRuntimeOptions {
+  nc: NatsConnection;
+  lattice: string;
+  /** This host's id (`N…`), in events. */
+  hostId: string;
+  logger: Logger;
+  /** Default per-call timeout of import calls and execution limit of export calls, in ms. */
+  rpcTimeoutMs: number;
+  /** Root of the compiled-output cache (created when missing). */
+  cacheDir: string;
+  links: LinkSource;
+  config: ConfigSource;
+  events: EventPublisher;
+  policy?: ComponentPolicy;
+  /**
+   * `COMPONENT_{id}` writer shared with the host's link bookkeeping (src/host/workloads.ts `ComponentSpecs`). When
+   * absent, the runtime updates `LATTICEDATA_{lattice}` itself (revision-checked) and logs a warning when the spec of a
+   * running component is deleted.
+   */
+  specs?: { setUrl(id: string, url: string): Promise<void> };
+  /**
+   * Options for the NATS connection each worker thread opens (plain data: servers, user/pass, token…).
+   * @default { servers: nc.getServer() } — enough for an unauthenticated server.
+   */
+  workerNats?: ConnectionOptions;
+}
+
+interface Managed {
+  id: string;
+  imageRef: string;
+  count: number;
+  annotations: Record<string, string>;
+  config: string[];
+  limits: Record<string, string>;
+  compiled: CompiledComponent;
+}
+
+interface ResolvedPolicy {
+  env: [string, string][];
+  maxComponentBytes: number;
+  maxMemoryBytes: number;
+  callTimeoutMs: number;
+  maxWorkers: number;
+  workerHeapMb: number;
+  allowFileRefs: boolean;
+  allowHttpRefs: boolean;
+  prewarm: boolean;
+}
+
+function positive(field: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(field, `${field} must be a positive number, got ${String(v)}`);
+  return v;
+}
+
+function resolvePolicy(p: ComponentPolicy | undefined, rpcTimeoutMs: number): ResolvedPolicy {
+  const env = p?.env ?? {};
+  for (const [k, v] of Object.entries(env)) {
+    if (typeof v !== "string") throw new InvalidArgumentError(`policy.env.${k}`, `policy.env.${k} must be a string`);
+  }
+  return {
+    env: Object.entries(env),
+    maxComponentBytes: positive("policy.maxComponentBytes", p?.maxComponentBytes, DEFAULT_MAX_COMPONENT_BYTES),
+    maxMemoryBytes: positive("policy.maxMemoryMb", p?.maxMemoryMb, 256) * 1024 * 1024,
+    callTimeoutMs: positive("policy.callTimeoutMs", p?.callTimeoutMs, rpcTimeoutMs),
+    maxWorkers: Math.floor(positive("policy.maxWorkers", p?.maxWorkers, Math.max(2, availableParallelism()))),
+    workerHeapMb: positive("policy.workerHeapMb", p?.workerHeapMb, 512),
+    allowFileRefs: p?.allowFileRefs ?? true,
+    allowHttpRefs: p?.allowHttpRefs ?? true,
+    prewarm: p?.prewarm ?? true,
+  };
+}
+
+/**
+ * Runs components on one host. Construct with {@link ComponentRuntime.create}; the host calls
+ * {@link handleScale} / {@link handleUpdate} for control requests, {@link inventory} for `host.get` and heartbeats,
+ * and {@link close} on shutdown.
+ */
+export class ComponentRuntime {
+  readonly #o: ComponentRuntimeOptions;
+  readonly #policy: ResolvedPolicy;
+  readonly #pool: WorkerPool;
+  readonly #components = new Map<string, Managed>();
+  readonly #queues = new Map<string, Promise<unknown>>();
+  readonly #loggers = new Map<string, Logger>();
+  readonly #unsubscribe: (() => void)[] = [];
+  #kv: Promise<KV | undefined> | undefined;
+  #watchStop: (() => void) | undefined;
+  #closed = false;
+
+  private constructor(o: ComponentRuntimeOptions, policy: ResolvedPolicy) {
+    this.#o = o;
+    this.#policy = policy;
+    this.#pool = new WorkerPool({
+      nc: o.nc,
+      lattice: o.lattice,
+      nats: o.workerNats ?? { servers: o.nc.getServer() },
+      logger: o.logger.child({ component: "runtime" }),
+      maxWorkers: policy.maxWorkers,
+      workerHeapMb: policy.workerHeapMb,
+      compileCacheDir: join(o.cacheDir, "node-compile-cache"),
+      onGuestLog: (id, level, msg, meta) => this.#guestLogger(id)[level](msg, meta),
+    });
+    this.#unsubscribe.push(
+      o.links.onChange((change) => {
+        if (!this.#components.has(change.sourceId)) return;
+        this.#pool.setLinks(change.sourceId, buildLinkTable(change.links)).catch((err: unknown) =>
+          this.#log.warn("could not update a component's links", { component_id: change.sourceId, error: (err as Error).message }),
+        );
+      }),
+      o.config.onChange((name) => {
+        for (const m of this.#components.values()) {
+          if (!m.config.includes(name)) continue;
+          this.#pool.setConfig(m.id, o.config.current(m.config)).catch((err: unknown) =>
+            this.#log.warn("could not update a component's config", { component_id: m.id, error: (err as Error).message }),
+          );
+        }
+      }),
+    );
+  }
+
+  /**
+   * Creates the runtime (no component runs yet).
+   * @throws InvalidArgumentError naming a bad option (e.g. `policy.maxMemoryMb`).
+   */
+  static async create(opts: ComponentRuntimeOptions): Promise<ComponentRuntime> {
+    const rpcTimeoutMs = positive("rpcTimeoutMs", opts.rpcTimeoutMs, DEFAULT_INVOCATION_TIMEOUT_MS);
+    if (!opts.cacheDir) throw new InvalidArgumentError("cacheDir", "cacheDir is required");
+    const policy = resolvePolicy(opts.policy, rpcTimeoutMs);
+    await mkdir(opts.cacheDir, { recursive: true });
+    const rt = new ComponentRuntime({ ...opts, rpcTimeoutMs }, policy);
+    if (!opts.specs) rt.#startSpecWatch();
+    if (policy.prewarm) rt.#pool.prewarm();
+    return rt;
+  }
+
+  get #log(): Logger {
+    return this.#o.logger;
+  }
+
+  #guestLogger(id: string): Logger {
+    let l = this.#loggers.get(id);
+    if (!l) {
+      l = this.#o.logger.child({ component_id: id });
+      this.#loggers.set(id, l);
+    }
+    return l;
+  }
+
+  /** Runs `op` after the previous operation on the same component finished. */
+  #enqueue<T>(id: string, op: () => Promise<T>): Promise<T> {
+    const prev = this.#queues.get(id) ?? Promise.resolve();
+    const next = prev.then(op, op);
+    const tail = next.catch(() => undefined);
+    this.#queues.set(id, tail);
+    void tail.then(() => {
+      if (this.#queues.get(id) === tail) this.#queues.delete(id);
+    });
+    return next;
+  }
+
+  /** `component.scale` handler: validates, acknowledges, then scales in the background (reference §1.4). */
+  async handleScale(payload: Uint8Array): Promise<CtlResponse> {
+    let req: ScaleRequest;
+    try {
+      req = parseScaleRequest(payload);
+    } catch (err) {
+      return fail(err);
+    }
+    const cur = this.#components.get(req.componentId);
+    let message = "";
+    if (cur && req.componentRef && req.componentRef !== cur.imageRef && !req.allowUpdate) {
+      message = `component ${req.componentId} is already running with a different reference (${cur.imageRef}); use component.update to change it`;
+    }
+    this.#enqueue(req.componentId, () => this.#scale(req)).catch((err: unknown) =>
+      this.#log.warn("component scale failed", { component_id: req.componentId, error: (err as Error).message }),
+    );
+    return ok(message);
+  }
+
+  /** `component.update` handler (reference §1.4). */
+  async handleUpdate(payload: Uint8Array): Promise<CtlResponse> {
+    try {
+      const req = parseUpdateRequest(payload);
+      const cur = this.#components.get(req.componentId);
+      if (!cur) throw new NotFoundError(`component ${req.componentId} not found`, { componentId: req.componentId });
+      if (cur.imageRef === req.newComponentRef) return ok(`component ${req.componentId} already updated to ${req.newComponentRef}`);
+      const from = cur.imageRef;
+      this.#enqueue(req.componentId, () => this.#update(req.componentId, req.newComponentRef, req.annotations)).catch((err: unknown) =>
+        this.#log.warn("component update failed", { component_id: req.componentId, error: (err as Error).message }),
+      );
+      return ok(`component ${req.componentId} updating from ${from} to ${req.newComponentRef}`);
+    } catch (err) {
+      return fail(err);
+    }
+  }
+
+  /**
+   * Scales a component and waits for the outcome (what `component.scale` does in the background): starts it when
+   * not running, stops it at count 0, changes its instance limit or config list otherwise.
+   * @throws the failure (after publishing `component_scale_failed`): `COMPONENT_LOAD_FAILED`, `PAYLOAD_TOO_LARGE`,
+   *   `NOT_FOUND` (a named config does not exist), `INVALID_ARGUMENT`.
+   */
+  scale(req: ScaleRequest): Promise<void> {
+    return this.#enqueue(req.componentId, () => this.#scale(req));
+  }
+
+  /**
+   * Starts `ref` as component `id` (count 1 unless given) and waits until it serves calls.
+   * @throws as {@link scale}.
+   */
+  start(ref: string, id: string, opts: { count?: number; config?: string[]; annotations?: Record<string, string>; limits?: Record<string, string> } = {}): Promise<void> {
+    return this.scale({
+      componentId: id,
+      componentRef: ref,
+      count: opts.count ?? 1,
+      annotations: opts.annotations ?? {},
+      config: opts.config ?? [],
+      limits: opts.limits ?? {},
+      allowUpdate: false,
+      hostId: undefined,
+    });
+  }
+
+  /** Stops component `id` (no-op when it does not run). */
+  stop(id: string): Promise<void> {
+    const cur = this.#components.get(id);
+    return this.scale({ componentId: id, componentRef: cur?.imageRef ?? "", count: 0, annotations: cur?.annotations ?? {}, config: [], limits: {}, allowUpdate: false, hostId: undefined });
+  }
+
+  /**
+   * Replaces a running component's code with `ref`, keeping its id, count, config and links; waits for the outcome.
+   * @throws NotFoundError when it does not run; otherwise as {@link scale}.
+   */
+  update(id: string, ref: string, annotations?: Record<string, string>): Promise<void> {
+    return this.#enqueue(id, () => this.#update(id, ref, annotations));
+  }
+
+  #scaledEvent(m: { id: string; imageRef: string; annotations: Record<string, string> }, maxInstances: number): void {
+    this.#o.events.publish(EventType.ComponentScaled, {
+      annotations: m.annotations,
+      host_id: this.#o.hostId,
+      image_ref: m.imageRef,
+      max_instances: maxInstances,
+      component_id: m.id,
+    });
+  }
+
+  async #scale(req: ScaleRequest): Promise<void> {
+    if (this.#closed) throw new TrellisError(ErrorCode.IllegalState, "the component runtime is closed");
+    const id = validateId("component_id", req.componentId);
+    const cur = this.#components.get(id);
+    try {
+      if (!cur) {
+        if (req.count === 0) {
+          this.#scaledEvent({ id, imageRef: req.componentRef, annotations: req.annotations }, 0);
+          return;
+        }
+        if (!req.componentRef) throw new InvalidArgumentError("component_ref", `component_ref is required to start component ${id}`);
+        const config = await this.#o.config.resolve(req.config);
+        const compiled = await this.#compile(req.componentRef);
+        const m: Managed = {
+          id,
+          imageRef: req.componentRef,
+          count: req.count,
+          annotations: req.annotations,
+          config: req.config,
+          limits: req.limits,
+          compiled,
+        };
+        await this.#load(m, config);
+        this.#components.set(id, m);
+        this.#log.info("component started", { component_id: id, image_ref: m.imageRef, max_instances: m.count, cached: compiled.cached });
+        await this.#putSpec(id, m.imageRef);
+        this.#scaledEvent(m, m.count);
+        return;
+      }
+      if (req.count === 0) {
+        await this.#pool.unload(id);
+        this.#components.delete(id);
+        this.#loggers.delete(id);
+        this.#log.info("component stopped", { component_id: id });
+        this.#scaledEvent(cur, 0);
+        return;
+      }
+      if (req.config.join("\0") !== cur.config.join("\0")) {
+        const config = await this.#o.config.resolve(req.config);
+        cur.config = req.config;
+        await this.#pool.setConfig(id, config);
+      }
+      if (req.count !== cur.count) {
+        cur.count = req.count;
+        await this.#pool.scale(id, req.count);
+      }
+      if (Object.keys(req.annotations).length > 0) cur.annotations = req.annotations;
+      this.#scaledEvent(cur, cur.count);
+      if (req.allowUpdate && req.componentRef && req.componentRef !== cur.imageRef) await this.#update(id, req.componentRef, undefined);
+    } catch (err) {
+      const e = TrellisError.from(err);
+      this.#o.events.publish(EventType.ComponentScaleFailed, {
+        annotations: req.annotations,
+        host_id: this.#o.hostId,
+        image_ref: req.componentRef || cur?.imageRef || "",
+        component_id: id,
+        max_instances: req.count,
+        error: e.message,
+      });
+      throw e;
+    }
+  }
+
+  async #update(id: string, ref: string, annotations: Record<string, string> | undefined): Promise<void> {
+    const cur = this.#components.get(id);
+    if (!cur) throw new NotFoundError(`component ${id} not found`, { componentId: id });
+    if (cur.imageRef === ref) return;
+    const old = { ...cur };
+    try {
+      const compiled = await this.#compile(ref);
+      const next: Managed = { ...cur, imageRef: ref, compiled, annotations: annotations ?? cur.annotations };
+      // the worker swaps the subscription only once the new code is instantiated: no gap in serving
+      await this.#load(next, this.#o.config.current(cur.config));
+      this.#components.set(id, next);
+      await this.#putSpec(id, ref);
+      this.#log.info("component updated", { component_id: id, from: old.imageRef, to: ref });
+      this.#scaledEvent(next, next.count);
+      this.#scaledEvent(old, 0);
+    } catch (err) {
+      const e = TrellisError.from(err);
+      this.#o.events.publish(EventType.ComponentScaleFailed, {
+        annotations: cur.annotations,
+        host_id: this.#o.hostId,
+        image_ref: ref,
+        component_id: id,
+        max_instances: cur.count,
+        error: e.message,
+      });
+      throw e;
+    }
+  }
+
+  async #compile(ref: string): Promise<CompiledComponent> {
+    const { kind } = resolveRef(ref);
+    if (kind === "file" && !this.#policy.allowFileRefs) {
+      throw new TrellisError(ErrorCode.ComponentLoad, `file references are not allowed by this host's policy: ${ref}`);
+    }
+    if (kind === "http" && !this.#policy.allowHttpRefs) {
+      throw new TrellisError(ErrorCode.ComponentLoad, `http(s) references are not allowed by this host's policy: ${ref}`);
+    }
+    const bytes = await loadComponentBytes(ref, { maxBytes: this.#policy.maxComponentBytes });
+    return compileComponent(bytes, this.#o.cacheDir);
+  }
+
+  async #load(m: Managed, config: Record<string, string>): Promise<void> {
+    const mem = Number(m.limits["max_linear_memory"] ?? NaN);
+    const time = Number(m.limits["max_execution_time"] ?? NaN);
+    await this.#pool.load({
+      componentId: m.id,
+      dir: m.compiled.dir,
+      meta: m.compiled.meta,
+      maxInstances: m.count,
+      maxMemoryBytes: mem > 0 ? mem : this.#policy.maxMemoryBytes,
+      timeoutMs: time > 0 ? time : this.#policy.callTimeoutMs,
+      links: buildLinkTable(this.#o.links.linksFrom(m.id)),
+      config,
+      env: this.#policy.env,
+    });
+  }
+
+  #kvBucket(): Promise<KV | undefined> {
+    this.#kv ??= new Kvm(this.#o.nc).open(latticeDataBucket(this.#o.lattice)).catch((err: unknown) => {
+      this.#log.warn("cannot open the lattice data bucket; COMPONENT_{id} specs are not maintained", { error: (err as Error).message });
+      return undefined;
+    });
+    return this.#kv;
+  }
+
+  /** Sets `url` of `COMPONENT_{id}` (creating the spec when missing), keeping its links; revision-checked with retries. */
+  async #putSpec(id: string, url: string): Promise<void> {
+    if (this.#o.specs) {
+      await this.#o.specs.setUrl(id, url).catch((err: unknown) =>
+        this.#log.warn("could not write the component specification", { component_id: id, error: (err as Error).message }),
+      );
+      return;
+    }
+    const kv = await this.#kvBucket();
+    if (!kv) return;
+    const key = componentSpecKey(id);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        const e = await kv.get(key);
+        if (!e || e.operation !== "PUT") {
+          await kv.create(key, JSON.stringify({ url, links: [] } satisfies ComponentSpecification));
+          return;
+        }
+        const spec = e.json<ComponentSpecification>();
+        if (spec.url === url) return;
+        await kv.update(key, JSON.stringify({ ...spec, url }), e.revision);
+        return;
+      } catch (err) {
+        if (attempt === 9) {
+          this.#log.warn("could not write the component specification", { component_id: id, error: (err as Error).message });
+        }
+      }
+    }
+  }
+
+  #startSpecWatch(): void {
+    void (async () => {
+      const kv = await this.#kvBucket();
+      if (!kv || this.#closed) return;
+      const iter = await kv.watch({ key: `${COMPONENT_SPEC_PREFIX}*`, include: KvWatchInclude.UpdatesOnly });
+      this.#watchStop = () => iter.stop();
+      for await (const e of iter) {
+        if (e.operation === "PUT") continue;
+        const id = e.key.slice(COMPONENT_SPEC_PREFIX.length);
+        if (this.#components.has(id)) {
+          this.#log.warn("the specification of a running component was deleted; it keeps running with its current links", { component_id: id });
+        }
+      }
+    })().catch((err: unknown) => this.#log.debug("component spec watch ended", { error: (err as Error).message }));
+  }
+
+  /** Running components, for `host.get` and heartbeats (reference §1.4 `ComponentDescription`). */
+  inventory(): ComponentDescription[] {
+    return [...this.#components.values()].map((m) => {
+      const d: ComponentDescription = { id: m.id, image_ref: m.imageRef, revision: 0, max_instances: m.count, limits: Object.keys(m.limits).length ? m.limits : null };
+      if (Object.keys(m.annotations).length > 0) d.annotations = m.annotations;
+      return d;
+    });
+  }
+
+  /** Index of the worker thread that runs `id` (for tests and diagnostics). */
+  workerOf(id: string): number | undefined {
+    return this.#pool.workerOf(id);
+  }
+
+  /** Stops every component and worker. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const u of this.#unsubscribe) u();
+    this.#watchStop?.();
+    await this.#pool.close();
+    this.#components.clear();
+  }
+}
+
+/**
+ * The factory the host's `workloads.components` takes (src/host/workloads.ts): builds a {@link ComponentRuntime}
+ * from the host's {@link WorkloadContext}.
+ * @example Host.create({ …, workloads: { components: componentRuntime({ policy: { maxMemoryMb: 128 } }) } })
+ */
+export function componentRuntime(
+  options: { policy?: ComponentPolicy; workerNats?: ConnectionOptions } = {},
+): (ctx: WorkloadContext) => Promise<ComponentManager> {
+  return (ctx) =>
+    ComponentRuntime.create({
+      nc: ctx.nc,
+      lattice: ctx.lattice,
+      hostId: ctx.hostId,
+      logger: ctx.logger,
+      rpcTimeoutMs: ctx.rpcTimeoutMs,
+      cacheDir: join(ctx.cacheDir, "components"),
+      links: ctx.links,
+      config: ctx.config,
+      events: ctx.events,
+      specs: ctx.specs,
+      ...(options.policy ? { policy: options.policy } : {}),
+      ...(options.workerNats ? { workerNats: options.workerNats } : {}),
+    });
+}

@@ -1,0 +1,307 @@
+/**
+ * The calling side of the invocation protocol v1 (docs/protocol.md, "Invocation protocol v1"): one NATS request
+ * and one reply per unary call; chunked transfer for bodies larger than one message.
+ * @module
+ */
+import {
+  createInbox,
+  headers as natsHeaders,
+  NoRespondersError,
+  RequestError,
+  TimeoutError as NatsTimeoutError,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
+import { ErrorCode, InvalidArgumentError, TimeoutError, TrellisError } from "../core/errors.ts";
+import { DEFAULT_LINK_NAME } from "../core/link.ts";
+import { invocationSubject, stripVersion } from "../core/subjects.ts";
+import { decodeResult, encodeParams, Reader, type ResourceMapper } from "./codec.ts";
+import {
+  chunkSize,
+  CONTENT_TYPE_JSON,
+  HEADER_BODY_LENGTH,
+  HEADER_CONTENT_TYPE,
+  HEADER_LINK_NAME,
+  HEADER_SOURCE_ID,
+  HEADER_TARGET_ID,
+  HEADER_TIMEOUT_MS,
+  MAX_BODY_BYTES,
+  Status,
+} from "./protocol.ts";
+import type { FuncType } from "./types.ts";
+
+/** Default per-call timeout when a caller gives none, in milliseconds (the wasmCloud 1.x invocation timeout). */
+export const DEFAULT_INVOCATION_TIMEOUT_MS = 10_000;
+
+/** What to call and on whose behalf. */
+export interface CallOptions {
+  /** Lattice name. */
+  lattice: string;
+  /** Id of the target (component id or provider id). */
+  targetId: string;
+  /** Interface, `namespace:package/interface`, with or without `@version` (the version is not sent). */
+  iface: string;
+  /** Function name as in WIT, e.g. `add`, `[method]bucket.get`. */
+  fn: string;
+  /** Caller id sent as header `source-id` (omitted when undefined). */
+  sourceId?: string;
+  /** Link name sent as header `link-name`. @default "default" */
+  linkName?: string;
+  /** Time budget of the whole call in milliseconds, including chunked transfers. @default 10000 */
+  timeoutMs?: number;
+  /** Extra request headers (e.g. trace context). */
+  headers?: Record<string, string>;
+}
+
+/** Encoded bytes sent, encoded bytes received. */
+export type RawInvoker = (call: CallOptions, params: Uint8Array, json?: boolean) => Promise<Uint8Array>;
+
+const EMPTY = new Uint8Array(0);
+const utf8 = new TextDecoder();
+const utf8enc = new TextEncoder();
+
+function buildHeaders(call: CallOptions, timeoutMs: number, json: boolean, bodyLength?: number): MsgHdrs {
+  const h = natsHeaders();
+  if (call.sourceId !== undefined) h.set(HEADER_SOURCE_ID, call.sourceId);
+  h.set(HEADER_TARGET_ID, call.targetId);
+  h.set(HEADER_LINK_NAME, call.linkName ?? DEFAULT_LINK_NAME);
+  h.set(HEADER_TIMEOUT_MS, String(Math.max(1, Math.floor(timeoutMs))));
+  if (json) h.set(HEADER_CONTENT_TYPE, CONTENT_TYPE_JSON);
+  if (bodyLength !== undefined) h.set(HEADER_BODY_LENGTH, String(bodyLength));
+  if (call.headers) for (const [k, v] of Object.entries(call.headers)) h.set(k, v);
+  return h;
+}
+
+function describeCall(call: CallOptions): string {
+  return `${stripVersion(call.iface)}.${call.fn} on ${call.targetId}`;
+}
+
+/**
+ * Request/reply multiplexer of one connection: one wildcard inbox subscription, replies matched by the last subject
+ * token. Unlike `nc.request` it allocates no Error objects (stack traces) per request, which is a large share of a
+ * small request's cost; the wire is the same (a publish with a reply subject, one reply).
+ */
+class RequestMux {
+  readonly #nc: NatsConnection;
+  readonly #prefix: string;
+  readonly #sub: Subscription;
+  readonly #pending = new Map<number, { resolve: (m: Msg) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }>();
+  #seq = 0;
+
+  constructor(nc: NatsConnection) {
+    this.#nc = nc;
+    this.#prefix = `${createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix)}.`;
+    this.#sub = nc.subscribe(`${this.#prefix}*`, {
+      callback: (err, m) => {
+        if (err) return;
+        const id = Number(m.subject.slice(this.#prefix.length));
+        const p = this.#pending.get(id);
+        if (!p) return;
+        this.#pending.delete(id);
+        clearTimeout(p.timer);
+        if (m.data.length === 0 && m.headers?.code === 503) p.reject(new NoRespondersError(m.subject));
+        else p.resolve(m);
+      },
+    });
+    void nc.closed().then(() => {
+      for (const p of this.#pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new Error("connection closed"));
+      }
+      this.#pending.clear();
+    });
+  }
+
+  get closed(): boolean {
+    return this.#sub.isClosed();
+  }
+
+  request(subject: string, data: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Promise<Msg> {
+    const id = ++this.#seq;
+    return new Promise<Msg>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new NatsTimeoutError());
+      }, timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer });
+      try {
+        this.#nc.publish(subject, data, headers ? { reply: `${this.#prefix}${id}`, headers } : { reply: `${this.#prefix}${id}` });
+      } catch (err) {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        reject(err);
+      }
+    });
+  }
+}
+
+const muxes = new WeakMap<NatsConnection, RequestMux>();
+function mux(nc: NatsConnection): RequestMux {
+  let m = muxes.get(nc);
+  if (!m || m.closed) {
+    m = new RequestMux(nc);
+    muxes.set(nc, m);
+  }
+  return m;
+}
+
+/** Maps a nats.js request failure to a Trellis error naming the call. */
+function natsFailure(err: unknown, call: CallOptions, timeoutMs: number): TrellisError {
+  const details = { targetId: call.targetId, iface: stripVersion(call.iface), fn: call.fn };
+  const cause = err instanceof RequestError ? (err.cause ?? err) : err;
+  if (cause instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+    return new TrellisError(
+      ErrorCode.NoResponders,
+      `no responders for ${describeCall(call)} in lattice ${call.lattice}: nothing serves target ${call.targetId}`,
+      { details },
+    );
+  }
+  if (cause instanceof NatsTimeoutError) {
+    return new TimeoutError(`invocation of ${describeCall(call)} timed out after ${timeoutMs} ms`, timeoutMs, details);
+  }
+  return new TrellisError(ErrorCode.Lattice, `invocation of ${describeCall(call)} failed: ${(cause as Error)?.message ?? String(cause)}`, {
+    details,
+    cause,
+  });
+}
+
+/** Parses the error payload of a reply (status 1). */
+export function parseErrorPayload(payload: Uint8Array): TrellisError {
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8.decode(payload));
+  } catch {
+    value = { code: ErrorCode.Internal, message: `unparseable error reply: ${utf8.decode(payload).slice(0, 200)}` };
+  }
+  return TrellisError.fromWire(value);
+}
+
+/**
+ * Sends one invocation with already-encoded params and returns the encoded result.
+ *
+ * Bodies larger than one NATS message are sent and received in chunks (docs/protocol.md, "Large bodies").
+ * @param json true to send `content-type: application/json` (params and result are then UTF-8 JSON).
+ * @throws TrellisError with the target's error (its `code`, `message`, `details`), or `NO_RESPONDERS` when nothing
+ *   serves the target, `TIMEOUT` after `call.timeoutMs`, `PAYLOAD_TOO_LARGE` above {@link MAX_BODY_BYTES},
+ *   `LATTICE_ERROR` when NATS fails.
+ */
+export async function invokeRaw(nc: NatsConnection, call: CallOptions, params: Uint8Array, json = false): Promise<Uint8Array> {
+  const timeoutMs = call.timeoutMs ?? DEFAULT_INVOCATION_TIMEOUT_MS;
+  if (params.length > MAX_BODY_BYTES) {
+    throw new TrellisError(ErrorCode.PayloadTooLarge, `params of ${describeCall(call)} are ${params.length} bytes (limit ${MAX_BODY_BYTES})`);
+  }
+  const subject = invocationSubject(call.lattice, call.targetId, call.iface, call.fn);
+  const chunk = chunkSize(nc.info?.max_payload);
+  const deadline = Date.now() + timeoutMs;
+  const remaining = () => {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new TimeoutError(`invocation of ${describeCall(call)} timed out after ${timeoutMs} ms`, timeoutMs);
+    return left;
+  };
+  let reply: Uint8Array;
+  const m = mux(nc);
+  try {
+    if (params.length <= chunk) {
+      const msg = await m.request(subject, params, timeoutMs, buildHeaders(call, timeoutMs, json));
+      reply = msg.data;
+    } else {
+      let msg = await m.request(subject, params.subarray(0, chunk), remaining(), buildHeaders(call, timeoutMs, json, params.length));
+      let off = chunk;
+      while (off < params.length) {
+        if (msg.data[0] !== Status.Continue) break; // an error (or an early final answer) ends the upload
+        const upload = utf8.decode(msg.data.subarray(1));
+        const end = Math.min(params.length, off + chunk);
+        msg = await m.request(upload, params.subarray(off, end), remaining());
+        off = end;
+      }
+      reply = msg.data;
+    }
+    return await readReply(m, call, reply, remaining);
+  } catch (err) {
+    if (err instanceof TrellisError) throw err;
+    throw natsFailure(err, call, timeoutMs);
+  }
+}
+
+async function readReply(m: RequestMux, call: CallOptions, reply: Uint8Array, remaining: () => number): Promise<Uint8Array> {
+  const status = reply[0];
+  switch (status) {
+    case Status.Ok:
+      return reply.subarray(1);
+    case Status.Error:
+      throw parseErrorPayload(reply.subarray(1));
+    case Status.More: {
+      const r = new Reader(reply.subarray(1));
+      const total = r.uleb(53);
+      if (total > MAX_BODY_BYTES) throw new TrellisError(ErrorCode.PayloadTooLarge, `result of ${describeCall(call)} is ${total} bytes`);
+      const subject = utf8.decode(r.bytes(r.uleb(16)));
+      const out = new Uint8Array(total);
+      let off = 0;
+      const first = reply.subarray(1 + r.pos);
+      out.set(first, 0);
+      off += first.length;
+      while (off < total) {
+        const msg = await m.request(subject, EMPTY, remaining());
+        if (msg.data[0] !== Status.Ok) return readReply(m, call, msg.data, remaining);
+        const part = msg.data.subarray(1);
+        if (part.length === 0 || off + part.length > total) {
+          throw new TrellisError(ErrorCode.Internal, `malformed chunked result from ${describeCall(call)}`);
+        }
+        out.set(part, off);
+        off += part.length;
+      }
+      return out;
+    }
+    default:
+      throw new TrellisError(ErrorCode.Internal, `reply from ${describeCall(call)} has unknown status byte ${String(status)}`);
+  }
+}
+
+/**
+ * Calls a function with typed arguments and returns its decoded result.
+ * @param fn the function's type (params and result), e.g. from a component's imports or {@link t.func}.
+ * @param res maps resource values to handles and back (see {@link ResourceMapper}).
+ * @throws InvalidArgumentError when an argument does not fit its type; otherwise as {@link invokeRaw}.
+ */
+export async function invoke(
+  nc: NatsConnection,
+  call: CallOptions,
+  fn: FuncType,
+  args: readonly unknown[],
+  res?: ResourceMapper,
+): Promise<unknown> {
+  const out = await invokeRaw(nc, call, encodeParams(fn, args, res));
+  return decodeResult(fn, out, res);
+}
+
+/**
+ * Calls a function with JSON arguments (an array in parameter order, or an object keyed by parameter name); the
+ * target types them by its own WIT and answers JSON (docs/protocol.md, "JSON form").
+ * @returns the result in JSON form (`null` when the function returns nothing).
+ * @throws InvalidArgumentError from the target when the arguments do not fit; otherwise as {@link invokeRaw}.
+ */
+export async function invokeJson(nc: NatsConnection, call: CallOptions, args: unknown): Promise<unknown> {
+  const out = await invokeRaw(nc, call, utf8enc.encode(JSON.stringify(args ?? [])), true);
+  if (out.length === 0) return null;
+  try {
+    return JSON.parse(utf8.decode(out));
+  } catch {
+    throw new InvalidArgumentError("result", `result of ${describeCall(call)} is not JSON`);
+  }
+}
+
+/**
+ * Sends a fire-and-forget invocation (no reply expected), used for `[resource-drop]R` notifications
+ * (docs/protocol.md, "Resources"). Never throws.
+ */
+export function notify(nc: NatsConnection, call: CallOptions, params: Uint8Array): void {
+  try {
+    nc.publish(invocationSubject(call.lattice, call.targetId, call.iface, call.fn), params, {
+      headers: buildHeaders(call, call.timeoutMs ?? DEFAULT_INVOCATION_TIMEOUT_MS, false),
+    });
+  } catch {
+    // closed connection: nothing to tell
+  }
+}

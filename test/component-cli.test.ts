@@ -1,0 +1,104 @@
+/**
+ * `trellis start|scale|update|stop component` and `trellis call` (issue 3 §8) as a user runs them: a real process per
+ * command, a real nats-server and a host running the component runtime. The command module is mounted on a root
+ * command built like src/cli/main.ts by a throwaway entry script. Fixtures: see test/support/components.ts (Apache-2.0).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { componentRuntime } from "../src/component/index.ts";
+import { splitCallTarget } from "../src/cli/commands/component.ts";
+import { testLattice, type TestLattice } from "./support/lattice.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const ADDER = "../shared/fixtures/components/adder.wasm";
+
+const ENTRY = `
+import { Command } from ${JSON.stringify(import.meta.resolve("commander"))};
+import { createContext } from ${JSON.stringify(path.join(ROOT, "src/cli/context.ts"))};
+import { registerComponentCommands } from ${JSON.stringify(path.join(ROOT, "src/cli/commands/component.ts"))};
+const program = new Command("trellis")
+  .option("--lattice <name>").option("--nats-url <url>").option("--timeout-ms <ms>").option("--output <format>")
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+const ctx = createContext(program, {});
+registerComponentCommands(program, ctx);
+try { await program.parseAsync(process.argv); } finally { await ctx.close(); }
+`;
+
+describe("trellis component commands", () => {
+  let t: TestLattice;
+  let entry: string;
+
+  const trellis = (...args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [entry, "--nats-url", t.nats.url, "--lattice", t.lattice, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+      });
+    });
+
+  before(async () => {
+    t = await testLattice();
+    const dir = await mkdtemp(path.join(tmpdir(), "trellis-cli-"));
+    entry = path.join(dir, "entry.ts");
+    await writeFile(entry, ENTRY);
+    await t.startHost({ cacheDir: dir, workloads: { components: componentRuntime() } });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  test("splitCallTarget handles versions, pre-releases and resource methods", () => {
+    assert.deepEqual(splitCallTarget("docs:adder/add@0.1.0.add"), ["docs:adder/add@0.1.0", "add"]);
+    assert.deepEqual(splitCallTarget("docs:adder/add.add"), ["docs:adder/add", "add"]);
+    assert.deepEqual(splitCallTarget("wasi:keyvalue/store@0.2.0-draft.[method]bucket.get"), ["wasi:keyvalue/store@0.2.0-draft", "[method]bucket.get"]);
+    assert.throws(() => splitCallTarget("add"), /expected namespace:package\/interface/);
+  });
+
+  test("start, call (prints 5), scale, update, stop", async () => {
+    let r = await trellis("start", "component", ADDER, "adder");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /component adder started on host N[A-Z0-9]+ \(max instances 1\)/);
+
+    r = await trellis("call", "adder", "docs:adder/add@0.1.0.add", "[2,3]");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "5\n");
+
+    r = await trellis("--output", "json", "call", "adder", "docs:adder/add@0.1.0.add", '{"x": 40, "y": 2}');
+    assert.equal(JSON.parse(r.stdout), 42);
+
+    r = await trellis("call", "adder", "docs:adder/add@0.1.0.add", "[2]");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error: expected 2 argument\(s\) \(x, y\), got 1/);
+    r = await trellis("call", "adder", "docs:adder/add@0.1.0.nope", "[]");
+    assert.match(r.stderr, /component adder does not export docs:adder\/add\.nope/);
+    r = await trellis("call", "ghost", "docs:adder/add@0.1.0.add", "[1,2]");
+    assert.match(r.stderr, /no responders for docs:adder\/add\.add on ghost/);
+
+    r = await trellis("scale", "component", "adder", "--count", "4");
+    assert.equal(r.code, 0, r.stderr);
+    const inv = await t.client.getInventory(t.hosts[0]!.id);
+    assert.equal(inv.components.find((c) => c.id === "adder")?.max_instances, 4);
+
+    const url = pathToFileURL(path.resolve(ROOT, ADDER)).href;
+    r = await trellis("update", "component", "adder", url);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /updating from .*adder\.wasm to file:/);
+    assert.equal((await trellis("call", "adder", "docs:adder/add@0.1.0.add", "[20,3]")).stdout, "23\n");
+
+    r = await trellis("stop", "component", "adder");
+    assert.equal(r.code, 0, r.stderr);
+    r = await trellis("stop", "component", "adder");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /component adder is not running/);
+  });
+
+  test("start of a core module fails with the host's error", async () => {
+    const r = await trellis("start", "component", "package.json", "bad");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /component bad: .*not a WebAssembly component/);
+  });
+});
