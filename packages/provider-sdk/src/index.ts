@@ -1,0 +1,33 @@
+/**
+ * `@trellis/provider-sdk` (in this repository: `import … from "trellis/provider-sdk"`): write Trellis capability
+ * providers in TypeScript. A provider implements only the hooks it needs ({@link ProviderDefinition}) plus typed
+ * handlers for the WIT interfaces it exports, and calls {@link runProvider}. The SDK reads host data (or remote
+ * settings), subscribes to the provider contract subjects, delivers each link once, keeps per-link resources and
+ * serves invocations (docs/protocol.md "Provider contract", "Invocation protocol v1").
+ * @module
+ */
+export { runProvider } from "./provider.ts";
+export type { RunOptions, RunningProvider } from "./provider.ts";
+export { LinkTable, toProviderLink, releaseResource } from "./links.ts";
+export type { LinkOutcome } from "./links.ts";
+export { remoteSettings, readHostData, remoteHostData } from "./startup.ts";
+export type { RemoteSettings } from "./startup.ts";
+export { TRACE_CONFIG_KEY, TRACE_PREFIX } from "./trace.ts";
+export type {
+  ProviderDefinition,
+  ProviderContext,
+  ProviderLink,
+  ProviderExport,
+  ProviderMode,
+  LinkRole,
+  HealthStatus,
+  CallContext,
+  CallSettings,
+} from "./types.ts";
+// Re-exported so that providers need only this package for their WIT types and errors.
+export { t } from "../../../src/invocation/index.ts";
+export type { WitType, FuncType, InterfaceType, ResourceMapper } from "../../../src/invocation/index.ts";
+export { TrellisError, ErrorCode } from "../../../src/core/errors.ts";
+export type { InterfaceLinkDefinition } from "../../../src/core/link.ts";
+export type { HostData } from "../../../src/provider/host-data.ts";
+export type { Logger } from "../../../src/core/logger.ts";

@@ -1,0 +1,160 @@
+/**
+ * The provider's link table: delivers each link once, keeps per-link resources, and turns changes into a delete
+ * callback followed by a put callback (seed link-definitions.md "idempotent", reference §10.4 — never a silent drop).
+ * @module
+ */
+import type { InterfaceLinkDefinition } from "../../../src/core/link.ts";
+import type { Logger } from "../../../src/core/logger.ts";
+import { linkIdentity, sameLinkDefinition } from "../../../src/provider/host-data.ts";
+import type { ProviderContext, ProviderDefinition, ProviderLink } from "./types.ts";
+
+/** What happened to a put or a delete. */
+export type LinkOutcome = "added" | "replaced" | "duplicate" | "deleted" | "unknown" | "not-mine" | "failed";
+
+interface Entry<R> {
+  link: ProviderLink;
+  resource: R | undefined;
+}
+
+/** Builds the provider's view of a link definition; undefined when the provider is neither source nor target. */
+export function toProviderLink(def: InterfaceLinkDefinition, providerId: string): ProviderLink | undefined {
+  const role = def.source_id === providerId ? "source" : def.target === providerId ? "target" : undefined;
+  if (!role) return undefined;
+  return Object.freeze({
+    role,
+    sourceId: def.source_id,
+    target: def.target,
+    name: def.name,
+    namespace: def.wit_namespace,
+    package: def.wit_package,
+    interfaces: Object.freeze([...def.interfaces]),
+    peerId: role === "source" ? def.target : def.source_id,
+    config: Object.freeze({ ...(role === "source" ? def.source_config : def.target_config) }),
+    definition: def,
+  });
+}
+
+/** Releases a resource: `Symbol.asyncDispose`, else `Symbol.dispose`, else a `close()` method, else nothing. */
+export async function releaseResource(resource: unknown): Promise<void> {
+  if (typeof resource !== "object" || resource === null) return;
+  const r = resource as Record<PropertyKey, unknown>;
+  if (typeof r[Symbol.asyncDispose] === "function") await (r[Symbol.asyncDispose] as () => Promise<void>).call(resource);
+  else if (typeof r[Symbol.dispose] === "function") (r[Symbol.dispose] as () => void).call(resource);
+  else if (typeof r.close === "function") await (r.close as () => unknown).call(resource);
+}
+
+/** Links known to one provider, with their resources. Not thread-safe: callers serialize (see provider.ts). */
+export class LinkTable<R> {
+  readonly #providerId: string;
+  readonly #def: ProviderDefinition<R>;
+  readonly #logger: Logger;
+  readonly #onTrace: (event: string, data: Record<string, unknown>) => void;
+  readonly #entries = new Map<string, Entry<R>>();
+
+  constructor(providerId: string, def: ProviderDefinition<R>, logger: Logger, onTrace: (event: string, data: Record<string, unknown>) => void) {
+    this.#providerId = providerId;
+    this.#def = def;
+    this.#logger = logger;
+    this.#onTrace = onTrace;
+  }
+
+  /** True when a link with this identity is known. */
+  has(def: Pick<InterfaceLinkDefinition, "source_id" | "target" | "wit_namespace" | "wit_package" | "name">): boolean {
+    return this.#entries.has(linkIdentity(def));
+  }
+
+  /** Every known link. */
+  links(): ProviderLink[] {
+    return [...this.#entries.values()].map((e) => e.link);
+  }
+
+  /** The entry for (peer id, link name[, `ns:pkg`]); target links first. */
+  find(peerId: string, linkName: string, pkg?: string): Entry<R> | undefined {
+    let best: Entry<R> | undefined;
+    for (const e of this.#entries.values()) {
+      const l = e.link;
+      if (l.peerId !== peerId || l.name !== linkName) continue;
+      if (pkg !== undefined && `${l.namespace}:${l.package}` !== pkg) continue;
+      if (l.role === "target") return e;
+      best ??= e;
+    }
+    return best;
+  }
+
+  /**
+   * Applies a put: a duplicate (same identity, interfaces and config) is ignored; a changed one is delivered as a
+   * delete of the old then a put of the new; a new one calls the put hook of its role and records its resource.
+   */
+  async put(def: InterfaceLinkDefinition, ctx: ProviderContext<R>): Promise<LinkOutcome> {
+    const link = toProviderLink(def, this.#providerId);
+    if (!link) {
+      this.#logger.warn("ignoring a link put that names neither this provider as source nor as target", { source_id: def.source_id, target: def.target });
+      return "not-mine";
+    }
+    const id = linkIdentity(def);
+    const old = this.#entries.get(id);
+    if (old && sameLinkDefinition(old.link.definition, def)) {
+      this.#logger.debug("ignoring duplicate link put", describe(link));
+      return "duplicate";
+    }
+    if (old) {
+      this.#logger.info("link changed: delivering a delete of the old link, then a put of the new one", describe(link));
+      await this.#remove(id, old, ctx);
+    }
+    const hook = link.role === "source" ? this.#def.linkPutAsSource : this.#def.linkPutAsTarget;
+    let resource: R | undefined;
+    try {
+      resource = (await hook?.call(this.#def, link, ctx)) ?? undefined;
+    } catch (err) {
+      this.#logger.error("link put hook failed; the link is not recorded (a later put retries it)", { ...describe(link), error: String(err) });
+      return "failed";
+    }
+    this.#entries.set(id, { link, resource });
+    this.#onTrace("link_put", { role: link.role, ...identityOf(def), interfaces: link.interfaces, config: link.config });
+    this.#logger.info("link added", describe(link));
+    return old ? "replaced" : "added";
+  }
+
+  /** Applies a delete: calls the delete hook and releases the resource; a delete of an unknown link is ignored. */
+  async delete(def: InterfaceLinkDefinition, ctx: ProviderContext<R>): Promise<LinkOutcome> {
+    const id = linkIdentity(def);
+    const old = this.#entries.get(id);
+    if (!old) {
+      this.#logger.debug("ignoring delete of an unknown link", { ...identityOf(def) });
+      return "unknown";
+    }
+    await this.#remove(id, old, ctx);
+    return "deleted";
+  }
+
+  async #remove(id: string, e: Entry<R>, ctx: ProviderContext<R>): Promise<void> {
+    this.#entries.delete(id);
+    try {
+      await this.#def.linkDeleted?.call(this.#def, e.link, e.resource, ctx);
+    } catch (err) {
+      this.#logger.error("link delete hook failed", { ...describe(e.link), error: String(err) });
+    }
+    try {
+      await releaseResource(e.resource);
+    } catch (err) {
+      this.#logger.error("releasing a link resource failed", { ...describe(e.link), error: String(err) });
+    }
+    this.#onTrace("link_del", { role: e.link.role, ...identityOf(e.link.definition) });
+    this.#logger.info("link removed", describe(e.link));
+  }
+
+  /** Releases every resource (at shutdown), without calling hooks. */
+  async releaseAll(): Promise<void> {
+    const all = [...this.#entries.values()];
+    this.#entries.clear();
+    await Promise.allSettled(all.map((e) => releaseResource(e.resource)));
+  }
+}
+
+function identityOf(d: InterfaceLinkDefinition) {
+  return { source_id: d.source_id, target: d.target, name: d.name, wit_namespace: d.wit_namespace, wit_package: d.wit_package };
+}
+
+function describe(l: ProviderLink) {
+  return { role: l.role, source_id: l.sourceId, target: l.target, link_name: l.name, package: `${l.namespace}:${l.package}`, interfaces: l.interfaces };
+}

@@ -1,0 +1,563 @@
+#!/usr/bin/env python3
+"""python-kv: a Trellis capability provider in Python, standard library only.
+
+Serves wasi:keyvalue/store and wasi:keyvalue/atomics @0.2.0-draft from memory, one set of buckets per link
+(keyed by source id and link name). Written from docs/protocol.md alone: "Provider contract" (host data, subjects,
+link rules, health, shutdown, remote mode, conformance trace) and "Invocation protocol v1" (subjects, headers,
+replies, value encoding). It speaks the NATS client protocol over a plain socket (CONNECT, SUB, PUB/HPUB,
+MSG/HMSG, PING/PONG).
+
+Started by a host:  trellis start provider /path/to/provider.py kv
+Started by hand:    provider.py --provider-id kv --lattice default --nats-url nats://127.0.0.1:4222
+Limits: one NATS server URL (the first of a list), no TLS or credentials, no chunked bodies (values up to about
+max_payload - 8 KiB), binary value encoding only (no JSON form).
+"""
+import argparse
+import base64
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import uuid
+from urllib.parse import urlparse
+
+# ---- NATS client (just enough of the protocol) ---------------------------------------------------------------
+
+
+class Msg:
+    def __init__(self, subject, reply, headers, data):
+        self.subject, self.reply, self.headers, self.data = subject, reply, headers, data
+
+
+class Nats:
+    """A minimal synchronous NATS client: one socket, one reader, messages handed out one at a time."""
+
+    def __init__(self, url, name):
+        u = urlparse(url.split(",")[0].strip())
+        self.sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 4222), timeout=5)
+        self.buf = bytearray()
+        self.pending = []
+        self.sid = 0
+        self.pongs = 0
+        self.closed = False
+        line = self._line(block=True)
+        self.info = json.loads(line[5:]) if line.startswith(b"INFO ") else {}
+        connect = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True,
+                   "protocol": 1, "lang": "python-stdlib", "version": "0.1.0", "name": name}
+        self.sock.sendall(b"CONNECT " + json.dumps(connect).encode() + b"\r\n")
+        self.flush()
+        self.sock.settimeout(0.5)
+
+    def _recv(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("NATS connection closed")
+        self.buf += chunk
+
+    def _line(self, block):
+        while b"\r\n" not in self.buf:
+            if not block:
+                return None
+            self._recv()
+        i = self.buf.index(b"\r\n")
+        line = bytes(self.buf[:i])
+        del self.buf[:i + 2]
+        return line
+
+    def _parse(self):
+        """One complete protocol item from the buffer, or None. Returns a Msg, or "PONG"/"OTHER"."""
+        i = self.buf.find(b"\r\n")
+        if i < 0:
+            return None
+        parts = bytes(self.buf[:i]).split()
+        op = parts[0].upper() if parts else b""
+        if op in (b"MSG", b"HMSG"):
+            hdr_len = int(parts[-2]) if op == b"HMSG" else 0
+            total = int(parts[-1])
+            if len(self.buf) < i + 2 + total + 2:
+                return None
+            body = bytes(self.buf[i + 2:i + 2 + total])
+            del self.buf[:i + 2 + total + 2]
+            reply = parts[3].decode() if len(parts) == (6 if op == b"HMSG" else 5) else None
+            headers = {}
+            if hdr_len:
+                lines = body[:hdr_len].decode("utf-8", "replace").split("\r\n")
+                status = lines[0].split()
+                if len(status) > 1:                       # "NATS/1.0 503" (no responders), "NATS/1.0 408"…
+                    headers["status"] = status[1]
+                for h in lines[1:]:
+                    if ":" in h:
+                        k, v = h.split(":", 1)
+                        headers[k.strip().lower()] = v.strip()
+            return Msg(parts[1].decode(), reply, headers, body[hdr_len:])
+        del self.buf[:i + 2]
+        if op == b"PING":
+            self.sock.sendall(b"PONG\r\n")
+        elif op == b"PONG":
+            return "PONG"
+        elif op == b"-ERR":
+            log("warn", "NATS server error", error=b" ".join(parts[1:]).decode())
+        elif op == b"INFO":
+            self.info.update(json.loads(bytes(parts[1]) if len(parts) > 1 else b"{}"))
+        return "OTHER"
+
+    def next(self):
+        """The next message, or None after about 0.5 s without one."""
+        if self.pending:
+            return self.pending.pop(0)
+        while True:
+            item = self._parse()
+            if isinstance(item, Msg):
+                return item
+            if item == "PONG":
+                self.pongs += 1
+            if item is None:
+                try:
+                    self._recv()
+                except socket.timeout:
+                    return None
+
+    def flush(self):
+        """PING, then read (keeping messages for later) until the PONG: the server has everything sent before."""
+        want = self.pongs + 1
+        self.sock.sendall(b"PING\r\n")
+        while self.pongs < want:
+            item = self._parse()
+            if isinstance(item, Msg):
+                self.pending.append(item)
+            elif item == "PONG":
+                self.pongs += 1
+            elif item is None:
+                try:
+                    self._recv()
+                except socket.timeout:
+                    pass
+
+    def subscribe(self, subject, queue=None):
+        self.sid += 1
+        self.sock.sendall(f"SUB {subject} {queue + ' ' if queue else ''}{self.sid}\r\n".encode())
+        return self.sid
+
+    def publish(self, subject, data, reply=None, headers=None):
+        r = f" {reply}" if reply else ""
+        if headers:
+            hdr = ("NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+            self.sock.sendall(f"HPUB {subject}{r} {len(hdr)} {len(hdr) + len(data)}\r\n".encode() + hdr + data + b"\r\n")
+        else:
+            self.sock.sendall(f"PUB {subject}{r} {len(data)}\r\n".encode() + data + b"\r\n")
+
+    def request(self, subject, data, timeout):
+        """Request/reply through a private inbox; other messages are kept for later."""
+        inbox = "_INBOX." + uuid.uuid4().hex
+        sid = self.subscribe(inbox)
+        self.publish(subject, data, reply=inbox)
+        deadline = time.time() + timeout
+        try:
+            while time.time() < deadline:
+                item = self._parse()
+                if isinstance(item, Msg):
+                    if item.subject == inbox:
+                        if "status" in item.headers and not item.data:
+                            return None                       # no responders: nobody answered
+                        return item
+                    self.pending.append(item)
+                elif item == "PONG":
+                    self.pongs += 1
+                elif item is None:
+                    try:
+                        self._recv()
+                    except socket.timeout:
+                        pass
+            return None
+        finally:
+            self.sock.sendall(f"UNSUB {sid}\r\n".encode())
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.flush()
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# ---- logging and the conformance trace -------------------------------------------------------------------------
+
+LOG_LEVELS = {"trace": 10, "debug": 20, "info": 30, "warn": 40, "error": 50}
+LOG = {"level": 30, "provider_id": ""}
+
+
+def log(level, msg, **fields):
+    if LOG_LEVELS.get(level, 30) >= LOG["level"]:
+        rec = {"level": level, "msg": msg, "provider_id": LOG["provider_id"], **fields}
+        sys.stderr.write(json.dumps(rec) + "\n")
+        sys.stderr.flush()
+
+
+def trace(settings, event, /, **fields):
+    if settings.get("trellis_conformance_trace") == "stdout":
+        sys.stdout.write("TRELLIS_TRACE " + json.dumps({"event": event, **fields, "t": time.time() * 1000}) + "\n")
+        sys.stdout.flush()
+
+
+# ---- value encoding (docs/protocol.md §5) -------------------------------------------------------------------------
+
+
+class Reader:
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def byte(self):
+        if self.pos >= len(self.data):
+            raise ValueError("truncated value")
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def uleb(self, max_bits=64):
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+            if shift >= max_bits + 7:
+                raise ValueError("LEB128 too long")
+        if result >= 1 << max_bits:
+            raise ValueError("integer out of range")
+        return result
+
+    def raw(self):
+        n = self.uleb(32)
+        if self.pos + n > len(self.data):
+            raise ValueError("truncated value")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def string(self):
+        return self.raw().decode("utf-8")
+
+    def option(self, read):
+        tag = self.byte()
+        if tag > 1:
+            raise ValueError("bad option byte")
+        return read() if tag else None
+
+    def end(self):
+        if self.pos != len(self.data):
+            raise ValueError("trailing bytes after the params")
+
+
+def uleb(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def enc_bytes(b):
+    return uleb(len(b)) + b
+
+
+def enc_string(s):
+    return enc_bytes(s.encode("utf-8"))
+
+
+def ok(payload=b""):
+    return b"\x00" + payload            # result::ok (+ payload)
+
+
+def err_other(message):
+    return b"\x01" + uleb(2) + enc_string(message)   # result::err(error::other(message)); case 2 of the variant
+
+
+U64_MAX = (1 << 64) - 1
+
+# ---- the provider --------------------------------------------------------------------------------------------
+
+
+class Provider:
+    def __init__(self, hd, mode):
+        self.hd, self.mode = hd, mode
+        self.id = hd["provider_key"]
+        self.lattice = hd["lattice_rpc_prefix"]
+        self.config = dict(hd.get("config") or {})
+        self.links = {}       # identity -> link definition
+        self.stores = {}      # (source id, link name, "ns:pkg") -> {bucket: {key: bytes}}
+        self.stopping = False
+        self.rpc = f"wasmbus.rpc.{self.lattice}.{self.id}"
+        self.inv = f"trellis.inv.v1.{self.lattice}.{self.id}"
+        self.nc = Nats(hd.get("lattice_rpc_url") or "nats://127.0.0.1:4222", f"trellis-provider-{self.id}")
+        self.live_seen = set() if mode == "remote" else None
+
+    # -- links (Provider contract §P5) --
+
+    @staticmethod
+    def identity(d):
+        return (d["source_id"], d["target"], d["wit_namespace"], d["wit_package"], d.get("name") or "default")
+
+    def role(self, d):
+        return "source" if d["source_id"] == self.id else "target" if d["target"] == self.id else None
+
+    def link_put(self, d):
+        role = self.role(d)
+        if role is None:
+            return
+        key = self.identity(d)
+        old = self.links.get(key)
+        same = old is not None and sorted(old["interfaces"]) == sorted(d["interfaces"]) \
+            and old.get("source_config", {}) == d.get("source_config", {}) \
+            and old.get("target_config", {}) == d.get("target_config", {})
+        if same:
+            return                                   # rule 2: duplicate
+        if old is not None:
+            self.link_del(old)                        # rule 3: changed -> delete, then put
+        self.links[key] = d
+        if role == "target":
+            self.stores[(d["source_id"], key[4], f'{d["wit_namespace"]}:{d["wit_package"]}')] = {}
+        config = d.get("source_config" if role == "source" else "target_config") or {}
+        trace(self.config, "link_put", role=role, source_id=d["source_id"], target=d["target"], name=key[4],
+              wit_namespace=d["wit_namespace"], wit_package=d["wit_package"], interfaces=sorted(d["interfaces"]),
+              config=config)
+        log("info", "link added", role=role, source_id=d["source_id"], target=d["target"], link_name=key[4])
+
+    def link_del(self, d):
+        key = self.identity(d)
+        old = self.links.pop(key, None)
+        if old is None:
+            return                                   # rule 5: unknown delete
+        role = self.role(old)
+        self.stores.pop((old["source_id"], key[4], f'{old["wit_namespace"]}:{old["wit_package"]}'), None)
+        trace(self.config, "link_del", role=role, source_id=old["source_id"], target=old["target"], name=key[4],
+              wit_namespace=old["wit_namespace"], wit_package=old["wit_package"])
+        log("info", "link removed", role=role, source_id=old["source_id"], target=old["target"], link_name=key[4])
+
+    # -- control requests (remote mode, §P10) --
+
+    def ctl(self, verb):
+        delay = 0.25
+        while not self.stopping:
+            m = self.nc.request(f"wasmbus.ctl.v1.{self.lattice}.{verb}", b"", 2.0)
+            if m is not None:
+                r = json.loads(m.data)
+                if not r.get("success"):
+                    raise RuntimeError(r.get("message"))
+                return r.get("response")
+            log("warn", "no host answered; retrying", request=verb)
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)
+
+    def resolve(self, names):
+        out = {}
+        for n in names or []:
+            out.update(self.ctl(f"config.get.{n}") or {})
+        return out
+
+    # -- startup and the message loop --
+
+    def run(self, remote_configs):
+        for s in ("linkdefs.put", "linkdefs.del", "config.update", "health", "default.shutdown"):
+            self.nc.subscribe(f"{self.rpc}.{s}")
+        # Calls may be subscribed now: this loop is single-threaded, so none is handled before the links below.
+        self.nc.subscribe(f"{self.inv}.>", queue=self.inv)
+        self.nc.flush()
+        if self.mode == "remote":
+            self.config = self.resolve(remote_configs)
+        trace(self.config, "init", pid=os.getpid(), instance_id=self.hd["instance_id"], mode=self.mode)
+        for d in self.hd.get("link_definitions") or []:
+            self.link_put(d)
+        if self.mode == "remote":
+            for l in self.ctl("link.get") or []:
+                if self.id in (l["source_id"], l["target"]) and self.identity(l) not in self.live_seen:
+                    self.link_put({**l, "source_config": self.resolve(l.get("source_config")),
+                                   "target_config": self.resolve(l.get("target_config"))})
+            self.live_seen = None
+        log("info", "provider started", mode=self.mode, instance_id=self.hd["instance_id"], links=len(self.links))
+        parent = os.getppid()
+        while not self.stopping:
+            m = self.nc.next()
+            if m is not None:
+                self.dispatch(m)
+            elif self.mode == "spawned" and os.getppid() != parent:
+                self.shutdown(None, "the host process exited")
+
+    def dispatch(self, m):
+        try:
+            if m.subject.startswith(self.inv + "."):
+                self.invocation(m)
+            elif m.subject == f"{self.rpc}.linkdefs.put" or m.subject == f"{self.rpc}.linkdefs.del":
+                d = json.loads(m.data)
+                if self.live_seen is not None:
+                    self.live_seen.add(self.identity(d))
+                (self.link_put if m.subject.endswith(".put") else self.link_del)(d)
+            elif m.subject == f"{self.rpc}.config.update":
+                self.config = {k: v for k, v in json.loads(m.data).items() if isinstance(v, str)}
+                trace(self.config, "config_update", config=self.config)
+            elif m.subject == f"{self.rpc}.health":
+                req = json.loads(m.data) if m.data else {}
+                if req.get("instance_id") in (None, "", self.hd["instance_id"]) and m.reply:
+                    self.nc.publish(m.reply, json.dumps({"healthy": True}).encode())
+            elif m.subject == f"{self.rpc}.default.shutdown":
+                req = json.loads(m.data) if m.data else {}
+                if self.mode == "spawned" and req.get("host_id") == self.hd["host_id"] \
+                        and req.get("instance_id") in (None, "", self.hd["instance_id"]):
+                    self.shutdown(m.reply, "shutdown request from the host")
+        except Exception as e:  # one bad message must not stop the provider
+            log("error", "message handling failed", subject=m.subject, error=repr(e))
+
+    def shutdown(self, reply, reason):
+        self.stopping = True
+        trace(self.config, "shutdown", reason=reason)
+        log("info", "provider shutting down", reason=reason)
+        if reply:
+            self.nc.publish(reply, b"shutting down")
+        self.nc.close()
+
+    # -- invocations (Invocation protocol v1) --
+
+    def reply_error(self, m, code, message):
+        if m.reply:
+            self.nc.publish(m.reply, b"\x01" + json.dumps({"code": code, "message": message}).encode())
+
+    def invocation(self, m):
+        iface, _, fn = m.subject[len(self.inv) + 1:].partition(".")
+        if "trellis-body-length" in m.headers:
+            return self.reply_error(m, "PAYLOAD_TOO_LARGE", "python-kv does not accept chunked requests")
+        if m.headers.get("content-type") == "application/json":
+            return self.reply_error(m, "INVALID_ARGUMENT", "python-kv speaks only the binary value encoding")
+        handler = HANDLERS.get((iface, fn))
+        if handler is None:
+            if fn.startswith("[resource-drop]"):
+                return
+            return self.reply_error(m, "NOT_FOUND", f"{self.id} does not export {iface}.{fn}")
+        source, link_name = m.headers.get("source-id"), m.headers.get("link-name") or "default"
+        store = self.stores.get((source, link_name, "wasi:keyvalue"))
+        if store is None:
+            return self.reply_error(m, "LINK_NOT_FOUND",
+                                    f"no link from {source} named {link_name} for wasi:keyvalue to provider {self.id}")
+        try:
+            r = Reader(m.data)
+            result = handler(store, r)
+        except (ValueError, UnicodeDecodeError) as e:
+            return self.reply_error(m, "INVALID_ARGUMENT", f"cannot decode params of {iface}.{fn}: {e}")
+        if m.reply:
+            self.nc.publish(m.reply, b"\x00" + result)
+
+
+def _bucket(store, r):
+    return store.setdefault(r.raw().decode("utf-8"), {})
+
+
+def _open(store, r):
+    name = r.string()
+    r.end()
+    store.setdefault(name, {})
+    return ok(enc_string(name))                         # own<bucket>: the handle is the bucket name
+
+
+def _get(store, r):
+    b, key = _bucket(store, r), r.string()
+    r.end()
+    v = b.get(key)
+    return ok(b"\x00" if v is None else b"\x01" + enc_bytes(v))
+
+
+def _set(store, r):
+    b, key, value = _bucket(store, r), r.string(), r.raw()
+    r.end()
+    b[key] = bytes(value)
+    return ok()
+
+
+def _delete(store, r):
+    b, key = _bucket(store, r), r.string()
+    r.end()
+    b.pop(key, None)
+    return ok()
+
+
+def _exists(store, r):
+    b, key = _bucket(store, r), r.string()
+    r.end()
+    return ok(b"\x01" if key in b else b"\x00")
+
+
+def _list_keys(store, r):
+    b = _bucket(store, r)
+    r.option(r.uleb)
+    r.end()
+    keys = sorted(b)
+    return ok(uleb(len(keys)) + b"".join(enc_string(k) for k in keys) + b"\x00")
+
+
+def _increment(store, r):
+    b, key, delta = _bucket(store, r), r.string(), r.uleb(64)
+    r.end()
+    cur = b.get(key, b"0").decode("utf-8", "replace")
+    if not cur.isdigit():
+        return err_other(f"value of {key} is not a number")
+    n = int(cur) + delta
+    if n > U64_MAX:
+        return err_other(f"increment of {key} overflows u64")
+    b[key] = str(n).encode()
+    return ok(uleb(n))
+
+
+HANDLERS = {
+    ("wasi:keyvalue/store", "open"): _open,
+    ("wasi:keyvalue/store", "[method]bucket.get"): _get,
+    ("wasi:keyvalue/store", "[method]bucket.set"): _set,
+    ("wasi:keyvalue/store", "[method]bucket.delete"): _delete,
+    ("wasi:keyvalue/store", "[method]bucket.exists"): _exists,
+    ("wasi:keyvalue/store", "[method]bucket.list-keys"): _list_keys,
+    ("wasi:keyvalue/atomics", "increment"): _increment,
+}
+
+# ---- main ----------------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--provider-id", default=os.environ.get("TRELLIS_PROVIDER_ID"))
+    ap.add_argument("--nats-url", default=os.environ.get("TRELLIS_NATS_URL", "nats://127.0.0.1:4222"))
+    ap.add_argument("--lattice", default=os.environ.get("TRELLIS_LATTICE", "default"))
+    ap.add_argument("--config", action="append",
+                    default=[c for c in os.environ.get("TRELLIS_PROVIDER_CONFIG", "").split(",") if c])
+    ap.add_argument("--log-level", default=os.environ.get("TRELLIS_LOG_LEVEL", "info"))
+    args = ap.parse_args()
+    if args.provider_id:
+        mode = "remote"
+        hd = {"host_id": "", "lattice_rpc_prefix": args.lattice, "lattice_rpc_url": args.nats_url,
+              "provider_key": args.provider_id, "instance_id": str(uuid.uuid4()), "link_definitions": [],
+              "config": {}, "log_level": args.log_level}
+    else:
+        mode = "spawned"
+        if sys.stdin.isatty():
+            sys.exit("no host data on stdin; to run by hand give --provider-id (and --nats-url, --lattice)")
+        hd = json.loads(base64.b64decode(sys.stdin.readline().strip()))
+    LOG["level"] = LOG_LEVELS.get(hd.get("log_level", "info"), 30)
+    LOG["provider_id"] = hd["provider_key"]
+    p = Provider(hd, mode)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(p, "stopping", True))
+    signal.signal(signal.SIGINT, lambda *_: setattr(p, "stopping", True))
+    try:
+        p.run(args.config)
+    except ConnectionError as e:
+        if not p.stopping:
+            log("error", "lost the NATS connection", error=str(e))
+            sys.exit(1)
+    if not p.nc.closed:
+        p.shutdown(None, "signal")
+
+
+if __name__ == "__main__":
+    main()
