@@ -27,6 +27,7 @@ const runtime = await ComponentRuntime.create({
   rpcTimeoutMs: 10_000,
   cacheDir,
   links: {
+    sync: async () => {},
     linksFrom: (id) => links.filter((l) => l.source_id === id),
     linksTo: (id) => links.filter((l) => l.target === id),
     onChange: (f) => {

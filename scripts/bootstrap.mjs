@@ -202,7 +202,11 @@ if (mode !== "test" && mode !== "demo") {
 
 ensureNodeModules();
 const tools = [{ bin: "nats-server", pkg: "nats-server" }];
-if (mode === "test") tools.push({ bin: "redis-server", pkg: "redis-server" });
+if (mode === "test") {
+  tools.push({ bin: "redis-server", pkg: "redis-server" });
+  // The second-language capability provider (providers/python-kv) runs on Python 3's standard library.
+  tools.push({ bin: "python3", pkg: "python3" });
+}
 const childPath = ensureSystemTools(tools);
 
 let nodeArgs;

@@ -21,6 +21,13 @@ export const ENV = {
   natsStoreDir: "TRELLIS_NATS_STORE_DIR",
   natsWebsocketPort: "TRELLIS_NATS_WEBSOCKET_PORT",
   dataDir: "TRELLIS_DATA_DIR",
+  providerHealthIntervalMs: "TRELLIS_PROVIDER_HEALTH_INTERVAL_MS",
+  providerFirstHealthCheckMs: "TRELLIS_PROVIDER_FIRST_HEALTH_CHECK_MS",
+  providerShutdownDelayMs: "TRELLIS_PROVIDER_SHUTDOWN_DELAY_MS",
+  providerMaxRestarts: "TRELLIS_PROVIDER_MAX_RESTARTS",
+  componentMaxMemoryMb: "TRELLIS_COMPONENT_MAX_MEMORY_MB",
+  componentMaxWorkers: "TRELLIS_COMPONENT_MAX_WORKERS",
+  componentCallTimeoutMs: "TRELLIS_COMPONENT_CALL_TIMEOUT_MS",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

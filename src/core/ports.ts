@@ -16,6 +16,13 @@ export interface LinkSource {
    * (compared by value). Returns a function that removes the listener.
    */
   onChange(listener: (change: LinkChange) => void): () => void;
+  /**
+   * Waits until this view reflects every link write made in the lattice before the call (read-your-writes across
+   * hosts).
+   * @param timeoutMs how long to wait, in milliseconds. @default 2000
+   * @throws TimeoutError when it does not catch up in time.
+   */
+  sync(timeoutMs?: number): Promise<void>;
 }
 
 /** One change of a source's outbound links. */

@@ -92,8 +92,12 @@ export function eventWildcard(lattice: string): string {
 
 /** Provider contract subjects (reference §4.3). `key` is a provider id unless noted. */
 export const providerRpc = {
-  /** Link puts go to the per-instance xkey public key (reference §4.3). */
-  linkPut: (lattice: string, instanceKey: string) => `${PROVIDER_RPC_PREFIX}.${lattice}.${instanceKey}.linkdefs.put`,
+  /**
+   * Link puts. Trellis publishes them to the provider id, reaching every instance on every host and remote providers
+   * (docs/protocol.md, "Provider contract"); wasmCloud 1.x uses a per-instance xkey here because of sealed secrets,
+   * which Trellis does not have (reference §4.3).
+   */
+  linkPut: (lattice: string, providerId: string) => `${PROVIDER_RPC_PREFIX}.${lattice}.${providerId}.linkdefs.put`,
   /** Link deletes go to the provider id, reaching every instance on every host. */
   linkDel: (lattice: string, providerId: string) => `${PROVIDER_RPC_PREFIX}.${lattice}.${providerId}.linkdefs.del`,
   health: (lattice: string, providerId: string) => `${PROVIDER_RPC_PREFIX}.${lattice}.${providerId}.health`,

@@ -124,6 +124,7 @@ export class Host {
   async #start(): Promise<void> {
     const ctx: WorkloadContext = {
       nc: this.nc,
+      natsUrl: this.config.nc ? `nats://${this.nc.getServer()}` : this.config.natsUrl,
       lattice: this.config.lattice,
       hostId: this.id,
       logger: this.config.logger.child({ host_id: this.id }),

@@ -13,6 +13,8 @@ import type { ComponentSpecification } from "../core/host.ts";
 /** What the host gives a workload manager when it starts it. */
 export interface WorkloadContext {
   nc: NatsConnection;
+  /** The NATS URL(s) the host connected with (comma-separated), for processes the host starts. */
+  natsUrl: string;
   lattice: string;
   hostId: string;
   logger: Logger;

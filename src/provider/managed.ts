@@ -151,7 +151,7 @@ export class ManagedProvider {
       link_name: "default",
       lattice_rpc_user_jwt: "",
       lattice_rpc_user_seed: "",
-      lattice_rpc_url: this.#cfg.natsUrl ?? `nats://${this.#ctx.nc.getServer()}`,
+      lattice_rpc_url: this.#cfg.natsUrl ?? this.#ctx.natsUrl,
       provider_key: this.spec.id,
       env_values: {},
       instance_id: this.#instanceId,
@@ -179,10 +179,8 @@ export class ManagedProvider {
   async #spawn(): Promise<void> {
     this.#instanceId = randomUUID();
     this.#healthy = undefined;
-    // Read-your-writes: include links put on other hosts just before this start (LinkSource has no sync in its
-    // interface; the host's implementation, SpecStore, has).
-    const sync = (this.#ctx.links as { sync?: (ms?: number) => Promise<void> }).sync;
-    if (typeof sync === "function") await sync.call(this.#ctx.links, 1000).catch(() => undefined);
+    // Read-your-writes: include links put on other hosts just before this start.
+    await this.#ctx.links.sync(1000).catch(() => undefined);
     const { data, links } = await this.#hostData();
     const env = providerEnv(process.env, this.#cfg.envPassThrough);
     const logger = this.#logger.child({ instance_id: this.#instanceId });

@@ -29,6 +29,8 @@ export function fixture(name: string): string {
 export class MemoryLinks implements LinkSource {
   readonly links: Link[] = [];
   readonly #listeners = new Set<(c: LinkChange) => void>();
+  /** In memory: always current. */
+  async sync(): Promise<void> {}
   linksFrom(sourceId: string): readonly Link[] {
     return this.links.filter((l) => l.source_id === sourceId);
   }

@@ -10,7 +10,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { Host } from "../../host/host.ts";
-import { defaultWorkloads } from "../../host/default-workloads.ts";
+import { type DefaultWorkloadOptions, defaultWorkloads } from "../../host/default-workloads.ts";
 import { type LogLevel, createLogger } from "../../core/logger.ts";
 import { InvalidArgumentError, TrellisError, ErrorCode } from "../../core/errors.ts";
 import {
@@ -41,6 +41,29 @@ interface UpFlags {
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Numeric workload flags of `trellis up`: flag, env twin, where the value goes, and what it means. */
+const WORKLOAD_FLAGS = [
+  { flag: "--provider-health-interval-ms", key: "providerHealthIntervalMs", to: ["providers", "healthIntervalMs"], help: "interval of provider health checks, ms (default 30000)" },
+  { flag: "--provider-first-health-check-ms", key: "providerFirstHealthCheckMs", to: ["providers", "firstHealthCheckMs"], help: "first provider health check after a (re)start, ms (default 1000)" },
+  { flag: "--provider-shutdown-delay-ms", key: "providerShutdownDelayMs", to: ["providers", "shutdownDelayMs"], help: "wait after a provider's shutdown request before SIGKILL, ms (default 2000)" },
+  { flag: "--provider-max-restarts", key: "providerMaxRestarts", to: ["providers", "maxRestarts"], help: "crashes in a row before a provider is marked failed (default 10)" },
+  { flag: "--component-max-memory-mb", key: "componentMaxMemoryMb", to: ["components", "maxMemoryMb"], help: "linear memory cap per component instance, MiB (default 256)" },
+  { flag: "--component-max-workers", key: "componentMaxWorkers", to: ["components", "maxWorkers"], help: "worker threads components run in (default max(2, CPUs))" },
+  { flag: "--component-call-timeout-ms", key: "componentCallTimeoutMs", to: ["components", "callTimeoutMs"], help: "execution limit of one component call, ms (default --rpc-timeout-ms)" },
+] as const;
+
+type WorkloadFlagKey = (typeof WORKLOAD_FLAGS)[number]["key"];
+
+/** Reads the numeric workload flags (flag over env twin) into `defaultWorkloads` options. */
+function workloadOptions(flags: Partial<Record<WorkloadFlagKey, string>>, env: Env): DefaultWorkloadOptions {
+  const out: { components: Record<string, number>; providers: Record<string, number> } = { components: {}, providers: {} };
+  for (const f of WORKLOAD_FLAGS) {
+    const raw = flags[f.key] ?? env[ENV[f.key]];
+    if (raw !== undefined) out[f.to[0]][f.to[1]] = parsePositiveInt(f.flag, raw);
+  }
+  return out;
+}
 
 /** `$TRELLIS_DATA_DIR`, else `$XDG_DATA_HOME/trellis`, else `~/.local/share/trellis`. */
 export function dataDir(env: Env): string {
@@ -92,7 +115,7 @@ async function ensureNats(natsUrl: string, flags: UpFlags, env: Env, log: (m: st
 
 /** Registers `up` and `down`. */
 export function registerUpCommands(program: Command, ctx: CliContext): void {
-  program
+  const up = program
     .command("up")
     .description("run a host on the lattice; starts a local nats-server (JetStream + WebSocket) when none answers")
     .option("--host-seed <seed>", `server nkey seed fixing the host id (${ENV.hostSeed})`)
@@ -107,9 +130,11 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--no-nats-autostart", `never start a nats-server (${ENV.natsAutostart}=false)`)
     .option("--nats-store-dir <dir>", `JetStream store of a started nats-server (${ENV.natsStoreDir})`)
     .option("--nats-websocket-port <port>", `WebSocket port of a started nats-server (${ENV.natsWebsocketPort}; default 4223)`)
-    .option("--detached", "run the host in the background; stop it with `trellis down`")
+    .option("--detached", "run the host in the background; stop it with `trellis down`");
+  for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
+  up
     .action(
-      ctx.action(async (flags: UpFlags) => {
+      ctx.action(async (flags: UpFlags & Partial<Record<WorkloadFlagKey, string>>) => {
         const g = ctx.globals();
         const env = ctx.env;
         if (flags.detached) return upDetached(env, g.lattice, g.output);
@@ -136,7 +161,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             maxControlPayloadBytes: num("--max-control-payload-bytes", flags.maxControlPayloadBytes ?? env[ENV.maxControlPayloadBytes]),
             cacheDir: flags.cacheDir ?? env[ENV.cacheDir],
             logger,
-            workloads: defaultWorkloads(),
+            workloads: defaultWorkloads(workloadOptions(flags, env)),
           });
         } catch (err) {
           await nats?.stop();
