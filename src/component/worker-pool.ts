@@ -109,7 +109,13 @@ class WorkerHandle {
     }
   }
 
+  /**
+   * Sends a request to the worker thread. While the thread is restarting after a kill, waits for the restart first
+   * (so a control request arriving then is not failed).
+   * @throws IllegalStateError when the thread is neither running nor restarting.
+   */
   request<T = unknown>(req: Req): Promise<T> {
+    if (!this.alive && this.restarting) return this.restarting.then(() => this.request<T>(req));
     if (!this.alive) return Promise.reject(new IllegalStateError(`component worker ${this.index} is not running`));
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
