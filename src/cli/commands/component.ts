@@ -9,6 +9,7 @@
 import path from "node:path";
 import type { Command } from "commander";
 import type { CtlClient } from "../../control/client.ts";
+import { pickHost } from "../placement.ts";
 import { ErrorCode, InvalidArgumentError, NotFoundError, TimeoutError, TrellisError } from "../../core/errors.ts";
 import { EventType, type CloudEvent } from "../../core/events.ts";
 import { eventSubject } from "../../core/subjects.ts";
@@ -58,18 +59,6 @@ async function hostsRunning(client: CtlClient, id: string): Promise<{ hostId: st
     }),
   );
   return out;
-}
-
-/** The host with the fewest components (a simple auction). @throws NotFoundError when no host answers. */
-async function pickHost(client: CtlClient): Promise<string> {
-  const hosts = await client.getHosts();
-  if (hosts.length === 0) throw new NotFoundError(`no host answered in lattice ${client.lattice}; start one with \`trellis up\``);
-  let best = { id: hosts[0]!.id, n: Infinity };
-  for (const h of hosts) {
-    const n = (await client.getInventory(h.id).catch(() => undefined))?.components.length ?? Infinity;
-    if (n < best.n) best = { id: h.id, n };
-  }
-  return best.id;
 }
 
 /**
@@ -131,7 +120,7 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
       ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string }) => {
         const count = parsePositiveInt("--count", o.count);
         const client = await ctx.client();
-        const hostId = o.hostId ?? (await pickHost(client));
+        const hostId = o.hostId ?? (await pickHost(client, (inv) => inv.components.length));
         const componentRef = absoluteRef(ref);
         const { data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
           client.scaleComponent(hostId, { component_ref: componentRef, component_id: id, count, ...(o.config ? { config: o.config } : {}) }),

@@ -9,6 +9,7 @@
 import path from "node:path";
 import type { Command } from "commander";
 import type { CtlClient } from "../../control/client.ts";
+import { pickHost } from "../placement.ts";
 import { ErrorCode, NotFoundError, TrellisError } from "../../core/errors.ts";
 import { EventType, type CloudEvent } from "../../core/events.ts";
 import { eventSubject } from "../../core/subjects.ts";
@@ -40,18 +41,6 @@ async function hostsRunning(client: CtlClient, id: string): Promise<{ hostId: st
     }),
   );
   return out;
-}
-
-/** The host running the fewest providers. @throws NotFoundError when no host answers. */
-async function pickHost(client: CtlClient): Promise<string> {
-  const hosts = await client.getHosts();
-  if (hosts.length === 0) throw new NotFoundError(`no host answered in lattice ${client.lattice}; start one with \`trellis up\``);
-  let best = { id: hosts[0]!.id, n: Infinity };
-  for (const h of hosts) {
-    const n = (await client.getInventory(h.id).catch(() => undefined))?.providers.length ?? Infinity;
-    if (n < best.n) best = { id: h.id, n };
-  }
-  return best.id;
 }
 
 type Outcome = { kind: "healthy" | "unhealthy" | "failed"; data: Record<string, unknown> } | { kind: "timeout" };
@@ -104,7 +93,7 @@ export function registerProviderCommands(program: Command, ctx: CliContext): voi
         const waitMs = o.waitMs === undefined ? DEFAULT_WAIT_MS : parsePositiveInt("--wait-ms", o.waitMs);
         const annotations = parsePairs("--annotation", o.annotation ?? []);
         const client = await ctx.client();
-        const hostId = o.hostId ?? (await pickHost(client));
+        const hostId = o.hostId ?? (await pickHost(client, (inv) => inv.providers.length));
         const providerRef = hostProviderRef(ref);
         const { outcome } = await startAndWait(client, id, waitMs, () =>
           client.startProvider(hostId, { provider_id: id, provider_ref: providerRef, ...(o.config ? { config: o.config } : {}), ...(Object.keys(annotations).length ? { annotations } : {}) }),
