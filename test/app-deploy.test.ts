@@ -210,6 +210,14 @@ describe("app deploy: links, config, provider, store", () => {
     await assert.rejects(undeployApp(t.client, "counter"), /no app named counter/);
   });
 
+  test("an undeployed app can be deployed again (the store's delete marker is not a conflict)", async () => {
+    const again = await deployApp(t.client, parse(appYaml()), { wait: true, waitTimeoutMs: 20_000 });
+    assert.equal(again.status.status, "deployed");
+    assert.equal((await t.client.getLinks()).length, 1);
+    const gone = await undeployApp(t.client, "counter", { wait: true, waitTimeoutMs: 10_000 });
+    assert.equal(gone.removed, true);
+  });
+
   test("failures are reported: a provider that cannot start fails the deploy and the status", async () => {
     const r = await deployApp(t.client, parse(appYaml({ name: "broken", providerRef: "no-such-provider" })), { wait: true, waitTimeoutMs: 10_000 });
     assert.equal(r.status.status, "failed");

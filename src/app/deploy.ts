@@ -129,7 +129,7 @@ export async function deployApp(client: CtlClient, manifest: AppManifest, opts: 
     state: "deployed",
   });
   // Journal first: while requests are in flight the record owns both the old and the new state.
-  let revision = prev?.revision ?? 0;
+  let revision = prev?.revision ?? (await store.lastRevision(manifest.name));
   if (plan.actions.length > 0) revision = await store.put(record(mergeApplied(applied, target), []), revision);
   const failures = await applyActions(client, plan.actions, logger);
   await store.put(record(failures.length === 0 ? target : mergeApplied(applied, target), failures), revision);

@@ -60,7 +60,16 @@ export class AppStore {
   }
 
   /**
-   * Writes `record` if the key is still at `revision` (0: it must not exist).
+   * The key's last KV revision, counting a delete or purge marker (0 when it was never written): what
+   * {@link put} must be given to create an app that was undeployed before.
+   */
+  async lastRevision(name: string): Promise<number> {
+    return (await this.#kv.get(validateId("app name", name)))?.revision ?? 0;
+  }
+
+  /**
+   * Writes `record` if the key is still at `revision` (0: it must never have been written; after an undeploy use
+   * {@link lastRevision}).
    * @returns the new revision.
    * @throws TrellisError `ALREADY_EXISTS` when another client wrote the app in between (re-run the command).
    */
