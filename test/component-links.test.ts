@@ -66,6 +66,14 @@ describe("import routing by links", () => {
     await assert.rejects(call(), (e: TrellisError) => e.code === "LINK_NOT_FOUND");
   });
 
+  test("a link put while the component is still starting is not lost", async () => {
+    // start without awaiting, then put the link at once: the change lands while the worker loads the component
+    const starting = env.runtime.start(fixture("inter_component_call_caller.wasm"), "caller3");
+    env.links.put({ source_id: "caller3", target: "middleware", wit_namespace: "wasmcloud", wit_package: "example", interfaces: ["middleware"] });
+    await starting;
+    assert.equal((await invokeHttp(env.nc, env.lattice, "caller3", request, { timeoutMs: 5000 })).status, 200);
+  });
+
   test("calls to one component id spread over its hosts (queue group)", async () => {
     const other = await startRuntime({ server: env.server, lattice: env.lattice, hostId: "NOTHERHOST" });
     try {

@@ -403,6 +403,8 @@ export class ComponentRuntime {
   async #load(m: Managed, config: Record<string, string>): Promise<void> {
     const mem = Number(m.limits["max_linear_memory"] ?? NaN);
     const time = Number(m.limits["max_execution_time"] ?? NaN);
+    // Links put on any host just before the start are included…
+    await this.#o.links.sync(1000).catch(() => undefined);
     await this.#pool.load({
       componentId: m.id,
       dir: m.compiled.dir,
@@ -414,6 +416,8 @@ export class ComponentRuntime {
       config,
       env: this.#policy.env,
     });
+    // …and a change that arrived while the worker was loading (when it had no table to update) is applied now.
+    await this.#pool.setLinks(m.id, buildLinkTable(this.#o.links.linksFrom(m.id)));
   }
 
   #kvBucket(): Promise<KV | undefined> {
