@@ -79,7 +79,7 @@ describe("provider SDK (remote mode)", () => {
     nc = await t.connection();
     await t.client.putConfig("tcfg", { bucket: "one" });
     await t.client.putLink(testLink({ source_id: "early", target: PID, target_config: ["tcfg"] }));
-    rec = recorder();
+    rec = recorder({ linkDrainMs: 300 });
     p = await runProvider(rec.def, { remote: { providerId: PID, lattice: t.lattice, natsUrl: t.nats.url }, exitOnShutdown: false, logger: silentLogger });
   });
   after(async () => {
@@ -106,7 +106,7 @@ describe("provider SDK (remote mode)", () => {
     assert.deepEqual(rec.calls, ["put-target late->kvsdk:keyvalue@default[atomics,store]{}"]);
   });
 
-  test("resources are kept by (source id, link name) and released on delete", async () => {
+  test("resources are kept by (source id, link name) and released on delete, after the drain", async () => {
     rec.calls.length = 0;
     await t.client.putLink(testLink({ source_id: "late", target: PID, name: "cache" }));
     await waitFor(() => rec.calls.length === 1);
@@ -118,9 +118,10 @@ describe("provider SDK (remote mode)", () => {
     await t.client.deleteLink({ source_id: "late", wit_namespace: "wasi", wit_package: "keyvalue", name: "cache" });
     await waitFor(() => rec.calls.length === 2);
     assert.equal(rec.calls[1], "del-target late->kvsdk:keyvalue@cache[atomics,store]{} res=yes");
-    assert.equal(b.closed, true);
+    assert.equal(p.ctx.linkFor("late", "cache"), undefined, "gone for the provider's own lookups at once");
+    assert.equal(b.closed, false, "still draining: calls sent before the caller saw the delete are served");
+    await waitFor(() => b.closed, { timeoutMs: 2000, message: "resource released when the drain ends" });
     assert.equal(a.closed, false);
-    assert.equal(p.ctx.linkFor("late", "cache"), undefined);
   });
 
   test("a changed link (delete + put, here link.replace) arrives as a delete callback then a put callback", async () => {

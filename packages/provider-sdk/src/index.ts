@@ -8,7 +8,7 @@
  */
 export { runProvider } from "./provider.ts";
 export type { RunOptions, RunningProvider } from "./provider.ts";
-export { LinkTable, toProviderLink, releaseResource } from "./links.ts";
+export { LinkTable, toProviderLink, releaseResource, DEFAULT_LINK_DRAIN_MS } from "./links.ts";
 export type { LinkOutcome } from "./links.ts";
 export { remoteSettings, readHostData, remoteHostData } from "./startup.ts";
 export type { RemoteSettings } from "./startup.ts";

@@ -43,6 +43,9 @@ export async function releaseResource(resource: unknown): Promise<void> {
   else if (typeof r.close === "function") await (r.close as () => unknown).call(resource);
 }
 
+/** Default of {@link ProviderDefinition.linkDrainMs}: 2 s. */
+export const DEFAULT_LINK_DRAIN_MS = 2_000;
+
 /** Links known to one provider, with their resources. Not thread-safe: callers serialize (see provider.ts). */
 export class LinkTable<R> {
   readonly #providerId: string;
@@ -50,6 +53,8 @@ export class LinkTable<R> {
   readonly #logger: Logger;
   readonly #onTrace: (event: string, data: Record<string, unknown>) => void;
   readonly #entries = new Map<string, Entry<R>>();
+  /** Deleted links still answering calls that were sent before their callers saw the delete. */
+  readonly #draining = new Map<string, { entry: Entry<R>; timer: NodeJS.Timeout }>();
 
   constructor(providerId: string, def: ProviderDefinition<R>, logger: Logger, onTrace: (event: string, data: Record<string, unknown>) => void) {
     this.#providerId = providerId;
@@ -68,10 +73,19 @@ export class LinkTable<R> {
     return [...this.#entries.values()].map((e) => e.link);
   }
 
-  /** The entry for (peer id, link name[, `ns:pkg`]); target links first. */
-  find(peerId: string, linkName: string, pkg?: string): Entry<R> | undefined {
+  /**
+   * The entry for (peer id, link name[, `ns:pkg`]); target links first. With `draining`, a link deleted less than
+   * `linkDrainMs` ago is found when no live one matches (what calls in flight during a re-link need).
+   */
+  find(peerId: string, linkName: string, pkg?: string, draining = false): Entry<R> | undefined {
+    const live = this.#match(this.#entries.values(), peerId, linkName, pkg);
+    if (live || !draining) return live;
+    return this.#match([...this.#draining.values()].map((d) => d.entry), peerId, linkName, pkg);
+  }
+
+  #match(entries: Iterable<Entry<R>>, peerId: string, linkName: string, pkg?: string): Entry<R> | undefined {
     let best: Entry<R> | undefined;
-    for (const e of this.#entries.values()) {
+    for (const e of entries) {
       const l = e.link;
       if (l.peerId !== peerId || l.name !== linkName) continue;
       if (pkg !== undefined && `${l.namespace}:${l.package}` !== pkg) continue;
@@ -92,6 +106,7 @@ export class LinkTable<R> {
       return "not-mine";
     }
     const id = linkIdentity(def);
+    await this.#endDrain(id);
     const old = this.#entries.get(id);
     if (old && sameLinkDefinition(old.link.definition, def)) {
       this.#logger.debug("ignoring duplicate link put", describe(link));
@@ -115,7 +130,10 @@ export class LinkTable<R> {
     return old ? "replaced" : "added";
   }
 
-  /** Applies a delete: calls the delete hook and releases the resource; a delete of an unknown link is ignored. */
+  /**
+   * Applies a delete: calls the delete hook at once; the link keeps answering calls (see {@link find}) and keeps its
+   * resource for `linkDrainMs`, then the resource is released. A delete of an unknown link is ignored.
+   */
   async delete(def: InterfaceLinkDefinition, ctx: ProviderContext<R>): Promise<LinkOutcome> {
     const id = linkIdentity(def);
     const old = this.#entries.get(id);
@@ -123,29 +141,50 @@ export class LinkTable<R> {
       this.#logger.debug("ignoring delete of an unknown link", { ...identityOf(def) });
       return "unknown";
     }
-    await this.#remove(id, old, ctx);
+    const drainMs = this.#def.linkDrainMs ?? DEFAULT_LINK_DRAIN_MS;
+    await this.#remove(id, old, ctx, drainMs <= 0);
+    if (drainMs > 0) {
+      const timer = setTimeout(() => void this.#endDrain(id), drainMs);
+      timer.unref();
+      this.#draining.set(id, { entry: old, timer });
+    }
     return "deleted";
   }
 
-  async #remove(id: string, e: Entry<R>, ctx: ProviderContext<R>): Promise<void> {
+  /** Ends the drain of a deleted link (when there is one) and releases its resource. */
+  async #endDrain(id: string): Promise<void> {
+    const d = this.#draining.get(id);
+    if (!d) return;
+    this.#draining.delete(id);
+    clearTimeout(d.timer);
+    await this.#release(d.entry);
+  }
+
+  async #release(e: Entry<R>): Promise<void> {
+    try {
+      await releaseResource(e.resource);
+    } catch (err) {
+      this.#logger.error("releasing a link resource failed", { ...describe(e.link), error: String(err) });
+    }
+  }
+
+  async #remove(id: string, e: Entry<R>, ctx: ProviderContext<R>, release = true): Promise<void> {
     this.#entries.delete(id);
     try {
       await this.#def.linkDeleted?.call(this.#def, e.link, e.resource, ctx);
     } catch (err) {
       this.#logger.error("link delete hook failed", { ...describe(e.link), error: String(err) });
     }
-    try {
-      await releaseResource(e.resource);
-    } catch (err) {
-      this.#logger.error("releasing a link resource failed", { ...describe(e.link), error: String(err) });
-    }
+    if (release) await this.#release(e);
     this.#onTrace("link_del", { role: e.link.role, ...identityOf(e.link.definition) });
     this.#logger.info("link removed", describe(e.link));
   }
 
   /** Releases every resource (at shutdown), without calling hooks. */
   async releaseAll(): Promise<void> {
-    const all = [...this.#entries.values()];
+    const all = [...this.#entries.values(), ...[...this.#draining.values()].map((d) => d.entry)];
+    for (const d of this.#draining.values()) clearTimeout(d.timer);
+    this.#draining.clear();
     this.#entries.clear();
     await Promise.allSettled(all.map((e) => releaseResource(e.resource)));
   }

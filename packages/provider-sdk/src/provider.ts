@@ -336,11 +336,11 @@ class ProviderRuntime<R> {
       handlers[fn] = async (...all: unknown[]) => {
         const request = all[all.length - 1] as CallContext<R>["request"];
         const args = all.slice(0, -1);
-        let found = request.sourceId ? this.#table.find(request.sourceId, request.linkName, pkg) : undefined;
+        let found = request.sourceId ? this.#table.find(request.sourceId, request.linkName, pkg, true) : undefined;
         if (!found && requireLink && request.sourceId) {
           // The link put may still be in the queue (a component can call right after the put): wait briefly.
           await Promise.race([this.idle(), new Promise((r) => setTimeout(r, IDLE_WAIT_FOR_LINK_MS).unref())]);
-          found = this.#table.find(request.sourceId, request.linkName, pkg);
+          found = this.#table.find(request.sourceId, request.linkName, pkg, true);
         }
         if (!found && requireLink) {
           throw new TrellisError(

@@ -158,4 +158,11 @@ export interface ProviderDefinition<R = unknown> {
   shutdown?(ctx: ProviderContext<R>): void | Promise<void>;
   /** WIT interfaces this provider serves over the invocation protocol. */
   exports?: ProviderExport<R>[];
+  /**
+   * After a link is deleted, calls that still arrive on it are served for this long, in milliseconds: a component's
+   * host applies a re-link (`link.replace`) when its KV watch delivers it, a moment after this provider hears the
+   * delete, and calls sent in between must not fail. {@link linkDeleted} runs at once; the link's resource is released
+   * when the drain ends (or at once when the same link is put again). 0 turns draining off. @default 2000
+   */
+  linkDrainMs?: number;
 }
