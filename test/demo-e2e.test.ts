@@ -69,7 +69,7 @@ void describe("demo: the counter app through real providers", () => {
     await nats?.stop();
   });
 
-  void test("the count rises in Redis; links re-pointed mid-traffic (default → memory, cache → Redis), no request fails", async (t) => {
+  void test("the count rises in Redis; links re-pointed mid-traffic (default → memory, cache → Redis), no request fails", async () => {
     const [helloPort, counterPort] = [await getFreePort(), await getFreePort()];
     const apps = await exampleApps({ defaultKv: "redis", redisUrl: redis.url, helloAddress: `127.0.0.1:${helloPort}`, counterAddress: `127.0.0.1:${counterPort}` });
     for (const app of apps) await deployExample(client, app);

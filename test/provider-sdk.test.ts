@@ -137,8 +137,8 @@ describe("provider SDK (remote mode)", () => {
       "del-target late->kvsdk:keyvalue@default[atomics,store]{} res=yes",
       'put-target late->kvsdk:keyvalue@default[store]{"bucket":"two"}',
     ]);
-    assert.equal(old?.closed, true);
-    assert.deepEqual(p.ctx.linkFor("late", "default")?.link.config, { bucket: "two" });
+    assert.deepEqual(p.ctx.linkFor("late", "default")?.link.config, { bucket: "two" }, "the new link answers at once");
+    await waitFor(() => old?.closed === true, { timeoutMs: 2000, message: "the old link's resource released when its drain ends" });
   });
 
   test("a re-put with other values and no delete is never dropped: delete callback, then put callback", async () => {

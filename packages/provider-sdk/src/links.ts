@@ -106,7 +106,6 @@ export class LinkTable<R> {
       return "not-mine";
     }
     const id = linkIdentity(def);
-    await this.#endDrain(id);
     const old = this.#entries.get(id);
     if (old && sameLinkDefinition(old.link.definition, def)) {
       this.#logger.debug("ignoring duplicate link put", describe(link));
@@ -132,7 +131,9 @@ export class LinkTable<R> {
 
   /**
    * Applies a delete: calls the delete hook at once; the link keeps answering calls (see {@link find}) and keeps its
-   * resource for `linkDrainMs`, then the resource is released. A delete of an unknown link is ignored.
+   * resource for `linkDrainMs`, then the resource is released — also when the same link is put again meanwhile (the
+   * new link answers calls at once; calls in flight on the old resource finish). A delete of an unknown link is
+   * ignored.
    */
   async delete(def: InterfaceLinkDefinition, ctx: ProviderContext<R>): Promise<LinkOutcome> {
     const id = linkIdentity(def);
@@ -142,6 +143,7 @@ export class LinkTable<R> {
       return "unknown";
     }
     const drainMs = this.#def.linkDrainMs ?? DEFAULT_LINK_DRAIN_MS;
+    await this.#endDrain(id); // an older generation of this link still draining goes now
     await this.#remove(id, old, ctx, drainMs <= 0);
     if (drainMs > 0) {
       const timer = setTimeout(() => void this.#endDrain(id), drainMs);

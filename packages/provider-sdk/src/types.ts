@@ -161,8 +161,9 @@ export interface ProviderDefinition<R = unknown> {
   /**
    * After a link is deleted, calls that still arrive on it are served for this long, in milliseconds: a component's
    * host applies a re-link (`link.replace`) when its KV watch delivers it, a moment after this provider hears the
-   * delete, and calls sent in between must not fail. {@link linkDeleted} runs at once; the link's resource is released
-   * when the drain ends (or at once when the same link is put again). 0 turns draining off. @default 2000
+   * delete, and calls sent in between must not fail. {@link linkDeleted} runs at once (free what must be free for a
+   * new put, such as a listening port, there); the link's resource is released when the drain ends, also when the
+   * same link is put again meanwhile. 0 turns draining off. @default 2000
    */
   linkDrainMs?: number;
 }
