@@ -7,7 +7,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { availableParallelism } from "node:os";
-import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
+import type { ConnectionOptions } from "@nats-io/transport-node";
 import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
 import { fail, ok, type CtlResponse } from "../core/envelope.ts";
 import { validateId } from "../core/ids.ts";
@@ -15,7 +15,6 @@ import { ErrorCode, InvalidArgumentError, NotFoundError, TrellisError } from "..
 import { EventType } from "../core/events.ts";
 import type { ComponentDescription, ComponentSpecification } from "../core/host.ts";
 import type { Logger } from "../core/logger.ts";
-import type { ConfigSource, EventPublisher, LinkSource } from "../core/ports.ts";
 import { COMPONENT_SPEC_PREFIX, componentSpecKey, latticeDataBucket } from "../core/subjects.ts";
 import { DEFAULT_INVOCATION_TIMEOUT_MS } from "../invocation/client.ts";
 import { compileComponent, type CompiledComponent } from "./compile.ts";
@@ -47,20 +46,13 @@ export interface ComponentPolicy {
   prewarm?: boolean;
 }
 
-/** Options of {@link ComponentRuntime.create}. */
-export interface ComponentRuntimeOptions {
-  nc: NatsConnection;
-  lattice: string;
-  /** This host's id (`N…`), in events. */
-  hostId: string;
-  logger: Logger;
-  /** Default per-call timeout of import calls and execution limit of export calls, in ms. */
-  rpcTimeoutMs: number;
-  /** Root of the compiled-output cache (created when missing). */
-  cacheDir: string;
-  links: LinkSource;
-  config: ConfigSource;
-  events: EventPublisher;
+/**
+ * Options of {@link ComponentRuntime.create}: what the host gives every workload manager (src/host/workloads.ts;
+ * `rpcTimeoutMs` is the default per-call timeout of import calls and execution limit of export calls, `cacheDir` the
+ * root of the compiled-output cache), plus the runtime's own policy.
+ */
+export interface ComponentRuntimeOptions
+  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events"> {
   policy?: ComponentPolicy;
   /**
    * `COMPONENT_{id}` writer shared with the host's link bookkeeping (src/host/workloads.ts `ComponentSpecs`). When
