@@ -26,7 +26,8 @@ describe("provider supervisor", () => {
   let ph: ProviderHost;
   before(async () => {
     t = await testLattice(nats);
-    ph = await startProviderHost(t);
+    // the host's environment as the supervisor reads it once at start (ProviderSupervisorOptions.env)
+    ph = await startProviderHost(t, { env: { ...process.env, TRELLIS_TEST_SECRET: "must-not-leak", OTEL_TEST_PASS: "passes" } });
     await t.client.putConfig("trace", TRACE);
   });
   after(async () => t.close());
@@ -72,8 +73,6 @@ describe("provider supervisor", () => {
   });
 
   test("host data: base64 JSON + CRLF with every reference §4.2 field; environment cleared but for the pass-through list", async () => {
-    process.env.TRELLIS_TEST_SECRET = "must-not-leak";
-    process.env.OTEL_TEST_PASS = "passes";
     const script = await writeScript(
       "dump.sh",
       '#!/bin/sh\nIFS= read -r line\nprintf "HOSTDATA %s\\n" "$line"\nenv | sed "s/^/ENV /"\nprintf "DONE\\n"\nexec sleep 30\n',
@@ -84,8 +83,6 @@ describe("provider supervisor", () => {
     await t.client.putLink(testLink({ source_id: "dump", target: "other", wit_package: "blobstore", interfaces: ["blobstore"], source_config: ["p2"] }));
     await t.client.startProvider(ph.host.id, { provider_id: "dump", provider_ref: script, config: ["p1", "p2"] });
     const lines = await waitFor(() => (ph.lines.get("dump")?.includes("DONE") ? ph.lines.get("dump") : undefined), { message: "dump output" });
-    delete process.env.TRELLIS_TEST_SECRET;
-    delete process.env.OTEL_TEST_PASS;
     const raw = lines.find((l) => l.startsWith("HOSTDATA "))!.slice("HOSTDATA ".length);
     const json = JSON.parse(Buffer.from(raw, "base64").toString("utf8")) as Record<string, unknown>;
     for (const f of ["host_id", "lattice_rpc_prefix", "link_name", "lattice_rpc_user_jwt", "lattice_rpc_user_seed", "lattice_rpc_url", "provider_key", "env_values", "instance_id", "link_definitions", "cluster_issuers", "config", "secrets", "host_xkey_public_key", "provider_xkey_private_key", "default_rpc_timeout_ms", "structured_logging", "log_level", "otel_config"]) {

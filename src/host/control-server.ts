@@ -6,7 +6,7 @@
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { ctlSubscriptions, parseCtlSubject } from "../core/subjects.ts";
-import { type CtlResponse, fail, ok } from "../core/envelope.ts";
+import { type CtlResponse, fail } from "../core/envelope.ts";
 import { ErrorCode, InvalidArgumentError, TrellisError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 
@@ -146,7 +146,5 @@ export class ControlServer {
 }
 
 function unsupported(subject: string): CtlResponse {
-  return { ...fail(new TrellisError(ErrorCode.InvalidArgument, "unsupported subject", { details: { subject } })) };
+  return fail(new TrellisError(ErrorCode.InvalidArgument, "unsupported subject", { details: { subject } }));
 }
-
-export { ok };

@@ -166,10 +166,29 @@ export async function isNatsReachable(url: string, timeoutMs = 2000): Promise<bo
   } catch {
     return false;
   }
+  return probeTcp(target.host, target.port, timeoutMs, {
+    // the server speaks first: an `INFO {...}` line
+    verdict: (buf) => (buf.length < 5 ? undefined : !buf.startsWith("INFO") ? false : buf.includes("\n") ? true : undefined),
+  });
+}
+
+/**
+ * Opens a TCP connection to `host:port`, optionally writes `send` once connected, and reads until `verdict` of what
+ * arrived so far says true or false (undefined: keep reading). A timeout, an error or a close before a verdict is
+ * `false`. Used to check that a server of a known protocol answers (NATS `INFO`, Redis `+PONG`).
+ * @param timeoutMs overall timeout, in milliseconds.
+ * @returns the verdict. Never throws.
+ */
+export function probeTcp(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  opts: { send?: string; verdict: (received: string) => boolean | undefined },
+): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     let buf = "";
     let done = false;
-    const socket = net.connect({ host: target.host, port: target.port });
+    const socket = net.connect({ host, port });
     const finish = (ok: boolean): void => {
       if (done) return;
       done = true;
@@ -179,12 +198,11 @@ export async function isNatsReachable(url: string, timeoutMs = 2000): Promise<bo
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
     socket.setEncoding("utf8");
+    if (opts.send !== undefined) socket.on("connect", () => socket.write(opts.send!));
     socket.on("data", (chunk: string) => {
       buf += chunk;
-      if (buf.length >= 5) {
-        if (!buf.startsWith("INFO")) finish(false);
-        else if (buf.includes("\n")) finish(true);
-      }
+      const v = opts.verdict(buf);
+      if (v !== undefined) finish(v);
     });
     socket.on("error", () => finish(false));
     socket.on("close", () => finish(false));

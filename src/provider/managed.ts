@@ -18,7 +18,7 @@ import type { WorkloadContext } from "../host/workloads.ts";
 import { encodeHostData, type HostData } from "./host-data.ts";
 import { describeExit, ProviderProcess } from "./process.ts";
 import type { ProviderCommand } from "./ref.ts";
-import { providerEnv, type SupervisorConfig } from "./options.ts";
+import type { SupervisorConfig } from "./options.ts";
 
 /** Lifecycle of a supervised provider, as shown in inventories (`ProviderDescription.status`). */
 export type ProviderStatus = "starting" | "running" | "unhealthy" | "restarting" | "failed" | "stopping";
@@ -182,7 +182,7 @@ export class ManagedProvider {
     // Read-your-writes: include links put on other hosts just before this start.
     await this.#ctx.links.sync(1000).catch(() => undefined);
     const { data, links } = await this.#hostData();
-    const env = providerEnv(process.env, this.#cfg.envPassThrough);
+    const env = { ...this.#cfg.childEnv };
     const logger = this.#logger.child({ instance_id: this.#instanceId });
     const onLine = this.#onLine;
     const proc = await ProviderProcess.spawn(this.spec.command, env, encodeHostData(data), logger, onLine ? (s, l) => onLine(this.spec.id, s, l) : undefined);

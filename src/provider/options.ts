@@ -66,9 +66,14 @@ export interface ProviderSupervisorOptions {
   maxRestarts?: number;
   /** Environment variables passed to providers (`NAME` or `PREFIX*`). @default {@link DEFAULT_ENV_PASS_THROUGH} */
   envPassThrough?: readonly string[];
+  /**
+   * The environment `envPassThrough` selects from, read once when the options compile.
+   * @default a snapshot of the host process's environment at that moment
+   */
+  env?: Readonly<Record<string, string | undefined>>;
   /** NATS URL written to host data (`lattice_rpc_url`). @default `nats://` + the host connection's current server */
   natsUrl?: string;
-  /** `log_level` in host data. @default `TRELLIS_LOG_LEVEL` of the host's environment, else "info" */
+  /** `log_level` in host data. @default `TRELLIS_LOG_LEVEL` of {@link env}, else "info" */
   providerLogLevel?: string;
   /** `structured_logging` in host data. @default true */
   structuredLogging?: boolean;
@@ -88,6 +93,8 @@ export interface SupervisorConfig {
   readonly stableAfterMs: number;
   readonly maxRestarts: number;
   readonly envPassThrough: readonly string[];
+  /** What every provider process gets as its environment (the pass-through selection, computed once). */
+  readonly childEnv: Readonly<Record<string, string>>;
   readonly natsUrl: string | undefined;
   readonly providerLogLevel: string;
   readonly structuredLogging: boolean;
@@ -113,7 +120,8 @@ const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error"]);
  * @throws InvalidArgumentError naming the bad option (negative delay, zero interval, unknown log level, …).
  */
 export function compileSupervisorOptions(o: ProviderSupervisorOptions = {}): SupervisorConfig {
-  const level = (o.providerLogLevel ?? process.env.TRELLIS_LOG_LEVEL ?? "info").toLowerCase();
+  const env = o.env ?? { ...process.env };
+  const level = (o.providerLogLevel ?? env.TRELLIS_LOG_LEVEL ?? "info").toLowerCase();
   if (!LOG_LEVELS.has(level)) throw new InvalidArgumentError("providerLogLevel", `providerLogLevel must be one of ${[...LOG_LEVELS].join(", ")}, got ${level}`);
   const maxRestarts = o.maxRestarts ?? DEFAULT_MAX_RESTARTS;
   if (!Number.isInteger(maxRestarts) || maxRestarts < 0) throw new InvalidArgumentError("maxRestarts", "maxRestarts must be a non-negative integer");
@@ -133,6 +141,7 @@ export function compileSupervisorOptions(o: ProviderSupervisorOptions = {}): Sup
     stableAfterMs: nonNegative("stableAfterMs", o.stableAfterMs, DEFAULT_STABLE_AFTER_MS),
     maxRestarts,
     envPassThrough: Object.freeze([...envPassThrough]),
+    childEnv: Object.freeze(providerEnv(env, envPassThrough)),
     natsUrl: o.natsUrl,
     providerLogLevel: level,
     structuredLogging: o.structuredLogging ?? true,
@@ -141,7 +150,7 @@ export function compileSupervisorOptions(o: ProviderSupervisorOptions = {}): Sup
 }
 
 /** The environment a spawned provider gets: only the pass-through variables of `env`. */
-export function providerEnv(env: NodeJS.ProcessEnv, passThrough: readonly string[]): Record<string, string> {
+export function providerEnv(env: Readonly<Record<string, string | undefined>>, passThrough: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;

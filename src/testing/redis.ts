@@ -8,10 +8,9 @@
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { getFreePort } from "../lattice/nats-server.ts";
+import { getFreePort, probeTcp } from "../lattice/nats-server.ts";
 
 /** A Redis server for tests. */
 export interface TestRedis {
@@ -68,26 +67,9 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
  * @returns `true` if it answered `+PONG` in time. Never throws.
  */
 export async function pingRedis(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    let buf = "";
-    let done = false;
-    const socket = net.connect({ host, port });
-    const finish = (ok: boolean): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    socket.setEncoding("utf8");
-    socket.on("connect", () => socket.write("PING\r\n"));
-    socket.on("data", (chunk: string) => {
-      buf += chunk;
-      if (buf.includes("\r\n")) finish(buf.startsWith("+PONG"));
-    });
-    socket.on("error", () => finish(false));
-    socket.on("close", () => finish(false));
+  return probeTcp(host, port, timeoutMs, {
+    send: "PING\r\n",
+    verdict: (buf) => (buf.includes("\r\n") ? buf.startsWith("+PONG") : undefined),
   });
 }
 

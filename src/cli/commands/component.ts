@@ -9,7 +9,7 @@
 import path from "node:path";
 import type { Command } from "commander";
 import type { CtlClient } from "../../control/client.ts";
-import { pickHost } from "../placement.ts";
+import { inventories, pickHost } from "../placement.ts";
 import { ErrorCode, InvalidArgumentError, NotFoundError, TimeoutError, TrellisError } from "../../core/errors.ts";
 import { EventType, type CloudEvent } from "../../core/events.ts";
 import { eventSubject } from "../../core/subjects.ts";
@@ -47,18 +47,11 @@ function absoluteRef(ref: string): string {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(ref) ? ref : path.resolve(ref);
 }
 
-/** Hosts running `id`, from their inventories. */
+/** Hosts running component `id`, from their inventories. */
 async function hostsRunning(client: CtlClient, id: string): Promise<{ hostId: string; imageRef: string; count: number }[]> {
-  const hosts = await client.getHosts();
-  const out: { hostId: string; imageRef: string; count: number }[] = [];
-  await Promise.all(
-    hosts.map(async (h) => {
-      const inv = await client.getInventory(h.id).catch(() => undefined);
-      const c = inv?.components.find((x) => x.id === id);
-      if (c) out.push({ hostId: h.id, imageRef: c.image_ref, count: c.max_instances });
-    }),
+  return (await inventories(client)).flatMap((inv) =>
+    inv.components.filter((c) => c.id === id).map((c) => ({ hostId: inv.host_id, imageRef: c.image_ref, count: c.max_instances })),
   );
-  return out;
 }
 
 /**

@@ -9,7 +9,7 @@
 import path from "node:path";
 import type { Command } from "commander";
 import type { CtlClient } from "../../control/client.ts";
-import { pickHost } from "../placement.ts";
+import { inventories, pickHost } from "../placement.ts";
 import { ErrorCode, NotFoundError, TrellisError } from "../../core/errors.ts";
 import { EventType, type CloudEvent } from "../../core/events.ts";
 import { eventSubject } from "../../core/subjects.ts";
@@ -32,15 +32,9 @@ export function hostProviderRef(ref: string, cwd = process.cwd()): string {
 
 /** Hosts whose inventory lists provider `id`, with its status. */
 async function hostsRunning(client: CtlClient, id: string): Promise<{ hostId: string; status: string | undefined }[]> {
-  const hosts = await client.getHosts();
-  const out: { hostId: string; status: string | undefined }[] = [];
-  await Promise.all(
-    hosts.map(async (h) => {
-      const p = (await client.getInventory(h.id).catch(() => undefined))?.providers.find((x) => x.id === id);
-      if (p) out.push({ hostId: h.id, status: p.status });
-    }),
+  return (await inventories(client)).flatMap((inv) =>
+    inv.providers.filter((p) => p.id === id).map((p) => ({ hostId: inv.host_id, status: p.status })),
   );
-  return out;
 }
 
 type Outcome = { kind: "healthy" | "unhealthy" | "failed"; data: Record<string, unknown> } | { kind: "timeout" };
