@@ -105,11 +105,10 @@ function ensureNodeModules() {
   if (reason === undefined) return;
   say(`installing npm dependencies with \`npm ci\` (${reason}) …`);
   if (tryRun("npm", ["ci"]) !== 0) {
-    // Typical cause: some npm versions reject a lock file that lacks other platforms' optional
-    // packages ("Missing: … from lock file"). `npm install --no-save` still honours the lock file
-    // but never rewrites package.json / package-lock.json.
-    say("`npm ci` failed; retrying with `npm install --no-save` (package-lock.json is not modified)");
-    run("npm", ["install", "--no-save"]);
+    // No silent fall-back to `npm install`: an install that does not follow the committed lock file is not
+    // reproducible. The lock lists every platform's optional packages (regenerate it from scratch with
+    // `rm -rf node_modules package-lock.json && npm install --package-lock-only` when it must change).
+    die("`npm ci` failed against the committed package-lock.json (see npm's message above)");
   }
   if (!existsSync(NODE24)) {
     die(
