@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { invokeHttp, invokeJson, serveInterfaces, t } from "../src/invocation/index.ts";
 import type { TrellisError } from "../src/core/errors.ts";
 import { waitFor } from "../src/testing/index.ts";
-import { fixture, startRuntime, type RuntimeEnv } from "./support/components.ts";
+import { fixture, startRuntime, type RuntimeEnv, needsFixtures } from "./support/components.ts";
 
 const request = { method: "GET", pathWithQuery: "/", headers: [], body: new Uint8Array(0) };
 
-describe("import routing by links", () => {
+describe("import routing by links", { skip: needsFixtures("inter_component_call_caller.wasm", "inter_component_call_middleware.wasm", "inter_component_call_callee.wasm") }, () => {
   let env: RuntimeEnv;
   before(async () => {
     env = await startRuntime();

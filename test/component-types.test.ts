@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { componentEmbed, componentNew, parse } from "@bytecodealliance/jco";
 import { readComponentTypes } from "../src/component/component-types.ts";
 import { formatFunc, t } from "../src/invocation/types.ts";
-import { fixture } from "./support/components.ts";
+import { fixture, needsFixtures } from "./support/components.ts";
 
 const WIT = `package test:types@0.1.0;
 interface all {
@@ -27,7 +27,7 @@ world w { import all; export all; }
 `;
 
 describe("component types from the binary", () => {
-  test("fixtures: adder, the inter-component chain, hello world", async () => {
+  test("fixtures: adder, the inter-component chain, hello world", { skip: needsFixtures("adder.wasm", "inter_component_call_middleware.wasm", "http_hello_world_rust.wasm") }, async () => {
     const adder = readComponentTypes(await readFile(fixture("adder.wasm")));
     assert.deepEqual(Object.keys(adder.imports), []);
     assert.deepEqual(adder.exports["docs:adder/add@0.1.0"]?.functions["add"], t.func([["x", t.u32], ["y", t.u32]], t.u32));

@@ -11,20 +11,17 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { CtlClient, type LinkInput } from "../src/control/client.ts";
 import type { Logger, LogMeta } from "../src/core/logger.ts";
 import type { Host } from "../src/host/host.ts";
 import { getFreePort } from "../src/lattice/nats-server.ts";
 import { startTestNats, startTestRedis, uniqueLattice, waitFor, type TestNats, type TestRedis } from "../src/testing/index.ts";
 import { startDemoHost } from "../src/demo/stack.ts";
+import { fixture, needsFixtures } from "./support/components.ts";
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../shared/fixtures/components");
-const fixture = (name: string) => path.join(FIXTURES, name);
 
 /** A logger that keeps every record (component logs arrive through the host's logger). */
 function recordingLogger(records: { level: string; msg: string; meta: LogMeta }[], bindings: LogMeta = {}): Logger {
@@ -37,7 +34,7 @@ async function get(url: string): Promise<{ status: number; body: string }> {
   return { status: r.status, body: await r.text() };
 }
 
-void describe("fixtures behind the first-party providers", () => {
+void describe("fixtures behind the first-party providers", { skip: needsFixtures("http_hello_world_rust.wasm", "http_counter.wasm", "inter_component_call_caller.wasm", "inter_component_call_middleware.wasm", "inter_component_call_callee.wasm") }, () => {
   let nats: TestNats;
   let redis: TestRedis;
   let host: Host;
@@ -60,7 +57,6 @@ void describe("fixtures behind the first-party providers", () => {
   }, { timeoutMs: 60_000, intervalMs: 150, message: `${url} to answer` });
 
   before(async () => {
-    assert.ok(existsSync(fixture("http_counter.wasm")), `the shared fixtures must be at ${FIXTURES} (../shared/fixtures/components next to the repository)`);
     [nats, redis] = await Promise.all([startTestNats(), startTestRedis()]);
     const lattice = uniqueLattice("fx");
     host = await startDemoHost({ natsUrl: nats.url, lattice, logger: recordingLogger(logs), cacheDir: path.join(tmpdir(), "trellis-test-cache") });

@@ -6,6 +6,7 @@
  * bytecodealliance/jco examples/transpile/adder (dae02a06); http_hello_world_rust.wasm, http_counter.wasm and
  * inter_component_call_{caller,middleware,callee}.wasm from wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e).
  */
+import { existsSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -20,9 +21,25 @@ import type { ConfigSource, EventPublisher, LinkChange, LinkSource } from "../..
 import { latticeDataBucket } from "../../src/core/subjects.ts";
 import { startTestNats, uniqueLattice, type TestNats } from "../../src/testing/index.ts";
 
+/**
+ * Folder of the third-party fixture components: `TRELLIS_FIXTURES_DIR` when set, else
+ * `../shared/fixtures/components` beside the repository (how the workplace lays it out).
+ */
+export const FIXTURES_DIR =
+  process.env.TRELLIS_FIXTURES_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/fixtures/components");
+
 /** Absolute path of a fixture component. */
 export function fixture(name: string): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/fixtures/components", name);
+  return path.resolve(FIXTURES_DIR, name);
+}
+
+/**
+ * For node:test's `skip` option: `false` when every named fixture exists, else a one-line reason that the test
+ * summary prints (a clone without `../shared/` still passes, with these tests reported as skipped).
+ */
+export function needsFixtures(...names: string[]): string | false {
+  const missing = names.filter((n) => !existsSync(fixture(n)));
+  return missing.length === 0 ? false : `fixture ${missing.join(", ")} not found in ${FIXTURES_DIR} (set TRELLIS_FIXTURES_DIR)`;
 }
 
 /** A LinkSource kept in memory; `put`/`del` notify listeners like the host's KV watch. */
