@@ -35,6 +35,8 @@ export const ErrorCode = {
   Application: "APPLICATION_ERROR",
   /** A capability provider failed to start or misbehaved. */
   Provider: "PROVIDER_ERROR",
+  /** An OCI registry refused, failed, or served content that does not match its digest. */
+  Oci: "OCI_ERROR",
   /** NATS or JetStream failed underneath. */
   Lattice: "LATTICE_ERROR",
   /** The object is not in a state that allows the operation. */

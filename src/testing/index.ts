@@ -13,6 +13,7 @@ export {
   type NatsServerOptions,
 } from "../lattice/nats-server.ts";
 export { startTestRedis, pingRedis, TestRedisError, type TestRedis, type TestRedisOptions } from "./redis.ts";
+export { startTestRegistry, type TestRegistry, type TestRegistryOptions } from "./oci-registry.ts";
 
 // ---- small async helpers for tests -------------------------------------------------------------
 
