@@ -98,7 +98,7 @@ describe("OCI against a real registry", () => {
     assert.deepEqual(m.manifest.layers.map((l) => l.mediaType), ["application/wasm"]);
     assert.equal(m.manifest.config.mediaType, "application/vnd.wasm.config.v0+json");
     // cached by content: the same client pulls by digest with no registry at all
-    const offline = new OciRegistry(compileOciOptions({ ...c.config, mirrors: { [reg.host]: "127.0.0.1:9" } }));
+    const offline = new OciRegistry(compileOciOptions({ ...c.config, insecureHosts: [...c.config.insecureHosts], mirrors: { [reg.host]: "127.0.0.1:9" } }));
     assert.deepEqual(Buffer.from((await pullComponent(offline, `${reg.host}/test/hello@${digest}`)).bytes), Buffer.from(component));
     await assert.rejects(pullComponent(offline, ref), (e: OciError) => e instanceof OciError && /cannot reach registry/.test(e.message));
   });
@@ -113,7 +113,7 @@ describe("OCI against a real registry", () => {
     const hex = layer.digest.slice("sha256:".length);
     const file = path.join(reg.storeDir, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
     const bytes = await readFile(file);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
     await writeFile(file, bytes);
     const fresh = await client();
     await assert.rejects(pullComponent(fresh, ref), (e: OciError) => e.code === "OCI_ERROR" && /does not match its digest/.test(e.message));

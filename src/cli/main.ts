@@ -12,6 +12,7 @@ import { registerComponentCommands } from "./commands/component.ts";
 import { registerConfigCommands } from "./commands/config.ts";
 import { registerLatticeCommands } from "./commands/lattice.ts";
 import { registerLinkCommands } from "./commands/link.ts";
+import { registerOciCommands } from "./commands/oci.ts";
 import { registerProviderCommands } from "./commands/provider.ts";
 import { registerUpCommands } from "./commands/up.ts";
 
@@ -37,6 +38,7 @@ registerConfigCommands(program, ctx);
 registerComponentCommands(program, ctx);
 registerProviderCommands(program, ctx);
 registerAppCommands(program, ctx);
+registerOciCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);
