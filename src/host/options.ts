@@ -7,7 +7,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { InvalidArgumentError } from "../core/errors.ts";
-import { validateId } from "../core/ids.ts";
+import { validateId, validateLabel } from "../core/ids.ts";
 import { type Logger, createLogger } from "../core/logger.ts";
 import type { WorkloadFactories } from "./workloads.ts";
 import { defaultWorkloads } from "./default-workloads.ts";
@@ -105,8 +105,7 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     if (k.toLowerCase().startsWith("hostcore.")) {
       throw new InvalidArgumentError("labels", `label ${k}: hostcore.* labels are set by the host and cannot be given`);
     }
-    if (!k) throw new InvalidArgumentError("labels", "label keys must not be empty");
-    if (typeof v !== "string") throw new InvalidArgumentError("labels", `label ${k} must have a string value`);
+    validateLabel("labels", k, v);
     labels[k] = v;
   }
   const natsUrl = opts.natsUrl ?? DEFAULT_NATS_URL;
