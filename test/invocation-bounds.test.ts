@@ -81,7 +81,7 @@ async function raw(subject: string, body: Uint8Array, h: Record<string, string> 
 }
 
 /** The first message of a chunked request to `target`'s `size` (docs/protocol.md §7 step 1), with a `declared` total. */
-function uploadStart(target: string, declared: number | string, body: Uint8Array, timeoutMs = "999999999999"): Promise<Reply> {
+function uploadStart(target: string, declared: number | string, body: Uint8Array, timeoutMs = "2000000000"): Promise<Reply> {
   return raw(invocationSubject(t.lattice, target, SINK.name, "size"), body, {
     "source-id": "mallory",
     "target-id": target,
@@ -152,7 +152,7 @@ void describe("a target under hostile callers", () => {
     await assert.rejects(size("sink", 2 * MiB), (e: TrellisError) => e.code === ErrorCode.TooManyUploads && /retry later/.test(e.message));
     assert.ok(Date.now() - t0 < 1000, "refused at once");
 
-    // The forged uploads asked for 999999999999 ms; the target keeps them at most CAP_MS, then chunked calls work again.
+    // The forged uploads asked for 2000000000 ms (23 days); the target keeps them at most CAP_MS, then chunked calls work again.
     const served = await waitFor(() => size("sink", 2 * MiB).catch(() => undefined), { timeoutMs: CAP_MS + 3000, intervalMs: 100, message: "slots free again" });
     assert.equal(served, 2 * MiB);
     const freedAfter = Date.now() - forgedAt;
@@ -167,6 +167,7 @@ void describe("a target under hostile callers", () => {
       assert.equal(r.status, 0, r.message);
       return decodeResult(SINK.functions.timeout!, r.rest);
     };
+    assert.equal(await seen("2000000000"), CAP_MS);
     assert.equal(await seen("999999999999"), CAP_MS);
     assert.equal(await seen("1e400"), CAP_MS);
     assert.equal(await seen("750"), 750);
@@ -230,7 +231,8 @@ void describe("labels are validated like identifiers", () => {
     assert.deepEqual(compileHostOptions({ labels: { region: "eu-1" }, workloads: {} }).labels, { region: "eu-1" });
     assert.deepEqual(compileHostOptions({ workloads: {} }).invocationLimits, { maxUploads: 16, maxUploadBytes: 128 * MiB, maxCallTimeoutMs: 60_000 });
     assert.equal(compileHostOptions({ maxCallTimeoutMs: 5000, workloads: {} }).invocationLimits.maxCallTimeoutMs, 5000);
-    assert.throws(() => compileHostOptions({ maxUploads: -1, workloads: {} }), /maxUploads must be an integer ≥ 0/);
-    assert.throws(() => compileHostOptions({ maxUploadBytes: 0, workloads: {} }), /maxUploadBytes must be an integer ≥ 1/);
+    assert.throws(() => compileHostOptions({ maxUploads: -1, workloads: {} }), /maxUploads must be an integer in \[0, /);
+    assert.throws(() => compileHostOptions({ maxUploadBytes: 0, workloads: {} }), /maxUploadBytes must be an integer in \[1, /);
+    assert.throws(() => compileHostOptions({ maxCallTimeoutMs: 2 ** 31, workloads: {} }), /maxCallTimeoutMs must be an integer in \[1, 2147483647\]/);
   });
 });

@@ -45,10 +45,13 @@ export interface ResolvedInvocationLimits {
   readonly maxCallTimeoutMs: number;
 }
 
-function int(field: string, value: number | undefined, dflt: number, min: number): number {
+/** Longest delay Node's timers take (2^31 − 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function int(field: string, value: number | undefined, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return dflt;
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(field, `${field} must be an integer ≥ ${min}, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(field, `${field} must be an integer in [${min}, ${max}], got ${String(value)}`);
   }
   return value;
 }
@@ -56,13 +59,14 @@ function int(field: string, value: number | undefined, dflt: number, min: number
 /**
  * Fills defaults and checks values.
  * @param prefix prefix of the field names in errors (e.g. `invocationLimits.`).
- * @throws InvalidArgumentError naming the bad field (negative, fractional, zero bytes or timeout).
+ * @throws InvalidArgumentError naming the bad field (negative, fractional, zero bytes or timeout, a timeout over
+ *   2^31 − 1 ms, which Node's timers cannot hold).
  */
 export function resolveInvocationLimits(limits: InvocationLimits = {}, prefix = ""): ResolvedInvocationLimits {
   return Object.freeze({
     maxUploads: int(`${prefix}maxUploads`, limits.maxUploads, DEFAULT_MAX_UPLOADS, 0),
     maxUploadBytes: int(`${prefix}maxUploadBytes`, limits.maxUploadBytes, DEFAULT_MAX_UPLOAD_BYTES, 1),
-    maxCallTimeoutMs: int(`${prefix}maxCallTimeoutMs`, limits.maxCallTimeoutMs, DEFAULT_MAX_CALL_TIMEOUT_MS, 1),
+    maxCallTimeoutMs: int(`${prefix}maxCallTimeoutMs`, limits.maxCallTimeoutMs, DEFAULT_MAX_CALL_TIMEOUT_MS, 1, MAX_TIMER_MS),
   });
 }
 
