@@ -18,9 +18,11 @@ import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-
 import { ErrorCode, type TrellisError } from "../src/core/errors.ts";
 import { invocationSubject } from "../src/core/subjects.ts";
 import { compileHostOptions } from "../src/host/options.ts";
-import { decodeResult, DEFAULT_MAX_UPLOADS, encodeParams, invoke } from "../src/invocation/index.ts";
+import { componentRuntime } from "../src/component/index.ts";
+import { decodeResult, DEFAULT_MAX_UPLOADS, encodeParams, invoke, t as t2 } from "../src/invocation/index.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
 import { SINK } from "./support/bounded-sink.ts";
+import { fixture } from "./support/components.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -207,6 +209,23 @@ void describe("a target under hostile callers", () => {
     assert.ok(accepted + 3 * 512 * 1024 <= 6 * MiB, `no more than the limit was accepted (${accepted} bytes in later chunks)`);
     assert.ok(accepted + 3 * 512 * 1024 >= 3 * MiB, "uploads grew well past their first chunks");
     assert.equal(await size("small", 100), 100, "normal calls are still served");
+  });
+});
+
+void describe("a host's limits reach its component workers", () => {
+  void test("maxUploads and maxCallTimeoutMs of the host bound uploads to a component (adder fixture, Apache-2.0, bytecodealliance/jco dae02a06)", async () => {
+    const host = await t.startHost({ workloads: { components: componentRuntime({ policy: { maxWorkers: 1, prewarm: false } }) }, maxUploads: 2, maxCallTimeoutMs: 1500 });
+    await t.client.scaleComponent(host.id, { component_ref: fixture("adder.wasm"), component_id: "adder", count: 1 });
+    const subject = invocationSubject(t.lattice, "adder", "docs:adder/add@0.1.0", "add");
+    const add = () => invoke(nc, { lattice: t.lattice, targetId: "adder", iface: "docs:adder/add@0.1.0", fn: "add", timeoutMs: 5000 }, t2.func([["x", t2.u32], ["y", t2.u32]], t2.u32), [2, 3]);
+    assert.equal(await waitFor(() => add().catch(() => undefined), { timeoutMs: 20_000, message: "adder serves" }), 5);
+    const forge = () => raw(subject, Uint8Array.of(1), { "trellis-timeout-ms": "2000000000", "trellis-body-length": String(64 * MiB) });
+    const replies = await Promise.all([forge(), forge(), forge()]);
+    assert.deepEqual(replies.map((r) => r.status).sort(), [1, 2, 2]);
+    assert.equal(replies.find((r) => r.status === 1)!.code, ErrorCode.TooManyUploads);
+    assert.equal(await add(), 5, "normal calls are served");
+    // 1500 ms later (not 23 days) the slots are free again.
+    await waitFor(async () => (await forge()).status === 2, { timeoutMs: 4000, intervalMs: 200, message: "slots free after maxCallTimeoutMs" });
   });
 });
 
