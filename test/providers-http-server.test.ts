@@ -10,12 +10,13 @@ import { request } from "node:http";
 import { connect as connectTcp } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { runProvider, type RunningProvider } from "../packages/provider-sdk/src/index.ts";
+import { ErrorCode, TrellisError } from "../src/core/errors.ts";
 import { silentLogger } from "../src/core/logger.ts";
 import { headersFrom, serveHttpHandler, type InvocationServer } from "../src/invocation/index.ts";
 import { getFreePort } from "../src/lattice/nats-server.ts";
 import { waitFor } from "../src/testing/index.ts";
 import { httpServerProvider } from "../providers/http-server/provider.ts";
-import type { HttpListener } from "../providers/http-server/listener.ts";
+import { statusForError, type HttpListener } from "../providers/http-server/listener.ts";
 import { parseAddress, parseSize, listenerSettings } from "../providers/http-server/settings.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 
@@ -52,6 +53,12 @@ void describe("http-server settings", () => {
     assert.deepEqual(s, { host: "127.0.0.1", port: 1234, timeoutMs: 50, maxContentLen: 16 * 1024 * 1024 });
     assert.throws(() => listenerSettings({ max_content_len: "1G" }), /protocol's limit/);
   });
+});
+
+void test("a component that refuses an upload for its limits (docs/protocol.md §7.1) is 503, a body over its limit 413", () => {
+  assert.equal(statusForError(new TrellisError(ErrorCode.TooManyUploads, "x")).status, 503);
+  assert.equal(statusForError(new TrellisError(ErrorCode.UploadBufferFull, "x")).status, 503);
+  assert.equal(statusForError(new TrellisError(ErrorCode.PayloadTooLarge, "x")).status, 413);
 });
 
 void describe("http-server provider (in-process, remote mode)", () => {

@@ -53,6 +53,9 @@ export function statusForError(err: unknown): { status: number; text: string } {
       return { status: 413, text: e.message };
     case ErrorCode.NoResponders:
       return { status: 503, text: `the component is not running: ${e.message}` };
+    case ErrorCode.TooManyUploads:
+    case ErrorCode.UploadBufferFull:
+      return { status: 503, text: `the component is busy: ${e.message}` };
     case ErrorCode.Lattice:
       return { status: 502, text: e.message };
     default:
