@@ -7,14 +7,16 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
+import { connect as connectTcp } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { runProvider, type RunningProvider } from "../packages/provider-sdk/src/index.ts";
+import { ErrorCode, TrellisError } from "../src/core/errors.ts";
 import { silentLogger } from "../src/core/logger.ts";
 import { headersFrom, serveHttpHandler, type InvocationServer } from "../src/invocation/index.ts";
 import { getFreePort } from "../src/lattice/nats-server.ts";
 import { waitFor } from "../src/testing/index.ts";
 import { httpServerProvider } from "../providers/http-server/provider.ts";
-import type { HttpListener } from "../providers/http-server/listener.ts";
+import { statusForError, type HttpListener } from "../providers/http-server/listener.ts";
 import { parseAddress, parseSize, listenerSettings } from "../providers/http-server/settings.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 
@@ -51,6 +53,12 @@ void describe("http-server settings", () => {
     assert.deepEqual(s, { host: "127.0.0.1", port: 1234, timeoutMs: 50, maxContentLen: 16 * 1024 * 1024 });
     assert.throws(() => listenerSettings({ max_content_len: "1G" }), /protocol's limit/);
   });
+});
+
+void test("a component that refuses an upload for its limits (docs/protocol.md §7.1) is 503, a body over its limit 413", () => {
+  assert.equal(statusForError(new TrellisError(ErrorCode.TooManyUploads, "x")).status, 503);
+  assert.equal(statusForError(new TrellisError(ErrorCode.UploadBufferFull, "x")).status, 503);
+  assert.equal(statusForError(new TrellisError(ErrorCode.PayloadTooLarge, "x")).status, 413);
 });
 
 void describe("http-server provider (in-process, remote mode)", () => {
@@ -169,4 +177,52 @@ void describe("http-server provider (in-process, remote mode)", () => {
     const again = await link("hello", { address: `127.0.0.1:${port}` }, "temp2");
     assert.equal((await http(again)).status, 200);
   });
+
+  void test("from a raw socket: a malformed chunk size is 400 at once and the connection closes; a chunk over max_content_len is 413 at once", async () => {
+    const url = await link("echo", { address: `127.0.0.1:${await getFreePort()}`, max_content_len: "1K" }, "raw");
+    const port = Number(new URL(url).port);
+    const head = "POST /raw HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n";
+    // Bad hex, a size past 2^64, a negative size, a size with no line end (then junk).
+    for (const bad of ["zz\r\n", "fffffffffffffffffff\r\n", "-5\r\nhello\r\n", "5\nhello\r\n0\r\n\r\n"]) {
+      const r = await rawExchange(port, [head + "4\r\nping\r\n" + bad]);
+      assert.match(r.text, /^HTTP\/1\.1 400 /, `${JSON.stringify(bad)} → ${JSON.stringify(r.text)}`);
+      assert.ok(r.closed, `${JSON.stringify(bad)}: the connection closes`);
+    }
+    // A chunk declaring 4 GiB: answered 413 once the bytes received pass 1 KiB, without waiting for the rest.
+    const big = await rawExchange(port, [head + "ffffffff\r\n", "a".repeat(600), "b".repeat(600)]);
+    assert.match(big.text, /^HTTP\/1\.1 413 /, big.text);
+    assert.ok(big.closed, "the connection closes after the 413");
+    assert.equal((await http(url, { method: "POST", body: enc.encode("fits") })).status, 201, "the listener keeps serving");
+  });
 });
+
+/**
+ * Writes `parts` to a fresh TCP connection (20 ms apart) and collects what comes back until the server closes the
+ * connection; fails when it is still open after 2 s (the answers must be at once, not at a timeout).
+ */
+function rawExchange(port: number, parts: string[]): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const s = connectTcp(port, "127.0.0.1");
+    let text = "";
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no close within 2 s; got ${JSON.stringify(text)}`));
+    }, 2000);
+    s.setEncoding("latin1");
+    s.on("data", (d: string) => (text += d));
+    s.on("error", () => undefined); // a reset after the answer is fine; `close` follows
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve({ text, closed: true });
+    });
+    s.on("connect", () => {
+      void (async () => {
+        for (const p of parts) {
+          if (s.destroyed) return;
+          s.write(p);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+    });
+  });
+}

@@ -4,7 +4,8 @@
  * component's response back. Bodies larger than one NATS message travel in chunks (§7, done by the invocation client).
  *
  * Limits, each answered with a proper status and never a crash: a request body over `max_content_len` → 413
- * (checked against `content-length` before reading, and while reading a chunked body); no answer within `timeout_ms`
+ * (checked against `content-length` before reading, and while reading a chunked body); a request Node's HTTP parser
+ * refuses (malformed chunk size, bad header) → 400 at once and the connection closed; no answer within `timeout_ms`
  * → 504; nothing serves the component → 503; the component trapped or failed → 500; a malformed response from the
  * component (bad status, bad header) → 502.
  * @module
@@ -52,6 +53,9 @@ export function statusForError(err: unknown): { status: number; text: string } {
       return { status: 413, text: e.message };
     case ErrorCode.NoResponders:
       return { status: 503, text: `the component is not running: ${e.message}` };
+    case ErrorCode.TooManyUploads:
+    case ErrorCode.UploadBufferFull:
+      return { status: 503, text: `the component is busy: ${e.message}` };
     case ErrorCode.Lattice:
       return { status: 502, text: e.message };
     default:

@@ -28,6 +28,9 @@ export const ENV = {
   componentMaxMemoryMb: "TRELLIS_COMPONENT_MAX_MEMORY_MB",
   componentMaxWorkers: "TRELLIS_COMPONENT_MAX_WORKERS",
   componentCallTimeoutMs: "TRELLIS_COMPONENT_CALL_TIMEOUT_MS",
+  maxUploads: "TRELLIS_MAX_UPLOADS",
+  maxUploadBytes: "TRELLIS_MAX_UPLOAD_BYTES",
+  maxCallTimeoutMs: "TRELLIS_MAX_CALL_TIMEOUT_MS",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

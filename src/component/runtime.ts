@@ -52,7 +52,7 @@ export interface ComponentPolicy {
  * root of the compiled-output cache), plus the runtime's own policy.
  */
 export interface ComponentRuntimeOptions
-  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events"> {
+  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events" | "invocationLimits"> {
   policy?: ComponentPolicy;
   /**
    * `COMPONENT_{id}` writer shared with the host's link bookkeeping (src/host/workloads.ts `ComponentSpecs`). When
@@ -141,6 +141,7 @@ export class ComponentRuntime {
       maxWorkers: policy.maxWorkers,
       workerHeapMb: policy.workerHeapMb,
       compileCacheDir: join(o.cacheDir, "node-compile-cache"),
+      ...(o.invocationLimits ? { invocationLimits: o.invocationLimits } : {}),
       onGuestLog: (id, level, msg, meta) => this.#guestLogger(id)[level](msg, meta),
     });
     this.#unsubscribe.push(
@@ -511,6 +512,7 @@ export function componentRuntime(
       config: ctx.config,
       events: ctx.events,
       specs: ctx.specs,
+      ...(ctx.invocationLimits ? { invocationLimits: ctx.invocationLimits } : {}),
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.workerNats ? { workerNats: options.workerNats } : {}),
     });

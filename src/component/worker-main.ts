@@ -8,6 +8,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import { TrellisError } from "../core/errors.ts";
 import { serveInvocations, type InvocationServer } from "../invocation/server.ts";
+import { type InvocationLimits, UploadBudget } from "../invocation/uploads.ts";
 import { GuestComponent, type GuestSpec } from "./guest.ts";
 import type { LinkTable } from "./routing.ts";
 import { WatchdogWriter } from "./watchdog.ts";
@@ -22,6 +23,8 @@ export interface WorkerInit {
   heartbeatMs: number;
   /** Node compile cache directory (used by worker-entry.ts). */
   compileCacheDir?: string;
+  /** Limits on callers, shared by every component of this worker (docs/protocol.md §7.1). @default the defaults */
+  invocationLimits?: InvocationLimits;
 }
 
 /** Requests from the main thread (`id` pairs the answer). */
@@ -49,6 +52,8 @@ watchdog.heartbeat();
 const beat = setInterval(() => watchdog.heartbeat(), init.heartbeatMs);
 
 const guests = new Map<string, { guest: GuestComponent; server: InvocationServer }>();
+/** One upload budget for the whole worker: its components share its memory. */
+const uploadBudget = new UploadBudget(init.invocationLimits);
 let nc: NatsConnection;
 
 async function handle(req: WorkerRequest): Promise<unknown> {
@@ -66,6 +71,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
         lattice: init.lattice,
         targetId: req.spec.componentId,
         handler: (r) => guest.handle(r),
+        budget: uploadBudget,
       });
       await nc.flush();
       guests.set(req.spec.componentId, { guest, server });

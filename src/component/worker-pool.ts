@@ -10,6 +10,7 @@ import { invocationQueue, invocationWildcard } from "../core/subjects.ts";
 import { ErrorCode, IllegalStateError, TimeoutError, TrellisError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { errorReply } from "../invocation/server.ts";
+import type { InvocationLimits } from "../invocation/uploads.ts";
 import type { GuestSpec } from "./guest.ts";
 import type { LinkTable } from "./routing.ts";
 import { createWatchdogBuffer, WatchdogReader, type WatchedCall } from "./watchdog.ts";
@@ -33,6 +34,8 @@ export interface WorkerPoolOptions {
   heartbeatMs?: number;
   /** Directory for Node's compile cache of the worker's own modules (faster worker starts). */
   compileCacheDir?: string;
+  /** Limits each worker applies to callers of its components (docs/protocol.md §7.1). @default the defaults */
+  invocationLimits?: InvocationLimits;
   /** Called with a log record a guest produced. */
   onGuestLog(componentId: string, level: "trace" | "debug" | "info" | "warn" | "error", msg: string, meta?: Record<string, unknown>): void;
 }
@@ -72,6 +75,7 @@ class WorkerHandle {
       watchdog: sab,
       heartbeatMs: this.#pool.heartbeatMs,
       ...(this.#pool.opts.compileCacheDir ? { compileCacheDir: this.#pool.opts.compileCacheDir } : {}),
+      ...(this.#pool.opts.invocationLimits ? { invocationLimits: { ...this.#pool.opts.invocationLimits } } : {}),
     };
     const worker = new Worker(new URL("./worker-entry.ts", import.meta.url), {
       workerData: init,

@@ -43,6 +43,10 @@ export const ErrorCode = {
   IllegalState: "ILLEGAL_STATE",
   /** A bug or an unexpected failure. */
   Internal: "INTERNAL",
+  /** A target already holds as many chunked uploads as it allows at once (docs/protocol.md §7.1); retry later. */
+  TooManyUploads: "TOO_MANY_UPLOADS",
+  /** A target's buffer for chunked uploads is full (docs/protocol.md §7.1); the upload was dropped, retry later. */
+  UploadBufferFull: "UPLOAD_BUFFER_FULL",
 } as const;
 /** One of {@link ErrorCode}'s values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -134,6 +134,7 @@ export class Host {
       config: this.lattice.config,
       events: this.events,
       specs: this.lattice.specs,
+      invocationLimits: this.config.invocationLimits,
     };
     const factories = this.config.workloads;
     if (factories.components) this.#components = await factories.components(ctx);

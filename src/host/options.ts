@@ -7,10 +7,11 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { InvalidArgumentError } from "../core/errors.ts";
-import { validateId } from "../core/ids.ts";
+import { validateId, validateLabel } from "../core/ids.ts";
 import { type Logger, createLogger } from "../core/logger.ts";
 import type { WorkloadFactories } from "./workloads.ts";
 import { defaultWorkloads } from "./default-workloads.ts";
+import { resolveInvocationLimits, type ResolvedInvocationLimits } from "../invocation/uploads.ts";
 
 /** Default lattice name. */
 export const DEFAULT_LATTICE = "default";
@@ -52,6 +53,18 @@ export interface HostOptions {
    * and the capability provider supervisor (src/provider); `{}` gives a host that only keeps lattice data.
    */
   workloads?: Partial<WorkloadFactories>;
+  /**
+   * Most chunked uploads each component worker holds at once (docs/protocol.md §7.1); one more is refused with
+   * `TOO_MANY_UPLOADS`. @default 16 (`TRELLIS_MAX_UPLOADS`)
+   */
+  maxUploads?: number;
+  /**
+   * Most bytes each component worker buffers for chunked uploads, counted as they arrive; beyond it an upload is
+   * dropped with `UPLOAD_BUFFER_FULL`. @default 134217728 (128 MiB) (`TRELLIS_MAX_UPLOAD_BYTES`)
+   */
+  maxUploadBytes?: number;
+  /** Longest caller `trellis-timeout-ms` honoured, in milliseconds; larger ones are cut to it. @default 60000 (`TRELLIS_MAX_CALL_TIMEOUT_MS`) */
+  maxCallTimeoutMs?: number;
 }
 
 /** {@link HostOptions} with defaults filled and values checked. */
@@ -68,6 +81,8 @@ export interface HostConfig {
   readonly cacheDir: string;
   readonly logger: Logger;
   readonly workloads: Partial<WorkloadFactories>;
+  /** `maxUploads`, `maxUploadBytes`, `maxCallTimeoutMs` resolved. */
+  readonly invocationLimits: ResolvedInvocationLimits;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -90,8 +105,7 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     if (k.toLowerCase().startsWith("hostcore.")) {
       throw new InvalidArgumentError("labels", `label ${k}: hostcore.* labels are set by the host and cannot be given`);
     }
-    if (!k) throw new InvalidArgumentError("labels", "label keys must not be empty");
-    if (typeof v !== "string") throw new InvalidArgumentError("labels", `label ${k} must have a string value`);
+    validateLabel("labels", k, v);
     labels[k] = v;
   }
   const natsUrl = opts.natsUrl ?? DEFAULT_NATS_URL;
@@ -114,5 +128,10 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     cacheDir: opts.cacheDir ?? join(base, "trellis"),
     logger: opts.logger ?? createLogger(),
     workloads: opts.workloads ?? defaultWorkloads(),
+    invocationLimits: resolveInvocationLimits({
+      ...(opts.maxUploads === undefined ? {} : { maxUploads: opts.maxUploads }),
+      ...(opts.maxUploadBytes === undefined ? {} : { maxUploadBytes: opts.maxUploadBytes }),
+      ...(opts.maxCallTimeoutMs === undefined ? {} : { maxCallTimeoutMs: opts.maxCallTimeoutMs }),
+    }),
   });
 }

@@ -6,7 +6,7 @@
 import { type CtlResponse, ok } from "../core/envelope.ts";
 import { EventType } from "../core/events.ts";
 import { ErrorCode, InvalidArgumentError, TrellisError } from "../core/errors.ts";
-import { validateId } from "../core/ids.ts";
+import { validateId, validateLabel } from "../core/ids.ts";
 import type { EventPublisher } from "../core/ports.ts";
 import type { HostInfo, HostInventory } from "../core/host.ts";
 import type { LinkService } from "../link/service.ts";
@@ -66,6 +66,7 @@ export function hostRoutes(ctx: RouteContext): CtlRoutes {
       if (key.toLowerCase().startsWith("hostcore.")) {
         throw new InvalidArgumentError("key", "hostcore.* labels cannot be set dynamically");
       }
+      validateLabel("key", key, value);
       ctx.labels.set(key, value);
       ctx.events.publish(EventType.LabelsChanged, { host_id: ctx.hostId, labels: Object.fromEntries(ctx.labels) });
       return ok("successfully put label");

@@ -11,7 +11,8 @@
  * - JSON form: {@link fromJson}, {@link toJson}, {@link argsFromJson}, {@link resultToJson}.
  * - Client: {@link invoke} (typed), {@link invokeRaw} (bytes), {@link invokeJson} (JSON form), {@link notify}.
  * - Server: {@link serveInvocations} (raw handler), {@link serveInterfaces} / {@link typedHandler} (typed handlers),
- *   {@link errorReply}; introspection {@link INTROSPECT_IFACE}.
+ *   {@link errorReply}; introspection {@link INTROSPECT_IFACE}; limits under hostile callers {@link InvocationLimits},
+ *   {@link UploadBudget}.
  * - HTTP carried form: {@link HttpRequest}, {@link HttpResponse}, {@link invokeHttp} (HTTP server provider → component),
  *   {@link serveHttpClient} (HTTP client provider answers components' outgoing requests), {@link serveHttpHandler}.
  *
@@ -77,3 +78,12 @@ export {
   PAYLOAD_MARGIN,
   chunkSize,
 } from "./protocol.ts";
+export {
+  UploadBudget,
+  UploadBuffer,
+  resolveInvocationLimits,
+  DEFAULT_MAX_UPLOADS,
+  DEFAULT_MAX_UPLOAD_BYTES,
+  DEFAULT_MAX_CALL_TIMEOUT_MS,
+} from "./uploads.ts";
+export type { InvocationLimits, ResolvedInvocationLimits } from "./uploads.ts";

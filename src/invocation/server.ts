@@ -23,6 +23,7 @@ import {
   Status,
 } from "./protocol.ts";
 import { formatFunc, type FuncType, type InterfaceType } from "./types.ts";
+import { DEFAULT_IDLE_TIMEOUT_MS, type InvocationLimits, UploadBudget, type UploadBuffer } from "./uploads.ts";
 
 /** One received invocation. */
 export interface InvocationRequest {
@@ -36,7 +37,7 @@ export interface InvocationRequest {
   sourceId: string | undefined;
   /** Header `link-name` (`default` when absent). */
   linkName: string;
-  /** Header `trellis-timeout-ms`: the caller's time budget in milliseconds, when sent. */
+  /** Header `trellis-timeout-ms`: the caller's time budget in milliseconds, when sent, cut to `maxCallTimeoutMs`. */
   timeoutMs: number | undefined;
   /** True for `content-type: application/json`: params are UTF-8 JSON and the result must be too. */
   json: boolean;
@@ -69,6 +70,10 @@ export interface ServeOptions {
   queue?: string | null;
   /** Receives warnings about malformed messages and failed replies. */
   logger?: Logger;
+  /** Limits on chunked uploads and timeouts (docs/protocol.md §7.1); ignored when `budget` is given. @default the defaults of {@link InvocationLimits} */
+  limits?: InvocationLimits;
+  /** Upload slots and bytes shared with other servers of this process. @default a budget of its own from `limits` */
+  budget?: UploadBudget;
 }
 
 /** A running invocation server. */
@@ -106,6 +111,8 @@ export function serveInvocations(nc: NatsConnection, opts: ServeOptions): Invoca
   const queue = opts.queue === undefined ? invocationQueue(lattice, opts.targetId) : opts.queue;
   const inboxPrefix = (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
   const chunk = () => chunkSize(nc.info?.max_payload);
+  const budget = opts.budget ?? new UploadBudget(opts.limits);
+  const idleFor = (req: InvocationRequest) => req.timeoutMs ?? Math.min(DEFAULT_IDLE_TIMEOUT_MS, budget.limits.maxCallTimeoutMs);
 
   const respond = (msg: Msg, body: Uint8Array) => {
     if (!msg.reply) return;
@@ -134,7 +141,7 @@ export function serveInvocations(nc: NatsConnection, opts: ServeOptions): Invoca
       respond(msg, errorReply(new TrellisError(ErrorCode.PayloadTooLarge, `result of ${req.iface}.${req.fn} is ${result.length} bytes (limit ${MAX_BODY_BYTES})`)));
       return;
     }
-    offerChunks(msg, result, size, req.timeoutMs ?? 30_000);
+    offerChunks(msg, result, size, idleFor(req));
   };
 
   const offerChunks = (msg: Msg, result: Uint8Array, size: number, idleMs: number) => {
@@ -173,38 +180,66 @@ export function serveInvocations(nc: NatsConnection, opts: ServeOptions): Invoca
     respond(msg, w.finish());
   };
 
-  const startUpload = (msg: Msg, req: InvocationRequest, total: number) => {
-    if (!Number.isSafeInteger(total) || total < 0 || total > MAX_BODY_BYTES) {
-      respond(msg, errorReply(new TrellisError(ErrorCode.PayloadTooLarge, `request body of ${total} bytes exceeds ${MAX_BODY_BYTES}`)));
+  /**
+   * A chunked request (docs/protocol.md §7, §7.1): the body grows as chunks arrive, within the budget; the upload
+   * is dropped when idle longer than the call's (capped) timeout or when that time has passed since its first chunk.
+   */
+  const startUpload = (msg: Msg, req: InvocationRequest, declared: string) => {
+    if (!msg.reply) return; // a notification cannot be chunked: nobody would hear the CONTINUE
+    const total = /^\d{1,16}$/.test(declared.trim()) ? Number(declared) : NaN;
+    let up: UploadBuffer;
+    try {
+      if (!Number.isSafeInteger(total)) {
+        throw new TrellisError(ErrorCode.InvalidArgument, `${HEADER_BODY_LENGTH} must be a decimal byte count, got ${JSON.stringify(declared.slice(0, 40))}`);
+      }
+      up = budget.open(total, MAX_BODY_BYTES);
+      up.append(req.params);
+    } catch (err) {
+      respond(msg, errorReply(err));
       return;
     }
-    const buf = new Uint8Array(total);
-    buf.set(req.params.subarray(0, total), 0);
-    let off = Math.min(total, req.params.length);
+    if (up.complete) {
+      void finish(msg, { ...req, params: up.take() });
+      return;
+    }
     const subject = createInbox(inboxPrefix);
     const cont = new Uint8Array(1 + utf8enc.encode(subject).length);
     cont[0] = Status.Continue;
     cont.set(utf8enc.encode(subject), 1);
+    const idleMs = idleFor(req);
     let timer: NodeJS.Timeout | undefined;
-    const idleMs = req.timeoutMs ?? 30_000;
+    const end = () => {
+      clearTimeout(timer);
+      clearTimeout(deadline);
+      sub.unsubscribe();
+    };
+    const drop = () => {
+      end();
+      up.drop();
+    };
+    const deadline = setTimeout(drop, req.timeoutMs ?? budget.limits.maxCallTimeoutMs);
+    deadline.unref?.();
     const sub = nc.subscribe(subject, {
       callback: (_e, m) => {
-        const n = Math.min(m.data.length, total - off);
-        buf.set(m.data.subarray(0, n), off);
-        off += n;
-        if (off < total) {
+        try {
+          up.append(m.data);
+        } catch (err) {
+          end();
+          respond(m, errorReply(err));
+          return;
+        }
+        if (!up.complete) {
           arm();
           respond(m, cont);
           return;
         }
-        clearTimeout(timer);
-        sub.unsubscribe();
-        void finish(m, { ...req, params: buf, replySubject: m.reply || undefined });
+        end();
+        void finish(m, { ...req, params: up.take(), replySubject: m.reply || undefined });
       },
     });
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => sub.unsubscribe(), idleMs);
+      timer = setTimeout(drop, idleMs);
       timer.unref?.();
     };
     arm();
@@ -231,7 +266,7 @@ export function serveInvocations(nc: NatsConnection, opts: ServeOptions): Invoca
         fn: parsed.fn,
         sourceId: h?.get(HEADER_SOURCE_ID) || undefined,
         linkName: h?.get(HEADER_LINK_NAME) || DEFAULT_LINK_NAME,
-        timeoutMs: tmo ? Number(tmo) || undefined : undefined,
+        timeoutMs: budget.capTimeout(tmo),
         json: h?.get(HEADER_CONTENT_TYPE) === CONTENT_TYPE_JSON,
         headers: h,
         params: msg.data,
@@ -239,7 +274,7 @@ export function serveInvocations(nc: NatsConnection, opts: ServeOptions): Invoca
         replySubject: msg.reply || undefined,
       };
       const bodyLength = h?.get(HEADER_BODY_LENGTH);
-      if (bodyLength) startUpload(msg, req, Number(bodyLength));
+      if (bodyLength) startUpload(msg, req, bodyLength);
       else void finish(msg, req);
     },
   });

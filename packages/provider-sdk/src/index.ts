@@ -26,7 +26,7 @@ export type {
 } from "./types.ts";
 // Re-exported so that providers need only this package for their WIT types and errors.
 export { t } from "../../../src/invocation/index.ts";
-export type { WitType, FuncType, InterfaceType, ResourceMapper } from "../../../src/invocation/index.ts";
+export type { WitType, FuncType, InterfaceType, ResourceMapper, InvocationLimits } from "../../../src/invocation/index.ts";
 export { TrellisError, ErrorCode } from "../../../src/core/errors.ts";
 export type { InterfaceLinkDefinition } from "../../../src/core/link.ts";
 export type { HostData } from "../../../src/provider/host-data.ts";

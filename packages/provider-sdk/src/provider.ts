@@ -18,7 +18,15 @@ import { ErrorCode, TrellisError } from "../../../src/core/errors.ts";
 import type { InterfaceLinkDefinition, Link } from "../../../src/core/link.ts";
 import { createLogger, type Logger, type LogLevel } from "../../../src/core/logger.ts";
 import { ctl, providerRpc } from "../../../src/core/subjects.ts";
-import { invoke, invokeJson, serveInterfaces, type InterfaceImpl, type InvocationServer } from "../../../src/invocation/index.ts";
+import {
+  invoke,
+  invokeJson,
+  resolveInvocationLimits,
+  serveInterfaces,
+  type InterfaceImpl,
+  type InvocationLimits,
+  type InvocationServer,
+} from "../../../src/invocation/index.ts";
 import { type HostData, linkIdentity, parseInterfaceLinkDefinition } from "../../../src/provider/host-data.ts";
 import { LinkTable } from "./links.ts";
 import { readHostData, remoteHostData, remoteSettings, type RemoteSettings } from "./startup.ts";
@@ -43,6 +51,13 @@ export interface RunOptions {
   watchParent?: boolean;
   /** Logger. @default JSON lines on stderr at the host data's `log_level` */
   logger?: Logger;
+  /**
+   * Limits the provider's exports apply to callers (docs/protocol.md §7.1): concurrent chunked uploads, bytes buffered
+   * for them, longest `trellis-timeout-ms` honoured. Over-limit callers get `TOO_MANY_UPLOADS`, `UPLOAD_BUFFER_FULL`
+   * or `PAYLOAD_TOO_LARGE` at once. @default 16 uploads, 128 MiB, 60000 ms
+   * @throws InvalidArgumentError (from {@link runProvider}) naming a bad field.
+   */
+  invocationLimits?: InvocationLimits;
 }
 
 /** A running provider. */
@@ -69,6 +84,7 @@ const IDLE_WAIT_FOR_LINK_MS = 1_000;
  */
 export async function runProvider<R = unknown>(def: ProviderDefinition<R>, opts: RunOptions = {}): Promise<RunningProvider<R>> {
   const env = opts.env ?? process.env;
+  resolveInvocationLimits(opts.invocationLimits, "invocationLimits."); // bad limits fail here, before connecting
   const fromFlags = opts.remote ? undefined : remoteSettings(opts.argv ?? process.argv.slice(2), env);
   const remote: RemoteSettings | undefined = opts.remote
     ? { natsUrl: "nats://127.0.0.1:4222", lattice: "default", configNames: [], logLevel: "info", ...opts.remote }
@@ -189,7 +205,7 @@ class ProviderRuntime<R> {
     if (remote) this.#enqueue("initial links", () => this.#loadRemoteLinks());
     await this.idle();
     if (this.#def.exports?.length) {
-      this.#server = serveInterfaces(this.#nc, { lattice, targetId: id, logger: this.#logger }, this.#def.exports.map((e) => this.#wrapExport(e)));
+      this.#server = serveInterfaces(this.#nc, { lattice, targetId: id, logger: this.#logger, ...(this.#opts.invocationLimits ? { limits: this.#opts.invocationLimits } : {}) }, this.#def.exports.map((e) => this.#wrapExport(e)));
       await this.#nc.flush();
     }
     if (this.#opts.handleSignals ?? this.#opts.exitOnShutdown ?? true) {

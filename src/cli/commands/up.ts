@@ -38,6 +38,9 @@ interface UpFlags {
   natsStoreDir?: string;
   natsWebsocketPort?: string;
   detached?: boolean;
+  maxUploads?: string;
+  maxUploadBytes?: string;
+  maxCallTimeoutMs?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -130,7 +133,10 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--no-nats-autostart", `never start a nats-server (${ENV.natsAutostart}=false)`)
     .option("--nats-store-dir <dir>", `JetStream store of a started nats-server (${ENV.natsStoreDir})`)
     .option("--nats-websocket-port <port>", `WebSocket port of a started nats-server (${ENV.natsWebsocketPort}; default 4223)`)
-    .option("--detached", "run the host in the background; stop it with `trellis down`");
+    .option("--detached", "run the host in the background; stop it with `trellis down`")
+    .option("--max-uploads <n>", `chunked uploads a component worker holds at once (${ENV.maxUploads}; default 16)`)
+    .option("--max-upload-bytes <n>", `bytes a component worker buffers for chunked uploads (${ENV.maxUploadBytes}; default 134217728)`)
+    .option("--max-call-timeout-ms <ms>", `longest caller trellis-timeout-ms honoured, ms (${ENV.maxCallTimeoutMs}; default 60000)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -162,6 +168,9 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             cacheDir: flags.cacheDir ?? env[ENV.cacheDir],
             logger,
             workloads: defaultWorkloads(workloadOptions(flags, env)),
+            maxUploads: num("--max-uploads", flags.maxUploads ?? env[ENV.maxUploads]),
+            maxUploadBytes: num("--max-upload-bytes", flags.maxUploadBytes ?? env[ENV.maxUploadBytes]),
+            maxCallTimeoutMs: num("--max-call-timeout-ms", flags.maxCallTimeoutMs ?? env[ENV.maxCallTimeoutMs]),
           });
         } catch (err) {
           await nats?.stop();
