@@ -6,8 +6,10 @@
  * (docs/protocol.md §6): the target types the arguments by its own WIT, so the CLI needs no types.
  * @module
  */
+import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
+import { looksLikeOciRef } from "../../oci/index.ts";
 import type { CtlClient } from "../../control/client.ts";
 import { inventories, pickHost } from "../placement.ts";
 import { ErrorCode, InvalidArgumentError, NotFoundError, TimeoutError, TrellisError } from "../../core/errors.ts";
@@ -42,9 +44,9 @@ export function splitCallTarget(s: string): [iface: string, fn: string] {
   );
 }
 
-/** A local path becomes absolute (the host resolves it on its own file system); URLs pass unchanged. */
+/** A local path becomes absolute (the host resolves it on its own file system); URLs and OCI references pass unchanged. */
 function absoluteRef(ref: string): string {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(ref) ? ref : path.resolve(ref);
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(ref) || (looksLikeOciRef(ref) && !existsSync(ref)) ? ref : path.resolve(ref);
 }
 
 /** Hosts running component `id`, from their inventories. */

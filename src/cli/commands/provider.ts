@@ -6,8 +6,10 @@
  * provider actually works. Stop sends `provider.stop` to every host that runs the id (or the one given).
  * @module
  */
+import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
+import { looksLikeOciRef } from "../../oci/index.ts";
 import type { CtlClient } from "../../control/client.ts";
 import { inventories, pickHost } from "../placement.ts";
 import { ErrorCode, NotFoundError, TrellisError } from "../../core/errors.ts";
@@ -22,10 +24,10 @@ const DEFAULT_WAIT_MS = 15_000;
 
 /**
  * The reference as the host should see it: a relative path becomes absolute (the host resolves paths in its own
- * working directory); first-party names, absolute paths and URLs pass unchanged.
+ * working directory); first-party names, absolute paths, URLs and OCI references pass unchanged.
  */
 export function hostProviderRef(ref: string, cwd = process.cwd()): string {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref) || path.isAbsolute(ref)) return ref;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref) || path.isAbsolute(ref) || (looksLikeOciRef(ref) && !existsSync(path.resolve(cwd, ref)))) return ref;
   if (ref.includes("/") || ref.startsWith(".")) return path.resolve(cwd, ref);
   return ref;
 }
