@@ -52,6 +52,12 @@ export interface HostOptions {
    * and the capability provider supervisor (src/provider); `{}` gives a host that only keeps lattice data.
    */
   workloads?: Partial<WorkloadFactories>;
+  /**
+   * Serve wadm's API (`wadm.api.{lattice}.model.*`, one queue group shared by the lattice's hosts) and keep this
+   * host's part of the `wadm_state` KV bucket, so washboard and `wash app …` work (src/app/wadm, ADR 0013). Turn it
+   * off when a real wadm serves the lattice. @default true (`TRELLIS_WADM`, `--no-wadm`)
+   */
+  wadm?: boolean;
 }
 
 /** {@link HostOptions} with defaults filled and values checked. */
@@ -68,6 +74,7 @@ export interface HostConfig {
   readonly cacheDir: string;
   readonly logger: Logger;
   readonly workloads: Partial<WorkloadFactories>;
+  readonly wadm: boolean;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -114,5 +121,6 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     cacheDir: opts.cacheDir ?? join(base, "trellis"),
     logger: opts.logger ?? createLogger(),
     workloads: opts.workloads ?? defaultWorkloads(),
+    wadm: opts.wadm ?? true,
   });
 }
