@@ -55,7 +55,7 @@ spec:
         image: kv-memory
 `;
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 /** What lattice-client-core's `NatsWsLatticeConnection` does: request, then `response.json()`. */
 class WashboardClient {
