@@ -16,6 +16,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { WadmStateWriter, updateComponents, updateHosts, updateProviders, wadmHostEntry } from "../src/app/wadm/index.ts";
+import type { HostInventory } from "../src/core/host.ts";
 import { defaultWorkloads } from "../src/host/default-workloads.ts";
 import type { Host } from "../src/host/host.ts";
 import { providerSupervisor } from "../src/provider/supervisor.ts";
@@ -285,5 +287,54 @@ describe("wadm API and wadm_state, as washboard uses them", () => {
     assert.match(put.current_version, /^[0-9A-HJKMNP-TV-Z]{26}$/);
     assert.equal((await wb.manifest("adder-app")).manifest.metadata.annotations.version, put.current_version);
     assert.equal((await wb.delete("adder-app")).result, "deleted");
+  });
+});
+
+const inventory = (hostId: string, components: [string, number][] = [], providers: string[] = []): HostInventory => ({
+  host_id: hostId,
+  friendly_name: hostId.toLowerCase(),
+  labels: {},
+  version: "0.1.0",
+  uptime_human: "1s",
+  uptime_seconds: 1,
+  components: components.map(([id, n]) => ({ id, image_ref: `${id}.wasm`, max_instances: n, revision: 0, annotations: {} })),
+  providers: providers.map((id) => ({ id, image_ref: id, revision: 0, status: "running" })),
+});
+
+describe("wadm_state writes", () => {
+  test("hosts not seen within the expiry are dropped with their instances; a stopped host's part is removed", () => {
+    const t0 = new Date("2026-01-01T00:00:00Z");
+    const t1 = new Date(t0.getTime() + 71_000);
+    const hosts = updateHosts({}, "NA", wadmHostEntry(inventory("NA"), t0), new Set(), t0, 70_000).hosts;
+    assert.deepEqual(Object.keys(updateHosts(hosts, "NB", wadmHostEntry(inventory("NB"), t0), new Set(), t0, 70_000).hosts).sort(), ["NA", "NB"]);
+    const r = updateHosts(hosts, "NB", wadmHostEntry(inventory("NB"), t1), new Set(), t1, 70_000);
+    assert.deepEqual(Object.keys(r.hosts), ["NB"]);
+    assert.deepEqual([...r.gone], ["NA"]);
+    let comps = updateComponents({}, "NA", inventory("NA", [["c1", 2]]), new Set());
+    comps = updateComponents(comps, "NB", inventory("NB", [["c1", 1]]), new Set());
+    assert.deepEqual(Object.keys(comps.c1!.instances).sort(), ["NA", "NB"]);
+    assert.deepEqual(Object.keys(updateComponents(comps, "NB", inventory("NB", [["c1", 1]]), r.gone).c1!.instances), ["NB"]);
+    assert.deepEqual(updateComponents(comps, "NB", undefined, r.gone), {});
+    const provs = updateProviders({}, "NA", inventory("NA", [], ["p1"]), new Set());
+    assert.deepEqual(provs.p1!.hosts, { NA: "Running" });
+    assert.deepEqual(updateProviders(provs, "NB", inventory("NB"), r.gone), {});
+  });
+
+  test("hosts writing at once keep each other's parts (revision-checked read-modify-write)", async () => {
+    const lattice = `${t.lattice}w`;
+    const writers = ["NX1", "NX2", "NX3", "NX4"].map(
+      (id, i) => new WadmStateWriter({ nc: t.client.nc, lattice, hostId: id, inventory: () => inventory(id, [[`c${i}`, i + 1]], ["shared"]) }),
+    );
+    await Promise.all(writers.map((w) => w.start()));
+    await Promise.all(writers.map((w) => w.write()));
+    const hosts = await wb.bucketEntry("wadm_state", `host_${lattice}`);
+    assert.deepEqual(Object.keys(hosts).sort(), ["NX1", "NX2", "NX3", "NX4"]);
+    const provs = await wb.bucketEntry("wadm_state", `provider_${lattice}`);
+    assert.deepEqual(Object.keys(provs.shared.hosts).sort(), ["NX1", "NX2", "NX3", "NX4"]);
+    const comps = await wb.bucketEntry("wadm_state", `component_${lattice}`);
+    assert.deepEqual(Object.keys(comps).sort(), ["c0", "c1", "c2", "c3"]);
+    await Promise.all(writers.map((w) => w.stop()));
+    assert.deepEqual(await wb.bucketEntry("wadm_state", `host_${lattice}`), {});
+    assert.deepEqual(await wb.bucketEntry("wadm_state", `provider_${lattice}`), {});
   });
 });
