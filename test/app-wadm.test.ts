@@ -177,6 +177,8 @@ describe("wadm API and wadm_state, as washboard uses them", () => {
     assert.deepEqual(inv.map((i) => i.components.map((c) => [c.id, c.max_instances])), [[["adder_app-adder", 1]], [["adder_app-adder", 1]]]);
     await hostComponents(a.id, { "adder_app-adder": 1 });
     await hostComponents(b.id, { "adder_app-adder": 1 });
+    // "Pending" until the provider's first health check passes, then "Running" (wadm's ProviderStatus)
+    await waitFor(async () => Object.values((await wb.providers())["adder_app-kv"]?.hosts ?? {}).join() === "Running", { timeoutMs: 10_000 });
     const providers = await wb.providers();
     assert.deepEqual(Object.keys(providers), ["adder_app-kv"]);
     assert.equal(providers["adder_app-kv"].reference, "kv-memory");

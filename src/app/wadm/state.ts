@@ -279,15 +279,21 @@ export class WadmStateWriter {
     }
   }
 
-  /** Stops listening and removes this host's part (its entry, its instances) from `wadm_state`. */
-  async stop(): Promise<void> {
+  /**
+   * Stops listening and removes this host's part (its entry, its instances) from `wadm_state`, waiting at most
+   * `timeoutMs` (when NATS is unreachable the part stays until another host expires it).
+   * @param timeoutMs longest wait, in milliseconds. @default 2000
+   */
+  async stop(timeoutMs = 2_000): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#sub?.unsubscribe();
     this.#sub = undefined;
-    await this.#writing;
     if (this.#stopped) return;
     this.#stopped = true;
-    await this.#apply(undefined);
+    const remove = this.#writing.then(() => this.#apply(undefined));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([remove, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
   }
 }
