@@ -15,7 +15,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection, headers } from "@nats-io/transport-node";
+import { parse as parseYaml } from "yaml";
 import { WadmStateWriter, updateComponents, updateHosts, updateProviders, wadmHostEntry } from "../src/app/wadm/index.ts";
 import type { HostInventory } from "../src/core/host.ts";
 import { defaultWorkloads } from "../src/host/default-workloads.ts";
@@ -258,6 +259,24 @@ describe("wadm API and wadm_state, as washboard uses them", () => {
     assert.equal((await wb.delete("adder-app", { version: "v7" })).result, "noop");
     // the app was not touched by any of this
     assert.deepEqual((await wb.versions("adder-app")).versions.map((v: Json) => v.version), ["v1", "v2"]);
+  });
+
+  test("put as wash does it (wadm-client: JSON body, Content-Type: application/json); other content types are refused", async () => {
+    const json = headers();
+    json.set("Content-Type", "application/json");
+    const body = JSON.stringify(parseYaml(manifest("v3", 1)));
+    const put = (await wb.nc.request(`${wb.wadmTopic}.model.put`, body, { timeout: 5000, headers: json })).json<Json>();
+    assert.deepEqual([put.result, put.current_version, put.total_versions], ["newversion", "v3", 3]);
+    const text = headers();
+    text.set("Content-Type", "text/plain");
+    const bad = (await wb.nc.request(`${wb.wadmTopic}.model.put`, manifest("v4", 1), { timeout: 5000, headers: text })).json<Json>();
+    assert.deepEqual(bad, { result: "error", message: "Unsupported content type text/plain given. Wadm supports YAML and JSON" });
+    // wadm-client's delete body: {"version": …}
+    assert.deepEqual(await wb.request(`${wb.wadmTopic}.model.del.adder-app`, JSON.stringify({ version: "v3" })), {
+      result: "deleted",
+      message: "Successfully deleted version v3 of application adder-app",
+      undeploy: false,
+    });
   });
 
   test("undeploy: acknowledged; the component and provider leave the hosts and wadm_state; versions stay", async () => {
