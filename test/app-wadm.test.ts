@@ -359,3 +359,18 @@ describe("wadm_state writes", () => {
     assert.deepEqual(await wb.bucketEntry("wadm_state", `provider_${lattice}`), {});
   });
 });
+
+describe("opting out", () => {
+  test("a host with wadm: false neither answers the wadm API nor writes wadm_state", async () => {
+    const other = await testLattice(t.nats);
+    try {
+      const h = await other.startHost({ wadm: false });
+      const client = new WashboardClient(await other.connection(), other.lattice);
+      await assert.rejects(client.list(), (err: Error) => /no responders/i.test(err.message) || (err as { code?: string }).code === "503");
+      assert.equal(h.wadm, undefined);
+      await assert.rejects(client.hosts(), /not found/);
+    } finally {
+      await other.close();
+    }
+  });
+});
