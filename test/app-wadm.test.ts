@@ -4,7 +4,8 @@
  *
  * The requests copy `@wasmcloud/lattice-client-core` (wasmCloud/typescript@82e12753,
  * `packages/lattice-client-core/src/controllers/applications.ts`, `hosts.ts`, `providers.ts`,
- * `connection/nats-ws-lattice-connection.ts`): `nc.request(subject, data)` with the same subjects and bodies, the
+ * `connection/nats-ws-lattice-connection.ts`): `nc.request(subject, data)` over the WebSocket listener (nats.ws), with
+ * the same subjects and bodies, the
  * reply read as JSON; host and provider lists read from KV bucket `wadm_state`, keys `host_{lattice}` and
  * `provider_{lattice}`. The package itself cannot be installed here (peer dependency conflict). Reply shapes are
  * wadm's (wasmCloud/wadm@589e98b3 `crates/wadm-types/src/api.rs`).
@@ -15,7 +16,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
-import { type NatsConnection, headers } from "@nats-io/transport-node";
+import { type NatsConnection, headers, wsconnect } from "@nats-io/transport-node";
 import { parse as parseYaml } from "yaml";
 import { WadmStateWriter, updateComponents, updateHosts, updateProviders, wadmHostEntry } from "../src/app/wadm/index.ts";
 import type { HostInventory } from "../src/core/host.ts";
@@ -120,6 +121,7 @@ const hostOpts = () => ({
 
 let t: TestLattice;
 let wb: WashboardClient;
+let ws: NatsConnection | undefined;
 let a: Host;
 let b: Host;
 
@@ -127,9 +129,14 @@ before(async () => {
   t = await testLattice();
   a = await t.startHost(hostOpts());
   b = await t.startHost(hostOpts());
-  wb = new WashboardClient(await t.connection(), t.lattice);
+  // washboard connects with nats.ws: over the server's WebSocket listener when the harness has one
+  ws = t.nats.websocketUrl ? await wsconnect({ servers: t.nats.websocketUrl }) : undefined;
+  wb = new WashboardClient(ws ?? (await t.connection()), t.lattice);
 });
-after(async () => t.close());
+after(async () => {
+  await ws?.close();
+  await t.close();
+});
 
 /** Waits until the host's component counts in `wadm_state` are `want` (component id → count; {} for none). */
 async function hostComponents(hostId: string, want: Record<string, number>): Promise<void> {
