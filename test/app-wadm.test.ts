@@ -5,9 +5,8 @@
  * The requests copy `@wasmcloud/lattice-client-core` (wasmCloud/typescript@82e12753,
  * `packages/lattice-client-core/src/controllers/applications.ts`, `hosts.ts`, `providers.ts`,
  * `connection/nats-ws-lattice-connection.ts`): `nc.request(subject, data)` over the WebSocket listener (nats.ws), with
- * the same subjects and bodies, the
- * reply read as JSON; host and provider lists read from KV bucket `wadm_state`, keys `host_{lattice}` and
- * `provider_{lattice}`. The package itself cannot be installed here (peer dependency conflict). Reply shapes are
+ * the same subjects and bodies, the reply read as JSON; host and provider lists read from KV bucket `wadm_state`, keys
+ * `host_{lattice}` and `provider_{lattice}`. The package itself cannot be installed here (peer dependency conflict). Reply shapes are
  * wadm's (wasmCloud/wadm@589e98b3 `crates/wadm-types/src/api.rs`).
  *
  * Fixture: ../shared/fixtures/components/adder.wasm (bytecodealliance/jco · examples/transpile/adder/adder.wasm ·
