@@ -31,6 +31,7 @@ export const ENV = {
   maxUploads: "TRELLIS_MAX_UPLOADS",
   maxUploadBytes: "TRELLIS_MAX_UPLOAD_BYTES",
   maxCallTimeoutMs: "TRELLIS_MAX_CALL_TIMEOUT_MS",
+  wadm: "TRELLIS_WADM",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

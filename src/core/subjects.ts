@@ -175,3 +175,48 @@ export const COMPONENT_SPEC_PREFIX = "COMPONENT_";
 export function appsBucket(lattice: string): string {
   return `TRELLIS_APPS_${lattice}`;
 }
+
+// ---- wadm API and state (src/app/wadm, docs/apps.md "wadm API", ADR 0013) -------------------------
+
+/** Prefix of wadm's API (`wadm_types::api::DEFAULT_WADM_TOPIC_PREFIX`). */
+export const WADM_API_PREFIX = "wadm.api";
+
+/** `wadm.api.{lattice}`: the root of one lattice's wadm API. */
+export function wadmApiRoot(lattice: string): string {
+  return `${WADM_API_PREFIX}.${lattice}`;
+}
+
+/**
+ * wadm API subjects for one lattice (reference §7; wadm `crates/wadm/src/server/mod.rs`):
+ * `wadm.api.{lattice}.model.{operation}[.{name}]`. `model.get` without a name lists the models.
+ */
+export const wadmApi = {
+  list: (lattice: string) => `${wadmApiRoot(lattice)}.model.get`,
+  get: (lattice: string, name: string) => `${wadmApiRoot(lattice)}.model.get.${name}`,
+  put: (lattice: string) => `${wadmApiRoot(lattice)}.model.put`,
+  versions: (lattice: string, name: string) => `${wadmApiRoot(lattice)}.model.versions.${name}`,
+  del: (lattice: string, name: string) => `${wadmApiRoot(lattice)}.model.del.${name}`,
+  deploy: (lattice: string, name: string) => `${wadmApiRoot(lattice)}.model.deploy.${name}`,
+  undeploy: (lattice: string, name: string) => `${wadmApiRoot(lattice)}.model.undeploy.${name}`,
+  status: (lattice: string, name: string) => `${wadmApiRoot(lattice)}.model.status.${name}`,
+  /** What a server subscribes to: every wadm API subject of the lattice. */
+  wildcard: (lattice: string) => `${wadmApiRoot(lattice)}.>`,
+  /** Queue group of the Trellis hosts serving the wadm API of one lattice. */
+  queue: (lattice: string) => `trellis.wadm.${lattice}`,
+} as const;
+
+/** JetStream KV bucket wadm keeps lattice state in (wadm's `--state-bucket-name` default), read by washboard. */
+export const WADM_STATE_BUCKET = "wadm_state";
+
+/** Key of one kind of state in {@link WADM_STATE_BUCKET}: `{kind}_{lattice}` (wadm `storage/nats_kv.rs` `generate_key`). */
+export function wadmStateKey(kind: "host" | "component" | "provider", lattice: string): string {
+  return `${kind}_${lattice}`;
+}
+
+/**
+ * JetStream KV bucket holding the version history of each application put through the wadm API or `trellis app
+ * put|deploy`: `TRELLIS_APP_VERSIONS_{lattice}`; key = app name (src/app/wadm/models.ts).
+ */
+export function appVersionsBucket(lattice: string): string {
+  return `TRELLIS_APP_VERSIONS_${lattice}`;
+}

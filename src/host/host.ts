@@ -25,6 +25,9 @@ import { builtinLabels, friendlyName, hostKeys } from "./identity.ts";
 import { type HostConfig, type HostOptions, compileHostOptions } from "./options.ts";
 import { hostRoutes } from "./routes.ts";
 import type { ComponentManager, ProviderManager, WorkloadContext } from "./workloads.ts";
+import { CtlClient } from "../control/client.ts";
+import { WadmServer } from "../app/wadm/server.ts";
+import { WadmStateWriter } from "../app/wadm/state.ts";
 
 /** Lifecycle of a {@link Host}. */
 export type HostState = "STARTING" | "RUNNING" | "STOPPING" | "STOPPED";
@@ -48,6 +51,8 @@ export class Host {
   #components: ComponentManager | undefined;
   #providers: ProviderManager | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #wadm: WadmServer | undefined;
+  #wadmState: WadmStateWriter | undefined;
   #stopping: Promise<void> | undefined;
   readonly #stopped: Promise<void>;
   #resolveStopped!: () => void;
@@ -166,6 +171,7 @@ export class Host {
         this.#logger.warn("component spec deleted, but component is still running", { component_id: id });
       }
     });
+    if (this.config.wadm) await this.#startWadm();
     this.#state = "RUNNING";
     this.events.publish(EventType.HostStarted, {
       friendly_name: this.friendlyName,
@@ -177,6 +183,28 @@ export class Host {
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.config.heartbeatIntervalMs);
     this.#heartbeat.unref();
     this.#logger.info("host started", { friendly_name: this.friendlyName, nats_url: this.config.natsUrl });
+  }
+
+  /** wadm's API and this host's part of `wadm_state` (src/app/wadm, ADR 0013). */
+  async #startWadm(): Promise<void> {
+    const logger = this.#logger.child({ component: "wadm" });
+    const client = await CtlClient.connect({ nc: this.nc, lattice: this.config.lattice });
+    this.#wadm = new WadmServer({ client, logger });
+    await this.#wadm.start();
+    this.#wadmState = new WadmStateWriter({
+      nc: this.nc,
+      lattice: this.config.lattice,
+      hostId: this.id,
+      inventory: () => this.inventory(),
+      expiryMs: 2 * this.config.heartbeatIntervalMs + 10_000,
+      logger,
+    });
+    await this.#wadmState.start();
+  }
+
+  /** The wadm API server this host runs (undefined with `wadm: false`). */
+  get wadm(): WadmServer | undefined {
+    return this.#wadm;
   }
 
   #sendHeartbeat(): void {
@@ -257,9 +285,11 @@ export class Host {
   async #doStop(timeoutMs: number): Promise<void> {
     this.#state = "STOPPING";
     if (this.#heartbeat) clearInterval(this.#heartbeat);
+    await this.#wadm?.stop();
     await this.#control?.stop();
     const closing = Promise.allSettled([this.#components?.close(), this.#providers?.close()]);
     await Promise.race([closing, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await this.#wadmState?.stop();
     this.events.publish(EventType.HostStopped, { labels: this.labels() });
     this.lattice.close();
     try {

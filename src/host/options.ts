@@ -65,6 +65,12 @@ export interface HostOptions {
   maxUploadBytes?: number;
   /** Longest caller `trellis-timeout-ms` honoured, in milliseconds; larger ones are cut to it. @default 60000 (`TRELLIS_MAX_CALL_TIMEOUT_MS`) */
   maxCallTimeoutMs?: number;
+  /**
+   * Serve wadm's API (`wadm.api.{lattice}.model.*`, one queue group shared by the lattice's hosts) and keep this
+   * host's part of the `wadm_state` KV bucket, so washboard and `wash app …` work (src/app/wadm, ADR 0013). Turn it
+   * off when a real wadm serves the lattice. @default true (`TRELLIS_WADM`, `--no-wadm`)
+   */
+  wadm?: boolean;
 }
 
 /** {@link HostOptions} with defaults filled and values checked. */
@@ -83,6 +89,7 @@ export interface HostConfig {
   readonly workloads: Partial<WorkloadFactories>;
   /** `maxUploads`, `maxUploadBytes`, `maxCallTimeoutMs` resolved. */
   readonly invocationLimits: ResolvedInvocationLimits;
+  readonly wadm: boolean;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -133,5 +140,6 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
       ...(opts.maxUploadBytes === undefined ? {} : { maxUploadBytes: opts.maxUploadBytes }),
       ...(opts.maxCallTimeoutMs === undefined ? {} : { maxCallTimeoutMs: opts.maxCallTimeoutMs }),
     }),
+    wadm: opts.wadm ?? true,
   });
 }

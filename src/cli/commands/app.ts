@@ -1,10 +1,14 @@
 /**
  * `trellis app deploy|undeploy|list|status`: applications in wadm's OAM format (reference §8), applied client-side
  * by src/app (docs/apps.md). Every command supports `--output json`; a failed or timed-out app exits with code 1.
+ * `trellis app get|history|put|delete|validate` match `wash app …` on the version history kept by src/app/wadm
+ * (docs/apps.md "wadm API"; ADR 0013).
  * @module
  */
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { stringify as toYaml } from "yaml";
+import { WadmApi } from "../../app/wadm/index.ts";
 import { NotFoundError, TrellisError } from "../../core/errors.ts";
 import {
   type AppStatusReport,
@@ -12,6 +16,7 @@ import {
   type DeployResult,
   DEFAULT_WAIT_TIMEOUT_MS,
   describeAction,
+  manifestVersion,
   deployApp,
   getAppStatus,
   listApps,
@@ -86,6 +91,7 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
         const { manifest, warnings } = parseManifestText(await readManifest(file), file);
         const client = await ctx.client();
         const r = await deployApp(client, manifest, { wait: o.wait === true, waitTimeoutMs, dryRun: o.dryRun === true });
+        if (r.outcome !== "planned") await recordHistory(() => WadmApi.open(client).then((a) => a.recordDeployed(manifest, manifestVersion(manifest))));
         const bad = r.outcome !== "planned" && failedOrLate(r.status, r.timed_out);
         if (bad) process.exitCode = 1;
         const out = { text: deployText(r, warnings), json: { success: !bad, ...r, warnings } };
@@ -122,7 +128,9 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
     .action(
       ctx.action(async (name: string, o: { wait?: boolean; waitTimeoutMs?: string }) => {
         const waitTimeoutMs = o.waitTimeoutMs === undefined ? undefined : parsePositiveInt("--wait-timeout-ms", o.waitTimeoutMs);
-        const r = await undeployApp(await ctx.client(), name, { wait: o.wait === true, waitTimeoutMs });
+        const client = await ctx.client();
+        const r = await undeployApp(client, name, { wait: o.wait === true, waitTimeoutMs });
+        if (r.removed) await recordHistory(() => WadmApi.open(client).then((a) => a.recordUndeployed(name)));
         const ok = r.removed && !r.timed_out;
         if (!ok) process.exitCode = 1;
         const lines = [`app ${name}: ${r.removed ? "undeployed" : "undeploy incomplete; run it again"}`];
@@ -153,6 +161,85 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
         const s = await getAppStatus(await ctx.client(), name);
         if (s.status !== "deployed") process.exitCode = 1;
         return { text: statusText(s), json: s };
+      }),
+    );
+
+  registerVersionCommands(app, ctx);
+}
+
+/** Records a CLI deploy / undeploy in the version history; a failure there is a warning, not a failed command. */
+async function recordHistory(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    process.stderr.write(`warning: the app's version history was not updated: ${TrellisError.from(err).message}\n`);
+  }
+}
+
+/** A wadm reply as CLI output: its message (or `text`) for people, the reply with `success` for JSON. */
+function replyOut(r: { result: string; message: string }, ok: boolean, text?: string) {
+  if (!ok) process.exitCode = 1;
+  return { text: text ?? r.message, json: { success: ok, ...r } };
+}
+
+/** `app get|history|put|delete|validate`, as `wash app …` (src/app/wadm). */
+function registerVersionCommands(app: Command, ctx: CliContext): void {
+  const api = async () => WadmApi.open(await ctx.client());
+
+  app
+    .command("get <name> [version]")
+    .description("print an app's manifest (the current version, or VERSION); exits 1 when there is none")
+    .action(
+      ctx.action(async (name: string, version: string | undefined) => {
+        const r = await (await api()).get(name, version);
+        const ok = r.result === "success" && "manifest" in r && r.manifest !== undefined;
+        return replyOut(r, ok, ok && "manifest" in r ? toYaml(r.manifest).trimEnd() : r.message);
+      }),
+    );
+
+  app
+    .command("history <name>")
+    .description("every stored version of an app, oldest first, and which one is deployed")
+    .action(
+      ctx.action(async (name: string) => {
+        const r = await (await api()).versions(name);
+        const ok = r.result === "success";
+        const rows = r.versions.map((v) => `${v.version.padEnd(28)} ${v.deployed ? "yes" : "no"}`);
+        return replyOut(r, ok, ok ? [`${"VERSION".padEnd(28)} DEPLOYED`, ...rows].join("\n") : r.message);
+      }),
+    );
+
+  app
+    .command("put <file>")
+    .description("store a new version of an app without deploying it (YAML or JSON; - reads stdin)")
+    .action(
+      ctx.action(async (file: string) => {
+        const r = await (await api()).put(await readManifest(file));
+        return replyOut(r, r.result !== "error");
+      }),
+    );
+
+  app
+    .command("delete <name> [version]")
+    .description("delete one stored version, or the whole app (undeploying it); waits until the undeploy is applied")
+    .action(
+      ctx.action(async (name: string, version: string | undefined) => {
+        const a = await api();
+        const r = await a.del(name, version);
+        await a.idle(name);
+        return replyOut(r, r.result === "deleted");
+      }),
+    );
+
+  app
+    .command("validate <file>")
+    .description("check a manifest as deploy and put do, without NATS; exits 1 with the path of the first bad field")
+    .action(
+      ctx.action(async (file: string) => {
+        const { manifest, warnings } = parseManifestText(await readManifest(file), file);
+        const version = manifestVersion(manifest);
+        const text = [`${file}: valid (app ${manifest.name}, version ${version})`, ...warnings.map((w) => `warning: ${w}`)].join("\n");
+        return { text, json: { success: true, valid: true, app: manifest.name, version, warnings } };
       }),
     );
 }

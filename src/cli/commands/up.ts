@@ -41,6 +41,7 @@ interface UpFlags {
   maxUploads?: string;
   maxUploadBytes?: string;
   maxCallTimeoutMs?: string;
+  wadm?: boolean;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -136,7 +137,8 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--detached", "run the host in the background; stop it with `trellis down`")
     .option("--max-uploads <n>", `chunked uploads a component worker holds at once (${ENV.maxUploads}; default 16)`)
     .option("--max-upload-bytes <n>", `bytes a component worker buffers for chunked uploads (${ENV.maxUploadBytes}; default 134217728)`)
-    .option("--max-call-timeout-ms <ms>", `longest caller trellis-timeout-ms honoured, ms (${ENV.maxCallTimeoutMs}; default 60000)`);
+    .option("--max-call-timeout-ms <ms>", `longest caller trellis-timeout-ms honoured, ms (${ENV.maxCallTimeoutMs}; default 60000)`)
+    .option("--no-wadm", `do not serve wadm's API nor write wadm_state (${ENV.wadm}=false)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -171,6 +173,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             maxUploads: num("--max-uploads", flags.maxUploads ?? env[ENV.maxUploads]),
             maxUploadBytes: num("--max-upload-bytes", flags.maxUploadBytes ?? env[ENV.maxUploadBytes]),
             maxCallTimeoutMs: num("--max-call-timeout-ms", flags.maxCallTimeoutMs ?? env[ENV.maxCallTimeoutMs]),
+            wadm: flags.wadm !== false && env[ENV.wadm] !== "false",
           });
         } catch (err) {
           await nats?.stop();
