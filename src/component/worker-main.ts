@@ -50,6 +50,7 @@ const beat = setInterval(() => watchdog.heartbeat(), init.heartbeatMs);
 
 const guests = new Map<string, { guest: GuestComponent; server: InvocationServer }>();
 let nc: NatsConnection;
+let shuttingDown = false;
 
 async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.t) {
@@ -100,6 +101,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
         heapUsed: process.memoryUsage().heapUsed,
       };
     case "shutdown":
+      shuttingDown = true;
       for (const g of guests.values()) {
         g.server.stop();
         g.guest.close();
@@ -113,6 +115,11 @@ async function handle(req: WorkerRequest): Promise<unknown> {
 
 async function main(): Promise<void> {
   nc = await connect({ ...init.nats, name: `trellis-component-worker` });
+  // A connection that is closed for good (reconnect attempts exhausted) cannot serve: exit, so the pool restarts this
+  // worker with backoff and reports its components failed meanwhile (ADR 0014).
+  void nc.closed().then(() => {
+    if (!shuttingDown) process.exit(3);
+  });
   port.on("message", (req: WorkerRequest) => {
     handle(req).then(
       (value) => post({ t: "res", id: req.id, ok: true, value }),

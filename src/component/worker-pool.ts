@@ -33,11 +33,27 @@ export interface WorkerPoolOptions {
   heartbeatMs?: number;
   /** Directory for Node's compile cache of the worker's own modules (faster worker starts). */
   compileCacheDir?: string;
+  /** First delay before retrying a worker restart that failed (e.g. NATS unreachable), in ms; doubles per failure. @default 100 */
+  restartBackoffMs?: number;
+  /** Longest delay between worker restart attempts, in ms. @default 5000 */
+  maxRestartBackoffMs?: number;
+  /**
+   * Called when a component's availability changes: `restarting` while its worker thread restarts, `failed` once a
+   * restart attempt failed (it is retried with backoff; `error` says why), `running` once it serves again.
+   */
+  onStatus?(componentId: string, status: ComponentAvailability, error?: string): void;
   /** Called with a log record a guest produced. */
   onGuestLog(componentId: string, level: "trace" | "debug" | "info" | "warn" | "error", msg: string, meta?: Record<string, unknown>): void;
 }
 
-type Hold = { held: Msg[]; subs: { unsubscribe(): void }[] };
+/** Availability of a component as the pool sees it (reported through {@link WorkerPoolOptions.onStatus}). */
+export type ComponentAvailability = "running" | "restarting" | "failed";
+
+/**
+ * Calls held for one component while its worker restarts (a subscription in its queue group on the host's
+ * connection). Once `refuse` is set (a restart attempt failed), held and arriving calls are answered with it at once.
+ */
+type Hold = { id: string; held: Msg[]; sub: { unsubscribe(): void }; refuse: TrellisError | undefined };
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
 type Req = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 
@@ -56,6 +72,8 @@ class WorkerHandle {
   starting: Promise<void> | undefined;
   /** Set while a restart after a kill is under way. */
   restarting: Promise<void> | undefined;
+  /** A worker of its own for a component that ran past its deadline: placement never adds components to it. */
+  isolated = false;
   readonly #pool: WorkerPool;
 
   constructor(index: number, pool: WorkerPool) {
@@ -68,7 +86,8 @@ class WorkerHandle {
     this.reader = new WatchdogReader(sab);
     const init: WorkerInit = {
       lattice: this.#pool.opts.lattice,
-      nats: this.#pool.opts.nats,
+      // a worker reconnects forever after a NATS restart (ADR 0014) unless the options say otherwise
+      nats: { maxReconnectAttempts: -1, reconnectTimeWait: 250, ...this.#pool.opts.nats },
       watchdog: sab,
       heartbeatMs: this.#pool.heartbeatMs,
       ...(this.#pool.opts.compileCacheDir ? { compileCacheDir: this.#pool.opts.compileCacheDir } : {}),
@@ -89,12 +108,15 @@ class WorkerHandle {
       };
       worker.on("message", onMessage);
       worker.once("error", reject);
+      worker.once("exit", (code) => reject(new Error(`the worker thread exited with code ${code} before it was ready`)));
     });
     this.alive = true;
     worker.on("message", (m: WorkerMessage) => this.#onMessage(m));
-    worker.on("error", (err) => this.#pool.onWorkerDied(this, `worker error: ${err.message}`));
+    worker.on("error", (err) => {
+      if (this.worker === worker) this.#pool.onWorkerDied(this, `worker error: ${err.message}`);
+    });
     worker.on("exit", (code) => {
-      if (this.alive) this.#pool.onWorkerDied(this, `worker exited with code ${code}`);
+      if (this.alive && this.worker === worker) this.#pool.onWorkerDied(this, `worker exited with code ${code}`);
     });
   }
 
@@ -147,6 +169,7 @@ export class WorkerPool {
   readonly #byComponent = new Map<string, WorkerHandle>();
   readonly #timer: NodeJS.Timeout;
   #closed = false;
+  #nextIndex = 0;
 
   constructor(opts: WorkerPoolOptions) {
     this.opts = opts;
@@ -162,7 +185,7 @@ export class WorkerPool {
 
   /** Spawns a worker thread (placement happens in {@link load}). */
   #spawn(): WorkerHandle {
-    const w = new WorkerHandle(this.#workers.length, this);
+    const w = new WorkerHandle(this.#nextIndex++, this);
     this.#workers.push(w);
     w.starting = w.start().catch((err: unknown) => {
       this.#workers.splice(this.#workers.indexOf(w), 1);
@@ -181,11 +204,12 @@ export class WorkerPool {
     const existing = this.#byComponent.get(componentId);
     if (existing) return existing;
     let w: WorkerHandle;
-    // an empty worker first, then a new one (up to maxWorkers), then the least loaded
-    const empty = this.#workers.find((x) => x.specs.size === 0 && ![...this.#byComponent.values()].includes(x));
+    // an empty worker first, then a new one (up to maxWorkers), then the least loaded; never an isolated one
+    const shared = this.#workers.filter((x) => !x.isolated);
+    const empty = shared.find((x) => x.specs.size === 0 && ![...this.#byComponent.values()].includes(x));
     if (empty) w = empty;
-    else if (this.#workers.length < this.opts.maxWorkers) w = this.#spawn();
-    else w = this.#workers.reduce((a, b) => (b.specs.size < a.specs.size ? b : a));
+    else if (shared.length < this.opts.maxWorkers || shared.length === 0) w = this.#spawn();
+    else w = shared.reduce((a, b) => (b.specs.size < a.specs.size ? b : a));
     this.#byComponent.set(componentId, w);
     try {
       await w.starting;
@@ -283,12 +307,39 @@ export class WorkerPool {
     w.alive = false;
     let done!: () => void;
     w.restarting = new Promise((r) => (done = r));
-    const hold = this.#hold(w);
+    const holds = this.#hold([...w.specs.keys()]);
     await w.worker.terminate();
     this.#answer(calls, culprit, culpritId, limit);
-    await this.#restart(w, `component ${culpritId} exceeded its execution time of ${limit} ms`, hold);
+    const reason = `component ${culpritId} exceeded its execution time of ${limit} ms`;
+    // The culprit moves to a worker of its own, so that its next overrun costs its neighbours nothing (ADR 0014).
+    const culpritHold = holds.find((h) => h.id === culpritId);
+    if (spec && culpritHold && w.specs.size > 1) {
+      w.specs.delete(culpritId);
+      const own = new WorkerHandle(this.#nextIndex++, this);
+      own.isolated = true;
+      own.specs.set(culpritId, { ...spec, index: own.componentIndex() });
+      this.#workers.push(own);
+      this.#byComponent.set(culpritId, own);
+      this.opts.logger.warn("component moved to a worker thread of its own after it exceeded its execution time", {
+        component_id: culpritId,
+        from_worker: w.index,
+        to_worker: own.index,
+      });
+      this.#restartInBackground(own, reason, [culpritHold]);
+      holds.splice(holds.indexOf(culpritHold), 1);
+    }
+    await this.#restart(w, reason, holds);
     done();
     w.restarting = undefined;
+  }
+
+  #restartInBackground(w: WorkerHandle, reason: string, holds: Hold[]): void {
+    let done!: () => void;
+    w.restarting = new Promise((r) => (done = r));
+    void this.#restart(w, reason, holds).finally(() => {
+      done();
+      w.restarting = undefined;
+    });
   }
 
   #answer(calls: WatchedCall[], culprit: WatchedCall | undefined, culpritId: string, limit: number): void {
@@ -315,11 +366,11 @@ export class WorkerPool {
     }
   }
 
-  /** A worker died on its own (heap exhaustion, crash): answer its calls and restart it. */
+  /** A worker died on its own (heap exhaustion, crash, lost NATS connection): answer its calls and restart it. */
   onWorkerDied(w: WorkerHandle, reason: string): void {
     if (!w.alive || this.#closed) return;
     w.alive = false;
-    const hold = this.#hold(w);
+    const holds = this.#hold([...w.specs.keys()]);
     const calls = w.reader.calls();
     this.opts.logger.error("component worker died; restarting it", { worker: w.index, reason, components: [...w.specs.keys()] });
     for (const c of calls) {
@@ -334,54 +385,112 @@ export class WorkerPool {
         // connection closed
       }
     }
-    let done!: () => void;
-    w.restarting = new Promise((r) => (done = r));
-    void this.#restart(w, reason, hold).finally(() => {
-      done();
-      w.restarting = undefined;
+    this.#restartInBackground(w, reason, holds);
+  }
+
+  /** Holds calls that arrive for the given components while their worker restarts (same queue groups). */
+  #hold(ids: string[]): Hold[] {
+    const nc = this.opts.nc;
+    return ids.map((id) => {
+      const h: Hold = { id, held: [], sub: { unsubscribe: () => undefined }, refuse: undefined };
+      try {
+        h.sub = nc.subscribe(invocationWildcard(this.opts.lattice, id), {
+          queue: invocationQueue(this.opts.lattice, id),
+          callback: (_e, m) => {
+            if (h.refuse) this.#reject(m, h.refuse);
+            else h.held.push(m);
+          },
+        });
+      } catch {
+        // connection closed: nothing arrives anyway
+      }
+      return h;
     });
   }
 
-  /** Holds calls that arrive for a worker's components while it restarts (same queue group). */
-  #hold(w: WorkerHandle): Hold {
-    const held: Msg[] = [];
-    const subs = [...w.specs.keys()].map((id) =>
-      this.opts.nc.subscribe(invocationWildcard(this.opts.lattice, id), {
-        queue: invocationQueue(this.opts.lattice, id),
-        callback: (_e, m) => void held.push(m),
-      }),
-    );
-    return { held, subs };
+  #reject(m: Msg, err: TrellisError): void {
+    if (!m.reply) return;
+    try {
+      this.opts.nc.publish(m.reply, errorReply(err));
+    } catch {
+      // connection closed: the caller times out
+    }
   }
 
-  async #restart(w: WorkerHandle, reason: string, hold: Hold): Promise<void> {
+  #status(ids: Iterable<string>, status: ComponentAvailability, error?: string): void {
+    for (const id of ids) {
+      try {
+        this.opts.onStatus?.(id, status, error);
+      } catch (err) {
+        this.opts.logger.warn("component status listener failed", { component_id: id, error: (err as Error).message });
+      }
+    }
+  }
+
+  /**
+   * Restarts a worker thread with its components, retrying with backoff until it works (a restart fails e.g. while
+   * NATS is down: the new thread cannot connect). Until the first attempt fails, calls for its components are held
+   * and served afterwards; from then on they are answered at once with `COMPONENT_UNAVAILABLE`, and the components are
+   * reported `failed` until they serve again (ADR 0014).
+   */
+  async #restart(w: WorkerHandle, reason: string, holds: Hold[]): Promise<void> {
     w.failPending(new TrellisError(ErrorCode.ComponentTrap, `component worker restarted: ${reason}`));
     const nc = this.opts.nc;
-    const { held, subs: holds } = hold;
-    if (this.#closed) {
-      for (const h of holds) h.unsubscribe();
-      return;
-    }
-    try {
-      await w.start();
-      for (const spec of w.specs.values()) {
-        try {
-          await w.request({ t: "load", spec });
-        } catch (err) {
-          this.opts.logger.error("component could not be restarted", { component_id: spec.componentId, error: (err as Error).message });
-        }
-      }
-      this.opts.logger.info("component worker restarted", { worker: w.index, components: [...w.specs.keys()] });
-    } catch (err) {
-      this.opts.logger.error("component worker could not be restarted", { worker: w.index, error: (err as Error).message });
-    } finally {
-      for (const h of holds) h.unsubscribe();
+    this.#status(w.specs.keys(), "restarting");
+    const base = this.opts.restartBackoffMs ?? 100;
+    const max = this.opts.maxRestartBackoffMs ?? 5000;
+    let attempt = 0;
+    let served = false;
+    while (!this.#closed) {
       try {
-        await nc.flush();
-        for (const m of held) nc.publish(m.subject, m.data, { ...(m.reply ? { reply: m.reply } : {}), ...(m.headers ? { headers: m.headers } : {}) });
-      } catch {
-        // connection closed: the callers time out
+        await w.start();
+        for (const spec of w.specs.values()) await w.request({ t: "load", spec });
+        served = true;
+        break;
+      } catch (err) {
+        attempt++;
+        const msg = (err as Error).message;
+        const delay = Math.min(max, base * 2 ** (attempt - 1));
+        this.opts.logger.error("component worker could not be restarted; retrying", {
+          worker: w.index,
+          components: [...w.specs.keys()],
+          attempt,
+          retry_in_ms: delay,
+          error: msg,
+        });
+        if (attempt === 1) {
+          const ids = [...w.specs.keys()];
+          this.#status(ids, "failed", `its worker thread could not be restarted (${reason}): ${msg}`);
+          for (const h of holds) {
+            h.refuse = new TrellisError(
+              ErrorCode.ComponentUnavailable,
+              `component ${h.id} is unavailable: its worker thread is being restarted and could not start yet (${msg})`,
+              { details: { componentId: h.id } },
+            );
+            for (const m of h.held.splice(0)) this.#reject(m, h.refuse);
+          }
+        }
+        w.alive = false;
+        w.failPending(new TrellisError(ErrorCode.ComponentUnavailable, `component worker ${w.index} could not be restarted: ${msg}`));
+        try {
+          await w.worker?.terminate();
+        } catch {
+          // already gone
+        }
+        await sleep(delay);
       }
+    }
+    for (const h of holds) h.sub.unsubscribe();
+    if (!served) return;
+    this.opts.logger.info("component worker restarted", { worker: w.index, components: [...w.specs.keys()], attempts: attempt + 1 });
+    this.#status(w.specs.keys(), "running");
+    try {
+      await nc.flush();
+      for (const h of holds) {
+        for (const m of h.held) nc.publish(m.subject, m.data, { ...(m.reply ? { reply: m.reply } : {}), ...(m.headers ? { headers: m.headers } : {}) });
+      }
+    } catch {
+      // connection closed: the callers time out
     }
   }
 
@@ -399,8 +508,12 @@ export class WorkerPool {
           }
         }
         w.alive = false;
-        await w.worker.terminate();
+        await w.worker?.terminate();
       }),
     );
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
