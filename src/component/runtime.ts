@@ -140,6 +140,7 @@ export class ComponentRuntime {
     this.#pool = new WorkerPool({
       nc: o.nc,
       lattice: o.lattice,
+      hostId: o.hostId,
       nats: o.workerNats ?? { servers: o.nc.getServer() },
       logger: o.logger.child({ component: "runtime" }),
       maxWorkers: policy.maxWorkers,
@@ -215,9 +216,9 @@ export class ComponentRuntime {
         max_instances: m.count,
         error: `component ${id} is not serving: ${error ?? "its worker thread could not be restarted"}`,
       });
-    } else if (status === "running" && prev === "failed") {
-      this.#log.info("component serves again", { component_id: id });
-      this.#scaledEvent(m, m.count);
+    } else if (status === "running" && prev !== "running") {
+      this.#log.info("component serves again", { component_id: id, was: prev });
+      if (prev === "failed") this.#scaledEvent(m, m.count);
     }
   }
 
@@ -500,7 +501,7 @@ export class ComponentRuntime {
 
   /**
    * Running components, for `host.get` and heartbeats (reference §1.4 `ComponentDescription`), each with its `status`
-   * (`running`, `restarting`, `failed` — a Trellis extension, ADR 0014).
+   * (`running`, `restarting`, `disconnected`, `failed` — a Trellis extension, ADR 0014).
    */
   inventory(): ComponentDescription[] {
     return [...this.#components.values()].map((m) => {

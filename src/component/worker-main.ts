@@ -39,7 +39,9 @@ export type WorkerMessage =
   | { t: "res"; id: number; ok: true; value?: unknown }
   | { t: "res"; id: number; ok: false; error: { code: string; message: string; details?: Record<string, unknown> } }
   | { t: "log"; componentId: string; level: "trace" | "debug" | "info" | "warn" | "error"; msg: string; meta?: Record<string, unknown> }
-  | { t: "ready" };
+  | { t: "ready" }
+  /** The worker's NATS connection dropped (`false`) or is back with its subscriptions flushed (`true`). ADR 0014. */
+  | { t: "nats"; connected: boolean };
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
   void nc.closed().then(() => {
     if (!shuttingDown) process.exit(3);
   });
+  void watchConnection(nc);
   port.on("message", (req: WorkerRequest) => {
     handle(req).then(
       (value) => post({ t: "res", id: req.id, ok: true, value }),
@@ -127,6 +130,21 @@ async function main(): Promise<void> {
     );
   });
   post({ t: "ready" });
+}
+
+/** Tells the main thread when the connection drops and when it is back (after the resubscriptions reached the server). */
+async function watchConnection(c: NatsConnection): Promise<void> {
+  for await (const s of c.status()) {
+    if (s.type === "disconnect") post({ t: "nats", connected: false });
+    else if (s.type === "reconnect") {
+      try {
+        await c.flush();
+      } catch {
+        continue; // dropped again: the next reconnect reports
+      }
+      post({ t: "nats", connected: true });
+    }
+  }
 }
 
 main().catch((err: unknown) => {

@@ -10,6 +10,7 @@ import { invocationQueue, invocationWildcard } from "../core/subjects.ts";
 import { ErrorCode, IllegalStateError, TimeoutError, TrellisError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { errorReply } from "../invocation/server.ts";
+import { encodeTargetExit } from "../invocation/exit.ts";
 import type { GuestSpec } from "./guest.ts";
 import type { LinkTable } from "./routing.ts";
 import { createWatchdogBuffer, WatchdogReader, type WatchedCall } from "./watchdog.ts";
@@ -20,6 +21,8 @@ export interface WorkerPoolOptions {
   /** Connection used to answer calls of a terminated worker. */
   nc: NatsConnection;
   lattice: string;
+  /** Id of this host, named in target exit notices. @default "" */
+  hostId?: string;
   /** Options of each worker's own NATS connection (plain data). */
   nats: ConnectionOptions;
   logger: Logger;
@@ -39,15 +42,19 @@ export interface WorkerPoolOptions {
   maxRestartBackoffMs?: number;
   /**
    * Called when a component's availability changes: `restarting` while its worker thread restarts, `failed` once a
-   * restart attempt failed (it is retried with backoff; `error` says why), `running` once it serves again.
+   * restart attempt failed (it is retried with backoff; `error` says why), `disconnected` while its worker's NATS
+   * connection is down (it reconnects by itself), `running` once it serves again.
    */
   onStatus?(componentId: string, status: ComponentAvailability, error?: string): void;
   /** Called with a log record a guest produced. */
   onGuestLog(componentId: string, level: "trace" | "debug" | "info" | "warn" | "error", msg: string, meta?: Record<string, unknown>): void;
 }
 
+/** Most reply subjects listed in one exit notice (keeps it far below max_payload); calls beyond are failed in doubt. */
+const MAX_SPARED = 4096;
+
 /** Availability of a component as the pool sees it (reported through {@link WorkerPoolOptions.onStatus}). */
-export type ComponentAvailability = "running" | "restarting" | "failed";
+export type ComponentAvailability = "running" | "restarting" | "failed" | "disconnected";
 
 /**
  * Calls held for one component while its worker restarts (a subscription in its queue group on the host's
@@ -122,6 +129,7 @@ class WorkerHandle {
 
   #onMessage(m: WorkerMessage): void {
     if (m.t === "log") this.#pool.opts.onGuestLog(m.componentId, m.level, m.msg, m.meta);
+    else if (m.t === "nats") this.#pool.onWorkerConnection(this, m.connected);
     else if (m.t === "res") {
       const p = this.#pending.get(m.id);
       if (!p) return;
@@ -311,6 +319,7 @@ export class WorkerPool {
     await w.worker.terminate();
     this.#answer(calls, culprit, culpritId, limit);
     const reason = `component ${culpritId} exceeded its execution time of ${limit} ms`;
+    this.#announceExit(holds, `its worker thread was restarted: ${reason}`);
     // The culprit moves to a worker of its own, so that its next overrun costs its neighbours nothing (ADR 0014).
     const culpritHold = holds.find((h) => h.id === culpritId);
     if (spec && culpritHold && w.specs.size > 1) {
@@ -385,7 +394,42 @@ export class WorkerPool {
         // connection closed
       }
     }
+    this.#announceExit(holds, `its worker thread died (${reason})`);
     this.#restartInBackground(w, reason, holds);
+  }
+
+  /**
+   * Publishes a target exit notice per component of a terminated worker (ADR 0014): calls its NATS connection had
+   * received but not read are lost with it, and their callers fail them at once; calls held on the host's connection
+   * (`spared`) are still served after the restart.
+   */
+  #announceExit(holds: Hold[], reason: string): void {
+    for (const h of holds) {
+      const { subject, data } = encodeTargetExit(this.opts.lattice, {
+        target_id: h.id,
+        kind: "component",
+        host_id: this.opts.hostId ?? "",
+        instance_id: "",
+        reason,
+        at: Date.now(),
+        spared: h.held.flatMap((m) => (m.reply ? [m.reply] : [])).slice(0, MAX_SPARED),
+      });
+      try {
+        this.opts.nc.publish(subject, data);
+      } catch {
+        // connection closed: callers time out instead
+      }
+    }
+  }
+
+  /** A worker's NATS connection dropped or came back (its subscriptions are on the server again). */
+  onWorkerConnection(w: WorkerHandle, connected: boolean): void {
+    if (!w.alive) return;
+    this.opts.logger[connected ? "info" : "warn"](connected ? "component worker reconnected to NATS" : "component worker lost its NATS connection; reconnecting", {
+      worker: w.index,
+      components: [...w.specs.keys()],
+    });
+    this.#status(w.specs.keys(), connected ? "running" : "disconnected");
   }
 
   /** Holds calls that arrive for the given components while their worker restarts (same queue groups). */

@@ -146,8 +146,9 @@ class RequestMux {
         if (err) return;
         const targetId = m.subject.slice(m.subject.lastIndexOf(".") + 1);
         const notice = parseTargetExit(targetId, m.data);
+        const spared = new Set(notice.spared);
         for (const [id, p] of this.#pending) {
-          if (p.to?.targetId !== targetId || p.to.lattice !== lattice) continue;
+          if (p.to?.targetId !== targetId || p.to.lattice !== lattice || spared.has(`${this.#prefix}${id}`)) continue;
           this.#pending.delete(id);
           clearTimeout(p.timer);
           p.reject(new TargetExitedSignal(notice));
