@@ -37,6 +37,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dec = new TextDecoder();
 const enc = new TextEncoder();
 
+/** test:guest/api: spin loops forever, ok returns 7. */
+const LOOP_WAT = `(component
+  (core module $m
+    (func (export "spin") (loop $l (br $l)))
+    (func (export "ok") (result i32) i32.const 7)
+  )
+  (core instance $i (instantiate $m))
+  (func $spin (canon lift (core func $i "spin")))
+  (func $ok (result u32) (canon lift (core func $i "ok")))
+  (instance $api (export "spin" (func $spin)) (export "ok" (func $ok)))
+  (export "test:guest/api@0.1.0" (instance $api))
+)`;
+
 /** One call made by a load loop. */
 interface Call {
   target: string;
@@ -49,6 +62,8 @@ interface Call {
 
 test("nats-server restarted under load: every component and provider serves again, inventory truthful, nothing lost", async (t) => {
   const storeDir = await mkdtemp(path.join(tmpdir(), "trellis-chaos-js-"));
+  const looperWasm = path.join(storeDir, "..", `${path.basename(storeDir)}-loop.wasm`);
+  await writeFile(looperWasm, await parse(LOOP_WAT));
   let server: NatsServerHandle = await startNatsServer({ storeDir });
   const nats: TestNats = { url: server.url, external: false, stop: () => server.stop() };
   const wasm = await buildCounterGuest();
@@ -65,8 +80,13 @@ test("nats-server restarted under load: every component and provider serves agai
     await lat.client.putLink(testLink({ source_id: "counter", target: "kv" }));
     await lat.client.scaleComponent(host.id, { component_ref: wasm, component_id: "counter", count: 4, config: ["chaos-settings"] });
     await lat.client.scaleComponent(host.id, { component_ref: fixture("adder.wasm"), component_id: "adder", count: 2 });
-    await waitFor(async () => (await lat.client.getInventory(host.id)).components.length === 2, { timeoutMs: 20_000, message: "components running" });
+    // a component that overruns its limit just as NATS goes away: its worker is killed while NATS is down, so the
+    // restart fails (connection refused) and must be retried until NATS is back
+    const looperReq = { component_ref: looperWasm, component_id: "looper", count: 1, component_limits: { max_execution_time: "800" } };
+    await lat.client.scaleComponent(host.id, looperReq);
+    await waitFor(async () => (await lat.client.getInventory(host.id)).components.length === 3, { timeoutMs: 20_000, message: "components running" });
     await waitFor(() => sup.snapshot("kv")?.status === "running", { message: "kv running" });
+    const local = host.components!;
 
     // The load: one call to each component every 20 ms from a client that reconnects quickly.
     cnc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
@@ -85,13 +105,25 @@ test("nats-server restarted under load: every component and provider serves agai
     const ticker = setInterval(() => {
       fire("counter", "test:counter/api", "hit", ["n"]);
       fire("adder", "docs:adder/add", "add", [1, 2]);
+      fire("looper", "test:guest/api", "ok", []);
     }, 20);
     try {
       await waitFor(() => log.filter((l) => l.ok && l.target === "counter").length >= 20, { message: "calls flowing" });
       const port = server.port;
+      const spin = invokeJson(c, { lattice: lat.lattice, targetId: "looper", iface: "test:guest/api", fn: "spin", timeoutMs: 5000 }, []).catch(
+        (err: TrellisError) => err.code,
+      );
+      await sleep(150);
       await server.stop();
       const downAt = Date.now();
-      await sleep(3000);
+      // the host's own view while NATS is down (nobody can ask it over NATS now)
+      const during: string[] = [];
+      while (Date.now() - downAt < 3000) {
+        const st = local.inventory().find((x) => x.id === "looper");
+        const s = `${st?.status}${st?.error ? `: ${st.error}` : ""}`;
+        if (during.at(-1) !== s) during.push(s);
+        await sleep(50);
+      }
       server = await startNatsServer({ port, storeDir });
       const backAt = Date.now();
 
@@ -102,7 +134,7 @@ test("nats-server restarted under load: every component and provider serves agai
       const firstOk: Record<string, number> = {};
       try {
         const until = backAt + 8000;
-        while (Date.now() < until && !(firstOk["counter"] && firstOk["adder"] && Date.now() - backAt > 5500)) {
+        while (Date.now() < until && !(firstOk["counter"] && firstOk["adder"] && firstOk["looper"] && Date.now() - backAt > 5500)) {
           let inv;
           try {
             inv = await lat.client.getInventory(host.id);
@@ -111,12 +143,12 @@ test("nats-server restarted under load: every component and provider serves agai
             continue; // the control client has not reconnected yet
           }
           const kv = inv.providers.find((p) => p.id === "kv")?.status;
-          assert.deepEqual(inv.components.map((x) => x.id).sort(), ["adder", "counter"], "both components stay listed");
+          assert.deepEqual(inv.components.map((x) => x.id).sort(), ["adder", "counter", "looper"], "every component stays listed");
           assert.ok(kv !== undefined, "the provider stays listed");
-          for (const comp of ["adder", "counter"]) {
+          for (const comp of ["adder", "counter", "looper"]) {
             const status = inv.components.find((x) => x.id === comp)?.status;
-            const args = comp === "adder" ? [1, 2] : ["probe"];
-            const [iface, fn] = comp === "adder" ? ["docs:adder/add", "add"] : ["test:counter/api", "hit"];
+            const args = comp === "adder" ? [1, 2] : comp === "counter" ? ["probe"] : [];
+            const [iface, fn] = comp === "adder" ? ["docs:adder/add", "add"] : comp === "counter" ? ["test:counter/api", "hit"] : ["test:guest/api", "ok"];
             try {
               await invokeJson(probeCnc, { lattice: lat.lattice, targetId: comp, iface, fn, timeoutMs: 1500 }, args);
               probes.push({ at: Date.now(), comp, status, kv, ok: true });
@@ -137,20 +169,25 @@ test("nats-server restarted under load: every component and provider serves agai
       const recovered = (target: string) => log.find((l) => l.target === target && l.ok && l.start >= backAt);
       const counterBack = recovered("counter");
       const adderBack = recovered("adder");
-      const lies = probes.filter((p) => !p.ok && p.status === "running" && (p.comp === "adder" || p.kv === "running"));
+      const looperBack = recovered("looper");
+      const lies = probes.filter((p) => !p.ok && p.status === "running" && (p.comp !== "counter" || p.kv === "running"));
       t.diagnostic(
-        `NATS down ${backAt - downAt} ms; after NATS is back: adder serves in ${(adderBack?.end ?? NaN) - backAt} ms, counter (component → kv-memory) in ` +
-          `${(counterBack?.end ?? NaN) - backAt} ms; ${probes.length} inventory probes, statuses seen: ` +
+        `NATS down ${backAt - downAt} ms; spin answered ${await spin}; looper while NATS was down: ${during.join(" → ")}; ` +
+          `after NATS is back: adder serves in ${(adderBack?.end ?? NaN) - backAt} ms, counter (component → kv-memory) in ` +
+          `${(counterBack?.end ?? NaN) - backAt} ms, looper (worker restarted with retries) in ${(looperBack?.end ?? NaN) - backAt} ms; ` +
+          `${probes.length} inventory probes, statuses seen: ` +
           `${[...new Set(probes.map((p) => `${p.comp}=${p.status}/kv=${p.kv}/${p.ok ? "ok" : "fail"}`))].join(", ")}; calls: ` +
           `${log.filter((l) => l.ok).length} ok, ${log.filter((l) => !l.ok).length} failed (codes ${[...new Set(log.filter((l) => !l.ok).map((l) => l.code))].join("/")})`,
       );
       assert.ok(adderBack && counterBack, "both components serve again");
       assert.ok(adderBack.end - backAt <= 5000, `adder serves within 5 s of NATS being back (${adderBack.end - backAt} ms)`);
       assert.ok(counterBack.end - backAt <= 5000, `counter serves within 5 s of NATS being back (${counterBack.end - backAt} ms)`);
+      assert.ok(looperBack && looperBack.end - backAt <= 5000, "the component whose worker restart failed serves again within 5 s");
+      assert.ok(during.some((d) => /^failed: .*could not be restarted/.test(d)), `it was reported failed meanwhile (${during.join(" → ")})`);
       assert.deepEqual(lies, [], "no component listed running while it does not answer");
-      // at the end, the inventory says running and both answer
+      // at the end, the inventory says running and all answer
       const inv = await lat.client.getInventory(host.id);
-      assert.deepEqual(inv.components.map((x) => [x.id, x.status]).sort(), [["adder", "running"], ["counter", "running"]]);
+      assert.deepEqual(inv.components.map((x) => [x.id, x.status]).sort(), [["adder", "running"], ["counter", "running"], ["looper", "running"]]);
       assert.equal(inv.providers.find((p) => p.id === "kv")?.status, "running");
       assert.equal(log.filter((l) => l.start > backAt + 5000 && !l.ok).length, 0, "no failed call once recovered");
       // nothing lost: links and config survive in JetStream
@@ -164,21 +201,9 @@ test("nats-server restarted under load: every component and provider serves agai
     await lat.close();
     await server.stop();
     await rm(storeDir, { recursive: true, force: true });
+    await rm(looperWasm, { force: true });
   }
 });
-
-/** test:guest/api: spin loops forever, ok returns 7. */
-const LOOP_WAT = `(component
-  (core module $m
-    (func (export "spin") (loop $l (br $l)))
-    (func (export "ok") (result i32) i32.const 7)
-  )
-  (core instance $i (instantiate $m))
-  (func $spin (canon lift (core func $i "spin")))
-  (func $ok (result u32) (canon lift (core func $i "ok")))
-  (instance $api (export "spin" (func $spin)) (export "ok" (func $ok)))
-  (export "test:guest/api@0.1.0" (instance $api))
-)`;
 
 test("an infinite loop next to a busy component: after the first timeout the busy one loses no request", async (t) => {
   const env = await startRuntime({ policy: { callTimeoutMs: 600, maxWorkers: 1 } });

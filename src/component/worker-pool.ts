@@ -178,9 +178,18 @@ export class WorkerPool {
   readonly #timer: NodeJS.Timeout;
   #closed = false;
   #nextIndex = 0;
+  /** Resolves at the next reconnect of the host's connection (a failed worker restart is retried then at once). */
+  #reconnected = deferred();
 
   constructor(opts: WorkerPoolOptions) {
     this.opts = opts;
+    void (async () => {
+      for await (const st of opts.nc.status()) {
+        if (st.type !== "reconnect") continue;
+        this.#reconnected.resolve();
+        this.#reconnected = deferred();
+      }
+    })().catch(() => undefined);
     this.heartbeatMs = opts.heartbeatMs ?? 20;
     this.#timer = setInterval(() => this.#check(), opts.watchdogIntervalMs ?? 25);
     this.#timer.unref();
@@ -521,7 +530,8 @@ export class WorkerPool {
         } catch {
           // already gone
         }
-        await sleep(delay);
+        // NATS back on the host's connection: the worker can likely connect now, so do not wait out the backoff
+        await Promise.race([sleep(delay), this.#reconnected.promise]);
       }
     }
     for (const h of holds) h.sub.unsubscribe();
@@ -560,4 +570,10 @@ export class WorkerPool {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
