@@ -180,6 +180,8 @@ export class WorkerPool {
   #nextIndex = 0;
   /** Resolves at the next reconnect of the host's connection (a failed worker restart is retried then at once). */
   #reconnected = deferred();
+  /** Resolves when the pool closes (wakes a restart that waits out its backoff). */
+  readonly #closing = deferred();
 
   constructor(opts: WorkerPoolOptions) {
     this.opts = opts;
@@ -531,7 +533,7 @@ export class WorkerPool {
           // already gone
         }
         // NATS back on the host's connection: the worker can likely connect now, so do not wait out the backoff
-        await Promise.race([sleep(delay), this.#reconnected.promise]);
+        await Promise.race([sleep(delay), this.#reconnected.promise, this.#closing.promise]);
       }
     }
     for (const h of holds) h.sub.unsubscribe();
@@ -551,6 +553,7 @@ export class WorkerPool {
   /** Stops every worker. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.resolve();
     clearInterval(this.#timer);
     await Promise.all(
       this.#workers.map(async (w) => {
