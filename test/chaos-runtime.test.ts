@@ -409,3 +409,28 @@ test("kill -9 of kv-redis under load: waiting calls fail at once, none answered 
     await nats.stop();
   }
 });
+
+test("a host stopping answers the calls its components had not finished, instead of leaving them to the caller's timeout", async (t) => {
+  const env = await startRuntime({ policy: { callTimeoutMs: 20_000 } });
+  try {
+    const dir = await mkdtemp(path.join(tmpdir(), "trellis-loop-"));
+    const looper = path.join(dir, "loop.wasm");
+    await writeFile(looper, await parse(LOOP_WAT));
+    await env.runtime.start(looper, "looper");
+    const sent = Date.now();
+    const spin = invokeJson(env.nc, { lattice: env.lattice, targetId: "looper", iface: "test:guest/api", fn: "spin", timeoutMs: 15_000 }, []).then(
+      () => assert.fail("spin returned"),
+      (err: TrellisError) => err,
+    );
+    await sleep(300);
+    await env.runtime.close();
+    const err = await spin;
+    const took = Date.now() - sent;
+    t.diagnostic(`a call running when its host stopped was answered after ${took} ms: ${err.code} ${err.message}`);
+    assert.equal(err.code, "TARGET_EXITED");
+    assert.match(err.message, /component looper was stopped with its host while the call was running/);
+    assert.ok(took < 5000, `answered when the worker was stopped, not at the caller's 15 s timeout (${took} ms)`);
+  } finally {
+    await env.close();
+  }
+});

@@ -1,7 +1,9 @@
 /**
- * Main-thread side of component isolation (issue 3 §3, docs/adr/0002): a pool of worker threads, each hosting
- * several components; placement; the watchdog that terminates a worker whose event loop is stuck in guest code past
- * a call's deadline, answers that worker's in-flight calls with clear errors, and restarts it with its components.
+ * Main-thread side of component isolation (issue 3 §3, docs/adr/0002, docs/adr/0014): a pool of worker threads, each
+ * hosting several components; placement; the watchdog that terminates a worker whose event loop is stuck in guest code
+ * past a call's deadline, answers that worker's in-flight calls with clear errors, moves the culprit to a worker of
+ * its own, and restarts the worker with its components (held calls are served after it; a failed restart is retried
+ * with backoff); target exit notices for the calls lost with a terminated worker.
  * @module
  */
 import { Worker } from "node:worker_threads";
@@ -414,7 +416,7 @@ export class WorkerPool {
    * received but not read are lost with it, and their callers fail them at once; calls held on the host's connection
    * (`spared`) are still served after the restart.
    */
-  #announceExit(holds: Hold[], reason: string): void {
+  #announceExit(holds: Pick<Hold, "id" | "held">[], reason: string): void {
     for (const h of holds) {
       const { subject, data } = encodeTargetExit(this.opts.lattice, {
         target_id: h.id,
@@ -557,15 +559,32 @@ export class WorkerPool {
     clearInterval(this.#timer);
     await Promise.all(
       this.#workers.map(async (w) => {
+        let clean = false;
         if (w.alive) {
           try {
-            await Promise.race([w.request({ t: "shutdown" }), new Promise((r) => setTimeout(r, 2000))]);
+            const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 2000));
+            clean = await Promise.race([w.request({ t: "shutdown" }).then(() => true), timeout]);
           } catch {
             // already gone
           }
         }
         w.alive = false;
         await w.worker?.terminate();
+        // calls the worker had not answered when it stopped are lost with it: answer them (ADR 0014)
+        for (const c of w.reader?.calls() ?? []) {
+          if (!c.replySubject) continue;
+          const id = w.idOfIndex(c.componentIndex) ?? "unknown";
+          const err = new TrellisError(
+            ErrorCode.TargetExited,
+            `component ${id} was stopped with its host while the call was running${clean ? "" : " (its worker did not shut down in time)"}; the call may or may not have been carried out`,
+            { details: { componentId: id } },
+          );
+          try {
+            this.opts.nc.publish(c.replySubject, errorReply(err));
+          } catch {
+            // connection closed: the callers time out
+          }
+        }
       }),
     );
   }
