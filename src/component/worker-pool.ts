@@ -498,10 +498,20 @@ export class WorkerPool {
     const max = this.opts.maxRestartBackoffMs ?? 5000;
     let attempt = 0;
     let served = false;
+    const unloaded: { id: string; error: string }[] = [];
     while (!this.#closed) {
       try {
         await w.start();
-        for (const spec of w.specs.values()) await w.request({ t: "load", spec });
+        unloaded.length = 0;
+        for (const spec of w.specs.values()) {
+          try {
+            await w.request({ t: "load", spec });
+          } catch (err) {
+            if (!w.alive) throw err; // the thread went away: retry it all
+            unloaded.push({ id: spec.componentId, error: (err as Error).message });
+          }
+        }
+        if (unloaded.length > 0 && unloaded.length === w.specs.size) throw new Error(unloaded.map((u) => `${u.id}: ${u.error}`).join("; "));
         served = true;
         break;
       } catch (err) {
@@ -541,14 +551,45 @@ export class WorkerPool {
     for (const h of holds) h.sub.unsubscribe();
     if (!served) return;
     this.opts.logger.info("component worker restarted", { worker: w.index, components: [...w.specs.keys()], attempts: attempt + 1 });
-    this.#status(w.specs.keys(), "running");
+    const failed = new Set(unloaded.map((u) => u.id));
+    this.#status([...w.specs.keys()].filter((id) => !failed.has(id)), "running");
+    for (const u of unloaded) {
+      // this component alone could not be loaded again: reported failed (its calls get NO_RESPONDERS at once), retried
+      this.opts.logger.error("component could not be reloaded after its worker restarted; retrying", { component_id: u.id, error: u.error });
+      this.#status([u.id], "failed", `it could not be reloaded after its worker thread restarted: ${u.error}`);
+      void this.#reload(w, u.id);
+    }
     try {
       await nc.flush();
       for (const h of holds) {
+        if (failed.has(h.id)) {
+          for (const m of h.held) this.#reject(m, new TrellisError(ErrorCode.ComponentUnavailable, `component ${h.id} is unavailable: it could not be reloaded after its worker thread restarted`));
+          continue;
+        }
         for (const m of h.held) nc.publish(m.subject, m.data, { ...(m.reply ? { reply: m.reply } : {}), ...(m.headers ? { headers: m.headers } : {}) });
       }
     } catch {
       // connection closed: the callers time out
+    }
+  }
+
+  /** Retries loading one component into its (running) worker with backoff, until it loads or is gone. */
+  async #reload(w: WorkerHandle, id: string): Promise<void> {
+    const base = this.opts.restartBackoffMs ?? 100;
+    const max = this.opts.maxRestartBackoffMs ?? 5000;
+    for (let attempt = 1; ; attempt++) {
+      await Promise.race([sleep(Math.min(max, base * 2 ** (attempt - 1))), this.#closing.promise]);
+      const spec = w.specs.get(id);
+      // closed, unloaded, moved, or the worker is restarting (which loads it again)
+      if (this.#closed || !spec || this.#byComponent.get(id) !== w || !w.alive || w.restarting) return;
+      try {
+        await w.request({ t: "load", spec });
+        this.opts.logger.info("component reloaded", { component_id: id, attempts: attempt });
+        this.#status([id], "running");
+        return;
+      } catch (err) {
+        this.opts.logger.warn("component still cannot be reloaded; retrying", { component_id: id, attempt, error: (err as Error).message });
+      }
     }
   }
 
