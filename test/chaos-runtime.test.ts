@@ -9,6 +9,8 @@
  * 3. kill -9 of kv-redis behind a component under load: the calls waiting on it fail at once (target exit notice), no
  *    request waits longer than the provider's restart plus one call timeout, none is answered twice, and the Redis
  *    count matches the 200 answers (see the in-doubt rule in docs/reliability.md).
+ * 4. a host stopping answers the calls its components had not finished (`TARGET_EXITED`), not the callers' timeouts.
+ * 5. the target exit notice on the wire: only calls to that target fail, calls listed in `spared` keep waiting.
  *
  * Figures go to the test diagnostics (docs/reliability.md records a run). Fixtures: adder.wasm (bytecodealliance/jco,
  * Apache-2.0, see test/support/components.ts); the counter and looping guests are built here.
@@ -22,9 +24,9 @@ import { parse } from "@bytecodealliance/jco";
 import { connect, createInbox, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
 import { componentRuntime } from "../src/component/index.ts";
-import { invokeJson } from "../src/invocation/index.ts";
+import { invokeJson, serveInterfaces, serveInvocations, t as wit } from "../src/invocation/index.ts";
 import { CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_TIMEOUT_MS, Status } from "../src/invocation/protocol.ts";
-import { invocationSubject } from "../src/core/subjects.ts";
+import { invocationSubject, targetExitSubject } from "../src/core/subjects.ts";
 import type { TrellisError } from "../src/core/errors.ts";
 import { startNatsServer, type NatsServerHandle } from "../src/lattice/nats-server.ts";
 import { type ProviderSupervisor, providerSupervisor } from "../src/provider/supervisor.ts";
@@ -432,5 +434,59 @@ test("a host stopping answers the calls its components had not finished, instead
     assert.ok(took < 5000, `answered when the worker was stopped, not at the caller's 15 s timeout (${took} ms)`);
   } finally {
     await env.close();
+  }
+});
+
+test("a target exit notice fails at once only the pending calls to that target (wire of docs/protocol.md §10.1)", async (t) => {
+  const nats = await startTestNats();
+  const lattice = `exit${Date.now().toString(36)}`;
+  const server = await connect({ servers: nats.url });
+  const caller = await connect({ servers: nats.url });
+  const other = await connect({ servers: nats.url });
+  try {
+    const api = { name: "test:slow/api", resources: [], functions: { wait: wit.func([], wit.u32) } };
+    serveInterfaces(server, { lattice, targetId: "slowB" }, [{ type: api, handlers: { wait: () => sleep(1500).then(() => 1) } }]);
+    // slowA records the reply subjects it got (to name one as `spared` in the notice)
+    const seen: string[] = [];
+    serveInvocations(server, {
+      lattice,
+      targetId: "slowA",
+      handler: async (req) => {
+        if (req.replySubject) seen.push(req.replySubject);
+        await sleep(1500);
+        return enc.encode("1");
+      },
+    });
+    await server.flush();
+    const call = (targetId: string) => {
+      const start = Date.now();
+      return invokeJson(caller, { lattice, targetId, iface: "test:slow/api", fn: "wait", timeoutMs: 5000 }, []).then(
+        (v) => ({ targetId, ms: Date.now() - start, ok: true, code: String(v), message: "" }),
+        (err: TrellisError) => ({ targetId, ms: Date.now() - start, ok: false, code: err.code, message: err.message }),
+      );
+    };
+    const spared = call("slowA");
+    await waitFor(() => seen.length === 1, { message: "first call arrived" });
+    const calls = [call("slowA"), call("slowA"), call("slowB"), call("slowB")];
+    await sleep(200);
+    // what a supervising host sends when slowA's process exits (a foreign caller or host could do the same); the first
+    // call is listed as spared (as a host lists the calls it holds for a restarting component)
+    other.publish(
+      targetExitSubject(lattice, "slowA"),
+      JSON.stringify({ target_id: "slowA", kind: "provider", host_id: "NHOST", instance_id: "i-1", reason: "provider process was killed by SIGKILL", at: Date.now(), spared: [seen[0]] }),
+    );
+    const results = await Promise.all(calls);
+    const kept = await spared;
+    t.diagnostic([kept, ...results].map((r) => `${r.targetId}: ${r.ok ? "ok" : r.code} after ${r.ms} ms`).join("; "));
+    assert.ok(kept.ok, "a call listed in spared keeps waiting and gets its answer");
+    for (const r of results.filter((x) => x.targetId === "slowA")) {
+      assert.equal(r.code, "TARGET_EXITED");
+      assert.ok(r.ms < 1000, `failed at once (${r.ms} ms)`);
+      assert.match(r.message, /target slowA exited while the call was pending \(provider process was killed by SIGKILL on host NHOST\); the call may or may not have been carried out/);
+    }
+    for (const r of results.filter((x) => x.targetId === "slowB")) assert.ok(r.ok, "calls to another target are not affected");
+  } finally {
+    await Promise.all([server.close(), caller.close(), other.close()]);
+    await nats.stop();
   }
 });
