@@ -120,10 +120,14 @@ test("nats-server restarted under load: every component and provider serves agai
       const downAt = Date.now();
       // the host's own view while NATS is down (nobody can ask it over NATS now)
       const during: string[] = [];
+      const adderDuring: string[] = [];
       while (Date.now() - downAt < 3000) {
-        const st = local.inventory().find((x) => x.id === "looper");
+        const inv = local.inventory();
+        const st = inv.find((x) => x.id === "looper");
         const s = `${st?.status}${st?.error ? `: ${st.error}` : ""}`;
         if (during.at(-1) !== s) during.push(s);
+        const a = inv.find((x) => x.id === "adder")?.status ?? "missing";
+        if (adderDuring.at(-1) !== a) adderDuring.push(a);
         await sleep(50);
       }
       server = await startNatsServer({ port, storeDir });
@@ -174,7 +178,7 @@ test("nats-server restarted under load: every component and provider serves agai
       const looperBack = recovered("looper");
       const lies = probes.filter((p) => !p.ok && p.status === "running" && (p.comp !== "counter" || p.kv === "running"));
       t.diagnostic(
-        `NATS down ${backAt - downAt} ms; spin answered ${await spin}; looper while NATS was down: ${during.join(" → ")}; ` +
+        `NATS down ${backAt - downAt} ms; spin answered ${await spin}; looper while NATS was down: ${during.join(" → ")}; adder: ${adderDuring.join(" → ")}; ` +
           `after NATS is back: adder serves in ${(adderBack?.end ?? NaN) - backAt} ms, counter (component → kv-memory) in ` +
           `${(counterBack?.end ?? NaN) - backAt} ms, looper (worker restarted with retries) in ${(looperBack?.end ?? NaN) - backAt} ms; ` +
           `${probes.length} inventory probes, statuses seen: ` +
@@ -186,6 +190,11 @@ test("nats-server restarted under load: every component and provider serves agai
       assert.ok(counterBack.end - backAt <= 5000, `counter serves within 5 s of NATS being back (${counterBack.end - backAt} ms)`);
       assert.ok(looperBack && looperBack.end - backAt <= 5000, "the component whose worker restart failed serves again within 5 s");
       assert.ok(during.some((d) => /^failed: .*could not be restarted/.test(d)), `it was reported failed meanwhile (${during.join(" → ")})`);
+      // adder's worker was not restarted: it kept its thread, reconnected, and nats.js re-sent its subscriptions
+      assert.ok(
+        adderDuring.includes("disconnected") && adderDuring.every((x) => x === "running" || x === "disconnected"),
+        `adder's worker only lost its connection meanwhile (${adderDuring.join(" → ")})`,
+      );
       assert.deepEqual(lies, [], "no component listed running while it does not answer");
       // at the end, the inventory says running and all answer
       const inv = await lat.client.getInventory(host.id);
