@@ -129,6 +129,7 @@ describe("component runtime", () => {
       max_instances: 3,
       limits: null,
       annotations: { a: "b" },
+      status: "running",
     });
 
     const notFound = await env.runtime.handleUpdate(enc.encode(JSON.stringify({ component_id: "nope", new_component_ref: fixture("adder.wasm") })));

@@ -21,7 +21,7 @@ import { compileComponent, type CompiledComponent } from "./compile.ts";
 import { parseScaleRequest, parseUpdateRequest, type ScaleRequest } from "./control.ts";
 import { DEFAULT_MAX_COMPONENT_BYTES, loadComponentBytes, resolveRef } from "./loader.ts";
 import { buildLinkTable } from "./routing.ts";
-import { WorkerPool } from "./worker-pool.ts";
+import { WorkerPool, type ComponentAvailability } from "./worker-pool.ts";
 import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
 
 /** Host policy for guests (issue 3 §3, §4). Every field is optional. */
@@ -75,6 +75,10 @@ interface Managed {
   config: string[];
   limits: Record<string, string>;
   compiled: CompiledComponent;
+  /** Availability reported by the worker pool (ADR 0014). */
+  status?: ComponentAvailability;
+  /** Why it is `failed`. */
+  error?: string;
 }
 
 interface ResolvedPolicy {
@@ -136,6 +140,7 @@ export class ComponentRuntime {
     this.#pool = new WorkerPool({
       nc: o.nc,
       lattice: o.lattice,
+      hostId: o.hostId,
       nats: o.workerNats ?? { servers: o.nc.getServer() },
       logger: o.logger.child({ component: "runtime" }),
       maxWorkers: policy.maxWorkers,
@@ -143,6 +148,7 @@ export class ComponentRuntime {
       compileCacheDir: join(o.cacheDir, "node-compile-cache"),
       ...(o.invocationLimits ? { invocationLimits: o.invocationLimits } : {}),
       onGuestLog: (id, level, msg, meta) => this.#guestLogger(id)[level](msg, meta),
+      onStatus: (id, status, error) => this.#onStatus(id, status, error),
     });
     this.#unsubscribe.push(
       o.links.onChange((change) => {
@@ -188,6 +194,33 @@ export class ComponentRuntime {
       this.#loggers.set(id, l);
     }
     return l;
+  }
+
+  /**
+   * A component's availability changed (its worker thread restarts, a restart failed, it serves again): kept for the
+   * inventory; `component_scale_failed` when it becomes `failed`, `component_scaled` when it serves again after that.
+   */
+  #onStatus(id: string, status: ComponentAvailability, error: string | undefined): void {
+    const m = this.#components.get(id);
+    if (!m) return;
+    const prev = m.status ?? "running";
+    m.status = status;
+    if (status === "failed") m.error = error;
+    else if (status === "running") delete m.error;
+    if (status === "failed" && prev !== "failed") {
+      this.#log.error("component is not serving: its worker thread could not be restarted (retrying)", { component_id: id, error });
+      this.#o.events.publish(EventType.ComponentScaleFailed, {
+        annotations: m.annotations,
+        host_id: this.#o.hostId,
+        image_ref: m.imageRef,
+        component_id: id,
+        max_instances: m.count,
+        error: `component ${id} is not serving: ${error ?? "its worker thread could not be restarted"}`,
+      });
+    } else if (status === "running" && prev !== "running") {
+      this.#log.info("component serves again", { component_id: id, was: prev });
+      if (prev === "failed") this.#scaledEvent(m, m.count);
+    }
   }
 
   /** Runs `op` after the previous operation on the same component finished. */
@@ -467,11 +500,16 @@ export class ComponentRuntime {
     })().catch((err: unknown) => this.#log.debug("component spec watch ended", { error: (err as Error).message }));
   }
 
-  /** Running components, for `host.get` and heartbeats (reference §1.4 `ComponentDescription`). */
+  /**
+   * Running components, for `host.get` and heartbeats (reference §1.4 `ComponentDescription`), each with its `status`
+   * (`running`, `restarting`, `disconnected`, `failed` — a Trellis extension, ADR 0014).
+   */
   inventory(): ComponentDescription[] {
     return [...this.#components.values()].map((m) => {
       const d: ComponentDescription = { id: m.id, image_ref: m.imageRef, revision: 0, max_instances: m.count, limits: Object.keys(m.limits).length ? m.limits : null };
       if (Object.keys(m.annotations).length > 0) d.annotations = m.annotations;
+      d.status = m.status ?? "running";
+      if (m.error) d.error = m.error;
       return d;
     });
   }

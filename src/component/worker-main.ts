@@ -42,7 +42,9 @@ export type WorkerMessage =
   | { t: "res"; id: number; ok: true; value?: unknown }
   | { t: "res"; id: number; ok: false; error: { code: string; message: string; details?: Record<string, unknown> } }
   | { t: "log"; componentId: string; level: "trace" | "debug" | "info" | "warn" | "error"; msg: string; meta?: Record<string, unknown> }
-  | { t: "ready" };
+  | { t: "ready" }
+  /** The worker's NATS connection dropped (`false`) or is back with its subscriptions flushed (`true`). ADR 0014. */
+  | { t: "nats"; connected: boolean };
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -55,6 +57,7 @@ const guests = new Map<string, { guest: GuestComponent; server: InvocationServer
 /** One upload budget for the whole worker: its components share its memory. */
 const uploadBudget = new UploadBudget(init.invocationLimits);
 let nc: NatsConnection;
+let shuttingDown = false;
 
 async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.t) {
@@ -106,6 +109,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
         heapUsed: process.memoryUsage().heapUsed,
       };
     case "shutdown":
+      shuttingDown = true;
       for (const g of guests.values()) {
         g.server.stop();
         g.guest.close();
@@ -119,6 +123,12 @@ async function handle(req: WorkerRequest): Promise<unknown> {
 
 async function main(): Promise<void> {
   nc = await connect({ ...init.nats, name: `trellis-component-worker` });
+  // A connection that is closed for good (reconnect attempts exhausted) cannot serve: exit, so the pool restarts this
+  // worker with backoff and reports its components failed meanwhile (ADR 0014).
+  void nc.closed().then(() => {
+    if (!shuttingDown) process.exit(3);
+  });
+  void watchConnection(nc);
   port.on("message", (req: WorkerRequest) => {
     handle(req).then(
       (value) => post({ t: "res", id: req.id, ok: true, value }),
@@ -126,6 +136,21 @@ async function main(): Promise<void> {
     );
   });
   post({ t: "ready" });
+}
+
+/** Tells the main thread when the connection drops and when it is back (after the resubscriptions reached the server). */
+async function watchConnection(c: NatsConnection): Promise<void> {
+  for await (const s of c.status()) {
+    if (s.type === "disconnect") post({ t: "nats", connected: false });
+    else if (s.type === "reconnect") {
+      try {
+        await c.flush();
+      } catch {
+        continue; // dropped again: the next reconnect reports
+      }
+      post({ t: "nats", connected: true });
+    }
+  }
 }
 
 main().catch((err: unknown) => {

@@ -47,6 +47,13 @@ export const ErrorCode = {
   TooManyUploads: "TOO_MANY_UPLOADS",
   /** A target's buffer for chunked uploads is full (docs/protocol.md §7.1); the upload was dropped, retry later. */
   UploadBufferFull: "UPLOAD_BUFFER_FULL",
+  /**
+   * The target's process exited (or its host stopped it) while the call was pending: the call may or may not have
+   * been carried out (docs/protocol.md, "Target exit notices").
+   */
+  TargetExited: "TARGET_EXITED",
+  /** The component cannot serve now (its worker thread is being restarted and could not start yet); try again later. */
+  ComponentUnavailable: "COMPONENT_UNAVAILABLE",
 } as const;
 /** One of {@link ErrorCode}'s values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

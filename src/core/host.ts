@@ -27,6 +27,14 @@ export interface ComponentDescription {
   revision: number;
   max_instances: number;
   limits?: Record<string, string> | null;
+  /**
+   * Trellis extension: `running`, `restarting` (its worker thread is being restarted), `disconnected` (its worker's
+   * NATS connection is down and reconnecting) or `failed` (a restart failed and is retried with backoff; `error` says
+   * why). ADR 0014.
+   */
+  status?: string;
+  /** Trellis extension: why the component is `failed`. */
+  error?: string;
 }
 
 /** One running capability provider in an inventory (reference §1.4 `ProviderDescription`). */

@@ -220,3 +220,21 @@ export function wadmStateKey(kind: "host" | "component" | "provider", lattice: s
 export function appVersionsBucket(lattice: string): string {
   return `TRELLIS_APP_VERSIONS_${lattice}`;
 }
+
+// ---- Target exit notices (docs/protocol.md, "Target exit notices", ADR 0014) ---------------------
+
+/** Prefix of target exit notices: a supervising host tells callers that a target's process went away. */
+export const TARGET_EXIT_PREFIX = "trellis.exit.v1";
+
+/**
+ * `trellis.exit.v1.{lattice}.{target}`: published (no reply) by the host that supervised `target` when its process
+ * exited; invocation clients fail their pending calls to `target` at once (docs/protocol.md, "Target exit notices").
+ */
+export function targetExitSubject(lattice: string, targetId: string): string {
+  return `${TARGET_EXIT_PREFIX}.${lattice}.${targetId}`;
+}
+
+/** `trellis.exit.v1.{lattice}.*`: every target exit notice of one lattice (what an invocation client watches). */
+export function targetExitWildcard(lattice: string): string {
+  return `${TARGET_EXIT_PREFIX}.${lattice}.*`;
+}

@@ -16,7 +16,7 @@ import {
 } from "@nats-io/transport-node";
 import { ErrorCode, InvalidArgumentError, TimeoutError, TrellisError } from "../core/errors.ts";
 import { DEFAULT_LINK_NAME } from "../core/link.ts";
-import { invocationSubject, stripVersion } from "../core/subjects.ts";
+import { invocationSubject, stripVersion, targetExitWildcard } from "../core/subjects.ts";
 import { decodeResult, encodeParams, Reader, type ResourceMapper } from "./codec.ts";
 import {
   chunkSize,
@@ -31,6 +31,7 @@ import {
   Status,
 } from "./protocol.ts";
 import type { FuncType } from "./types.ts";
+import { parseTargetExit, type TargetExitNotice } from "./exit.ts";
 
 /** Default per-call timeout when a caller gives none, in milliseconds (the wasmCloud 1.x invocation timeout). */
 export const DEFAULT_INVOCATION_TIMEOUT_MS = 10_000;
@@ -78,16 +79,35 @@ function describeCall(call: CallOptions): string {
   return `${stripVersion(call.iface)}.${call.fn} on ${call.targetId}`;
 }
 
+/** What a pending request is addressed to (for target exit notices). */
+interface Addressee {
+  lattice: string;
+  targetId: string;
+}
+
+/** Rejection reason of a request failed by a target exit notice; mapped to `TARGET_EXITED` by {@link natsFailure}. */
+class TargetExitedSignal extends Error {
+  readonly notice: TargetExitNotice;
+  constructor(notice: TargetExitNotice) {
+    super(notice.reason);
+    this.notice = notice;
+  }
+}
+
 /**
  * Request/reply multiplexer of one connection: one wildcard inbox subscription, replies matched by the last subject
  * token. Unlike `nc.request` it allocates no Error objects (stack traces) per request, which is a large share of a
  * small request's cost; the wire is the same (a publish with a reply subject, one reply).
+ *
+ * It also watches the target exit notices of every lattice it sends to (`trellis.exit.v1.{lattice}.*`, ADR 0014)
+ * and fails the pending requests addressed to a target that exited, at once.
  */
 class RequestMux {
   readonly #nc: NatsConnection;
   readonly #prefix: string;
   readonly #sub: Subscription;
-  readonly #pending = new Map<number, { resolve: (m: Msg) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }>();
+  readonly #pending = new Map<number, { resolve: (m: Msg) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout; to: Addressee | undefined }>();
+  readonly #exitSubs = new Map<string, Subscription>();
   #seq = 0;
 
   constructor(nc: NatsConnection) {
@@ -118,14 +138,35 @@ class RequestMux {
     return this.#sub.isClosed();
   }
 
-  request(subject: string, data: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Promise<Msg> {
+  /** Subscribes to the exit notices of `lattice` (once; the SUB goes out before the request that needs it). */
+  #watchExits(lattice: string): void {
+    if (this.#exitSubs.has(lattice)) return;
+    const sub = this.#nc.subscribe(targetExitWildcard(lattice), {
+      callback: (err, m) => {
+        if (err) return;
+        const targetId = m.subject.slice(m.subject.lastIndexOf(".") + 1);
+        const notice = parseTargetExit(targetId, m.data);
+        const spared = new Set(notice.spared);
+        for (const [id, p] of this.#pending) {
+          if (p.to?.targetId !== targetId || p.to.lattice !== lattice || spared.has(`${this.#prefix}${id}`)) continue;
+          this.#pending.delete(id);
+          clearTimeout(p.timer);
+          p.reject(new TargetExitedSignal(notice));
+        }
+      },
+    });
+    this.#exitSubs.set(lattice, sub);
+  }
+
+  request(subject: string, data: Uint8Array, timeoutMs: number, headers?: MsgHdrs, to?: Addressee): Promise<Msg> {
     const id = ++this.#seq;
+    if (to) this.#watchExits(to.lattice);
     return new Promise<Msg>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
         reject(new NatsTimeoutError());
       }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      this.#pending.set(id, { resolve, reject, timer, to });
       try {
         this.#nc.publish(subject, data, headers ? { reply: `${this.#prefix}${id}`, headers } : { reply: `${this.#prefix}${id}` });
       } catch (err) {
@@ -158,6 +199,14 @@ function natsFailure(err: unknown, call: CallOptions, timeoutMs: number): Trelli
       { details },
     );
   }
+  if (cause instanceof TargetExitedSignal) {
+    const n = cause.notice;
+    return new TrellisError(
+      ErrorCode.TargetExited,
+      `invocation of ${describeCall(call)} failed: target ${call.targetId} exited while the call was pending (${n.reason}${n.host_id ? ` on host ${n.host_id}` : ""}); the call may or may not have been carried out`,
+      { details: { ...details, hostId: n.host_id, instanceId: n.instance_id } },
+    );
+  }
   if (cause instanceof NatsTimeoutError) {
     return new TimeoutError(`invocation of ${describeCall(call)} timed out after ${timeoutMs} ms`, timeoutMs, details);
   }
@@ -184,7 +233,8 @@ export function parseErrorPayload(payload: Uint8Array): TrellisError {
  * Bodies larger than one NATS message are sent and received in chunks (docs/protocol.md, "Large bodies").
  * @param json true to send `content-type: application/json` (params and result are then UTF-8 JSON).
  * @throws TrellisError with the target's error (its `code`, `message`, `details`), or `NO_RESPONDERS` when nothing
- *   serves the target, `TIMEOUT` after `call.timeoutMs`, `PAYLOAD_TOO_LARGE` above {@link MAX_BODY_BYTES},
+ *   serves the target, `TIMEOUT` after `call.timeoutMs`, `TARGET_EXITED` at once when the target's host announces that
+ *   its process exited while the call was pending (ADR 0014), `PAYLOAD_TOO_LARGE` above {@link MAX_BODY_BYTES},
  *   `LATTICE_ERROR` when NATS fails.
  */
 export async function invokeRaw(nc: NatsConnection, call: CallOptions, params: Uint8Array, json = false): Promise<Uint8Array> {
@@ -202,30 +252,31 @@ export async function invokeRaw(nc: NatsConnection, call: CallOptions, params: U
   };
   let reply: Uint8Array;
   const m = mux(nc);
+  const to: Addressee = { lattice: call.lattice, targetId: call.targetId };
   try {
     if (params.length <= chunk) {
-      const msg = await m.request(subject, params, timeoutMs, buildHeaders(call, timeoutMs, json));
+      const msg = await m.request(subject, params, timeoutMs, buildHeaders(call, timeoutMs, json), to);
       reply = msg.data;
     } else {
-      let msg = await m.request(subject, params.subarray(0, chunk), remaining(), buildHeaders(call, timeoutMs, json, params.length));
+      let msg = await m.request(subject, params.subarray(0, chunk), remaining(), buildHeaders(call, timeoutMs, json, params.length), to);
       let off = chunk;
       while (off < params.length) {
         if (msg.data[0] !== Status.Continue) break; // an error (or an early final answer) ends the upload
         const upload = utf8.decode(msg.data.subarray(1));
         const end = Math.min(params.length, off + chunk);
-        msg = await m.request(upload, params.subarray(off, end), remaining());
+        msg = await m.request(upload, params.subarray(off, end), remaining(), undefined, to);
         off = end;
       }
       reply = msg.data;
     }
-    return await readReply(m, call, reply, remaining);
+    return await readReply(m, call, reply, remaining, to);
   } catch (err) {
     if (err instanceof TrellisError) throw err;
     throw natsFailure(err, call, timeoutMs);
   }
 }
 
-async function readReply(m: RequestMux, call: CallOptions, reply: Uint8Array, remaining: () => number): Promise<Uint8Array> {
+async function readReply(m: RequestMux, call: CallOptions, reply: Uint8Array, remaining: () => number, to: Addressee): Promise<Uint8Array> {
   const status = reply[0];
   switch (status) {
     case Status.Ok:
@@ -243,8 +294,8 @@ async function readReply(m: RequestMux, call: CallOptions, reply: Uint8Array, re
       out.set(first, 0);
       off += first.length;
       while (off < total) {
-        const msg = await m.request(subject, EMPTY, remaining());
-        if (msg.data[0] !== Status.Ok) return readReply(m, call, msg.data, remaining);
+        const msg = await m.request(subject, EMPTY, remaining(), undefined, to);
+        if (msg.data[0] !== Status.Ok) return readReply(m, call, msg.data, remaining, to);
         const part = msg.data.subarray(1);
         if (part.length === 0 || off + part.length > total) {
           throw new TrellisError(ErrorCode.Internal, `malformed chunked result from ${describeCall(call)}`);

@@ -14,6 +14,7 @@ import type { Logger } from "../core/logger.ts";
 import type { ProviderDescription } from "../core/host.ts";
 import { providerRpc } from "../core/subjects.ts";
 import { toInterfaceLinkDefinition } from "../link/notify.ts";
+import { encodeTargetExit } from "../invocation/exit.ts";
 import type { WorkloadContext } from "../host/workloads.ts";
 import { encodeHostData, type HostData } from "./host-data.ts";
 import { describeExit, ProviderProcess } from "./process.ts";
@@ -215,6 +216,7 @@ export class ManagedProvider {
     this.#crashes++;
     const why = `provider process ${describeExit(exit, proc.tail())}`;
     this.#lastError = why;
+    this.#announceExit(`provider process ${describeExit(exit, [])}`);
     if (this.#crashes > this.#cfg.maxRestarts) {
       this.#logger.error("provider keeps crashing; giving up", { crashes: this.#crashes, error: why });
       this.#fail(`${why} (${this.#crashes} crashes in a row, none lasting ${this.#cfg.stableAfterMs} ms; not restarting)`);
@@ -224,6 +226,26 @@ export class ManagedProvider {
     this.#status = "restarting";
     this.#logger.warn("provider process exited; restarting", { error: why, restart_in_ms: delay, crashes: this.#crashes, uptime_ms: uptime });
     this.#schedule(() => void this.#restart(), delay);
+  }
+
+  /**
+   * Publishes the target exit notice of the process that just went away (ADR 0014, docs/protocol.md "Target exit
+   * notices"), so callers waiting on it fail at once instead of at their timeout. `reason` holds no process output.
+   */
+  #announceExit(reason: string): void {
+    const { subject, data } = encodeTargetExit(this.#ctx.lattice, {
+      target_id: this.spec.id,
+      kind: "provider",
+      host_id: this.#ctx.hostId,
+      instance_id: this.#instanceId,
+      reason,
+      at: Date.now(),
+    });
+    try {
+      this.#ctx.nc.publish(subject, data);
+    } catch (err) {
+      this.#logger.debug("cannot publish the provider exit notice", { error: (err as Error).message });
+    }
   }
 
   async #restart(): Promise<void> {
@@ -375,6 +397,7 @@ export class ManagedProvider {
         proc.kill("SIGKILL");
         await Promise.race([proc.exited, sleep(2000)]);
       }
+      this.#announceExit(`provider stopped (${reason})`);
     }
     this.#ctx.events.publish(EventType.ProviderStopped, {
       host_id: this.#ctx.hostId,

@@ -10,7 +10,9 @@ function inventoryText(inv: HostInventory): string {
   const lines = [`host ${inv.host_id} (${inv.friendly_name}), up ${inv.uptime_human}, version ${inv.version}`];
   lines.push(`  labels: ${Object.entries(inv.labels).map(([k, v]) => `${k}=${v}`).join(", ")}`);
   lines.push(`  components (${inv.components.length}):`);
-  for (const c of inv.components) lines.push(`    ${c.id}  ${c.image_ref}  max_instances=${c.max_instances}`);
+  for (const c of inv.components) {
+    lines.push(`    ${c.id}  ${c.image_ref}  max_instances=${c.max_instances}${c.status ? `  ${c.status}` : ""}${c.error ? ` (${c.error})` : ""}`);
+  }
   lines.push(`  providers (${inv.providers.length}):`);
   for (const p of inv.providers) lines.push(`    ${p.id}  ${p.image_ref ?? ""}${p.status ? `  ${p.status}` : ""}`);
   return lines.join("\n");
