@@ -28,6 +28,7 @@ export const ENV = {
   componentMaxMemoryMb: "TRELLIS_COMPONENT_MAX_MEMORY_MB",
   componentMaxWorkers: "TRELLIS_COMPONENT_MAX_WORKERS",
   componentCallTimeoutMs: "TRELLIS_COMPONENT_CALL_TIMEOUT_MS",
+  kvReplicas: "TRELLIS_KV_REPLICAS",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

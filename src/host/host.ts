@@ -106,7 +106,12 @@ export class Host {
     }
     let lattice: LatticeData;
     try {
-      lattice = await openLatticeData(nc, config.lattice, config.logger.child({ host_id: keys.id }));
+      lattice = await openLatticeData(
+        nc,
+        config.lattice,
+        config.logger.child({ host_id: keys.id }),
+        config.kvReplicas === undefined ? {} : { kvReplicas: config.kvReplicas },
+      );
     } catch (err) {
       if (owns) await nc.close();
       throw err;

@@ -11,6 +11,7 @@ import { validateId } from "../core/ids.ts";
 import { type Logger, createLogger } from "../core/logger.ts";
 import type { WorkloadFactories } from "./workloads.ts";
 import { defaultWorkloads } from "./default-workloads.ts";
+import { validateKvReplicas } from "../lattice/kv.ts";
 
 /** Default lattice name. */
 export const DEFAULT_LATTICE = "default";
@@ -52,6 +53,12 @@ export interface HostOptions {
    * and the capability provider supervisor (src/provider); `{}` gives a host that only keeps lattice data.
    */
   workloads?: Partial<WorkloadFactories>;
+  /**
+   * Replica count (1–5) of the lattice KV buckets this host creates (`LATTICEDATA_`, `CONFIGDATA_`); an existing
+   * bucket keeps its own. @default 3 when the NATS server is in a cluster of 3 or more servers, else 1
+   * (`--kv-replicas`, `TRELLIS_KV_REPLICAS`; docs/nats-cluster.md)
+   */
+  kvReplicas?: number;
 }
 
 /** {@link HostOptions} with defaults filled and values checked. */
@@ -68,6 +75,8 @@ export interface HostConfig {
   readonly cacheDir: string;
   readonly logger: Logger;
   readonly workloads: Partial<WorkloadFactories>;
+  /** Undefined: decided from the server's cluster size when the buckets are created. */
+  readonly kvReplicas: number | undefined;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -114,5 +123,6 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     cacheDir: opts.cacheDir ?? join(base, "trellis"),
     logger: opts.logger ?? createLogger(),
     workloads: opts.workloads ?? defaultWorkloads(),
+    kvReplicas: opts.kvReplicas === undefined ? undefined : validateKvReplicas(opts.kvReplicas, "kvReplicas"),
   });
 }

@@ -38,6 +38,7 @@ interface UpFlags {
   natsStoreDir?: string;
   natsWebsocketPort?: string;
   detached?: boolean;
+  kvReplicas?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -130,7 +131,8 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--no-nats-autostart", `never start a nats-server (${ENV.natsAutostart}=false)`)
     .option("--nats-store-dir <dir>", `JetStream store of a started nats-server (${ENV.natsStoreDir})`)
     .option("--nats-websocket-port <port>", `WebSocket port of a started nats-server (${ENV.natsWebsocketPort}; default 4223)`)
-    .option("--detached", "run the host in the background; stop it with `trellis down`");
+    .option("--detached", "run the host in the background; stop it with `trellis down`")
+    .option("--kv-replicas <n>", `replicas (1-5) of lattice KV buckets this host creates (${ENV.kvReplicas}; default 3 on a NATS cluster of 3 or more, else 1)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -162,6 +164,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             cacheDir: flags.cacheDir ?? env[ENV.cacheDir],
             logger,
             workloads: defaultWorkloads(workloadOptions(flags, env)),
+            kvReplicas: num("--kv-replicas", flags.kvReplicas ?? env[ENV.kvReplicas]),
           });
         } catch (err) {
           await nats?.stop();
