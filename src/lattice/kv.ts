@@ -3,7 +3,7 @@
  * @module
  */
 import type { NatsConnection, ServerInfo } from "@nats-io/transport-node";
-import { JetStreamApiCodes, JetStreamApiError, jetstream } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { ErrorCode, InvalidArgumentError, JetStreamUnavailableError, TimeoutError, TrellisError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
@@ -247,9 +247,19 @@ export async function watchBucket(
       const deadline = Date.now() + timeoutMs;
       let target: number;
       try {
-        target = await lastRevision(kv);
+        target = await withTimeout(lastRevision(kv), Math.min(LEADER_READ_MS, timeoutMs));
       } catch (err) {
-        throw kvFailure(`cannot read the last revision of KV bucket ${bucketName(kv)}`, err);
+        if (!isJetStreamUnavailable(err)) throw kvFailure(`cannot read the last revision of KV bucket ${bucketName(kv)}`, err);
+        // No stream leader (an election in progress): a replica tells whether anything after `seen` exists. It may
+        // lag the old leader by the writes in flight when it died; new writes cannot complete until a leader exists.
+        let next: number | undefined;
+        try {
+          next = await withTimeout(directNextRevision(kv, seen + 1), Math.max(1, Math.min(LEADER_READ_MS, deadline - Date.now())));
+        } catch (e) {
+          throw kvFailure(`cannot read the last revision of KV bucket ${bucketName(kv)}`, e);
+        }
+        if (next === undefined) return;
+        target = next;
       }
       if (target <= seen) return;
       const first = Math.min(stallMs, Math.max(0, deadline - Date.now()));
@@ -269,6 +279,31 @@ export async function watchBucket(
   };
 }
 
+/** How long a read that needs the stream leader may take before a leaderless fallback is tried, in ms. */
+const LEADER_READ_MS = 600;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new JetStreamUnavailableError(`no answer from JetStream within ${ms} ms`, { timeoutMs: ms })), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The revision of the first entry at or after `from` (any key), read with a JetStream direct get, which any replica
+ * of the bucket's stream answers without a leader; undefined when there is none.
+ */
+export async function directNextRevision(kv: KV, from: number): Promise<number | undefined> {
+  const jsm = (kv as unknown as { jsm?: JetStreamManager }).jsm;
+  if (jsm === undefined) throw new TrellisError(ErrorCode.Internal, "the KV handle has no JetStream manager");
+  const name = bucketName(kv);
+  const m = await jsm.direct.getMessage(`KV_${name}`, { seq: from, next_by_subj: `$KV.${name}.>` });
+  return m === null ? undefined : m.seq;
+}
+
 /** True when `err` says JetStream did not answer or is unavailable (timeout, no responders, no quorum, 503). */
 export function isJetStreamUnavailable(err: unknown): boolean {
   if (err instanceof JetStreamUnavailableError) return true;
@@ -278,7 +313,8 @@ export function isJetStreamUnavailable(err: unknown): boolean {
     return code === 10008 || code === 10023 || err.status === 503 || /unavailable|leader|quorum/i.test(err.message);
   }
   const msg = err instanceof Error ? `${err.name} ${err.message}` : String(err);
-  return /timeout|timed out|no responders|503|unavailable|no quorum|leader|disconnect|connection closed|reconnect/i.test(msg);
+  // "jetstream is not enabled" is what nats.js says to a publish no stream leader answers (503 no responders)
+  return /timeout|timed out|no responders|503|unavailable|no quorum|leader|disconnect|connection closed|reconnect|not enabled/i.test(msg);
 }
 
 /**
