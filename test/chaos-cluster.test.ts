@@ -105,41 +105,45 @@ describe("NATS node loss on a 3-node JetStream cluster", () => {
     await new Promise((r) => setTimeout(r, 500));
 
     const t0 = Date.now();
-    await cluster.kill(killed);
-
-    // control operations: repeat until each answers with success
+    let readRecoveryMs: number, writeRecoveryMs: number, linkGetMs: number, linkPutMs: number, configPutMs: number, configGetMs: number;
+    let firstOkAfter: { at: number; ok: boolean };
     const errorsSeen: Record<string, number> = {};
     let slowestErrorMs = 0;
-    const untilOk = async <T>(what: string, op: () => Promise<T>): Promise<number> => {
-      for (;;) {
-        const a0 = Date.now();
-        try {
-          await op();
-          return Date.now() - t0;
-        } catch (err) {
-          const code = (err as { code?: string }).code ?? "?";
-          slowestErrorMs = Math.max(slowestErrorMs, Date.now() - a0);
-          errorsSeen[`${what}:${code}`] = (errorsSeen[`${what}:${code}`] ?? 0) + 1;
-          if (Date.now() - t0 > 30_000) throw err;
-          await new Promise((r) => setTimeout(r, 100));
+    try {
+      await cluster.kill(killed);
+
+      // control operations: repeat until each answers with success
+      const untilOk = async <T>(what: string, op: () => Promise<T>): Promise<number> => {
+        for (;;) {
+          const a0 = Date.now();
+          try {
+            await op();
+            return Date.now() - t0;
+          } catch (err) {
+            const code = (err as { code?: string }).code ?? "?";
+            slowestErrorMs = Math.max(slowestErrorMs, Date.now() - a0);
+            errorsSeen[`${what}:${code}`] = (errorsSeen[`${what}:${code}`] ?? 0) + 1;
+            if (Date.now() - t0 > 30_000) throw err;
+            await new Promise((r) => setTimeout(r, 100));
+          }
         }
-      }
-    };
-    const [linkGetMs, linkPutMs, configPutMs, configGetMs] = await Promise.all([
-      untilOk("link.get", () => client.getLinks()),
-      untilOk("link.put", () => client.putLink({ source_id: "after-kill", target: "kv", wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["store"] })),
-      untilOk("config.put", () => client.putConfig("after-kill", { a: "1" })),
-      untilOk("config.get", () => client.getConfig("cfg-0")),
-    ]);
-    const readRecoveryMs = Math.max(linkGetMs, configGetMs);
-    const writeRecoveryMs = Math.max(linkPutMs, configPutMs);
+      };
+      [linkGetMs, linkPutMs, configPutMs, configGetMs] = await Promise.all([
+        untilOk("link.get", () => client.getLinks()),
+        untilOk("link.put", () => client.putLink({ source_id: "after-kill", target: "kv", wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["store"] })),
+        untilOk("config.put", () => client.putConfig("after-kill", { a: "1" })),
+        untilOk("config.get", () => client.getConfig("cfg-0")),
+      ]);
+      readRecoveryMs = Math.max(linkGetMs, configGetMs);
+      writeRecoveryMs = Math.max(linkPutMs, configPutMs);
 
-    // calls resume
-    const firstOkAfter = await waitFor(() => calls.find((c) => c.at > t0 + 100 && c.ok), { timeoutMs: 15_000, message: "a successful call after the kill" });
-    await new Promise((r) => setTimeout(r, 1000));
-    loading = false;
-    await load;
-
+      // calls resume
+      firstOkAfter = await waitFor(() => calls.find((c) => c.at > t0 + 100 && c.ok), { timeoutMs: 15_000, message: "a successful call after the kill" });
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      loading = false;
+      await load;
+    }
     // nothing lost
     const links = await client.getLinks();
     const configs = await Promise.all(Array.from({ length: CONFIGS }, (_, i) => client.getConfig(`cfg-${i}`)));
