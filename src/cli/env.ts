@@ -29,6 +29,7 @@ export const ENV = {
   componentMaxWorkers: "TRELLIS_COMPONENT_MAX_WORKERS",
   componentCallTimeoutMs: "TRELLIS_COMPONENT_CALL_TIMEOUT_MS",
   kvReplicas: "TRELLIS_KV_REPLICAS",
+  jsDomain: "TRELLIS_JS_DOMAIN",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

@@ -110,7 +110,10 @@ export class Host {
         nc,
         config.lattice,
         config.logger.child({ host_id: keys.id }),
-        config.kvReplicas === undefined ? {} : { kvReplicas: config.kvReplicas },
+        {
+          ...(config.kvReplicas === undefined ? {} : { kvReplicas: config.kvReplicas }),
+          ...(config.jsDomain === undefined ? {} : { jsDomain: config.jsDomain }),
+        },
       );
     } catch (err) {
       if (owns) await nc.close();

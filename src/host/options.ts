@@ -59,6 +59,12 @@ export interface HostOptions {
    * (`--kv-replicas`, `TRELLIS_KV_REPLICAS`; docs/nats-cluster.md)
    */
   kvReplicas?: number;
+  /**
+   * JetStream domain whose JetStream holds the lattice data, for a host connected to a leaf node that reaches the hub's
+   * JetStream through the leaf connection. @default the connected server's own JetStream (`--js-domain`,
+   * `TRELLIS_JS_DOMAIN`; docs/nats-cluster.md, "Across sites")
+   */
+  jsDomain?: string;
 }
 
 /** {@link HostOptions} with defaults filled and values checked. */
@@ -77,6 +83,7 @@ export interface HostConfig {
   readonly workloads: Partial<WorkloadFactories>;
   /** Undefined: decided from the server's cluster size when the buckets are created. */
   readonly kvReplicas: number | undefined;
+  readonly jsDomain: string | undefined;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -124,5 +131,6 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     logger: opts.logger ?? createLogger(),
     workloads: opts.workloads ?? defaultWorkloads(),
     kvReplicas: opts.kvReplicas === undefined ? undefined : validateKvReplicas(opts.kvReplicas, "kvReplicas"),
+    jsDomain: opts.jsDomain === undefined || opts.jsDomain === "" ? undefined : validateId("jsDomain", opts.jsDomain),
   });
 }

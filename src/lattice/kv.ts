@@ -22,6 +22,11 @@ export interface OpenBucketOptions {
   timeoutMs?: number;
   /** Told when a default replica count of 3 had to fall back to 1. */
   logger?: Logger;
+  /**
+   * JetStream domain whose JetStream holds the bucket (API prefix `$JS.{domain}.API`), for a host on a leaf node
+   * reaching the hub's JetStream (docs/nats-cluster.md, "Across sites"). @default the server's own JetStream
+   */
+  domain?: string;
 }
 
 /**
@@ -67,7 +72,9 @@ export function validateKvReplicas(value: unknown, field = "kvReplicas"): number
 export async function openBucket(nc: NatsConnection, name: string, opts: OpenBucketOptions = {}): Promise<KV> {
   const explicit = opts.replicas !== undefined;
   const replicas = explicit ? validateKvReplicas(opts.replicas, "replicas") : defaultKvReplicas(nc);
-  const kvm = new Kvm(jetstream(nc, { timeout: opts.timeoutMs ?? DEFAULT_KV_TIMEOUT_MS }));
+  const kvm = new Kvm(
+    jetstream(nc, { timeout: opts.timeoutMs ?? DEFAULT_KV_TIMEOUT_MS, ...(opts.domain ? { domain: opts.domain } : {}) }),
+  );
   const create = async (r: number): Promise<KV> => {
     try {
       return await kvm.create(name, { history: 1, replicas: r });

@@ -39,6 +39,7 @@ interface UpFlags {
   natsWebsocketPort?: string;
   detached?: boolean;
   kvReplicas?: string;
+  jsDomain?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -132,7 +133,8 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--nats-store-dir <dir>", `JetStream store of a started nats-server (${ENV.natsStoreDir})`)
     .option("--nats-websocket-port <port>", `WebSocket port of a started nats-server (${ENV.natsWebsocketPort}; default 4223)`)
     .option("--detached", "run the host in the background; stop it with `trellis down`")
-    .option("--kv-replicas <n>", `replicas (1-5) of lattice KV buckets this host creates (${ENV.kvReplicas}; default 3 on a NATS cluster of 3 or more, else 1)`);
+    .option("--kv-replicas <n>", `replicas (1-5) of lattice KV buckets this host creates (${ENV.kvReplicas}; default 3 on a NATS cluster of 3 or more, else 1)`)
+    .option("--js-domain <domain>", `JetStream domain holding the lattice data, for a host on a leaf node (${ENV.jsDomain})`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -165,6 +167,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             logger,
             workloads: defaultWorkloads(workloadOptions(flags, env)),
             kvReplicas: num("--kv-replicas", flags.kvReplicas ?? env[ENV.kvReplicas]),
+            jsDomain: flags.jsDomain ?? env[ENV.jsDomain],
           });
         } catch (err) {
           await nats?.stop();
