@@ -228,4 +228,41 @@ describe("NATS node loss on a 3-node JetStream cluster", () => {
       await direct.close();
     }
   });
+
+  test("kill -9 of a host's own node: the host reconnects to another member and answers again; calls resume", async () => {
+    // bring the cluster back to 3 nodes first
+    for (const n of cluster.nodes) if (!n.running) await cluster.restart(n.name);
+    await cluster.waitJetStream();
+    await waitFor(async () => (await client.getLinks()).length > 0 && (await client.putConfig("healed", { a: "1" })) !== "", { timeoutMs: 20_000, message: "lattice data writable again" });
+    const call = () => invokeJson(caller, { lattice, targetId: "counter", iface: "test:counter/api", fn: "hit", timeoutMs: 1000 }, ["k"]);
+    await waitFor(async () => (await call()) !== undefined, { timeoutMs: 15_000, message: "calls work before the kill" });
+    // host A (component runtime) was given only n0's URL; it learned the others from the server INFO
+    const t0 = Date.now();
+    await cluster.kill("n0");
+    const hostBackMs = await (async () => {
+      for (;;) {
+        try {
+          await client.getInventory(hostA.id);
+          return Date.now() - t0;
+        } catch {
+          if (Date.now() - t0 > 20_000) throw new Error("host A did not answer again within 20 s");
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    const callsBackMs = await (async () => {
+      for (;;) {
+        try {
+          await call();
+          return Date.now() - t0;
+        } catch {
+          if (Date.now() - t0 > 20_000) throw new Error("calls did not resume within 20 s");
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    process.stdout.write(`CHAOS_HOSTNODE_FIGURES ${JSON.stringify({ killed: "n0", host_answers_again_ms: hostBackMs, calls_resume_ms: callsBackMs })}\n`);
+    assert.ok(hostBackMs < 5000, `host A answered again after ${hostBackMs} ms`);
+    assert.ok(callsBackMs < 5000, `calls resumed after ${callsBackMs} ms`);
+  });
 });
