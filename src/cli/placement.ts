@@ -1,5 +1,6 @@
 /**
- * Where CLI commands put and find workloads: one `host.ping` round plus a `host.get` per host.
+ * Where CLI commands put and find workloads: an auction to place one (reference §1.4), and one `host.ping` round plus
+ * a `host.get` per host to find them.
  * @module
  */
 import type { CtlClient } from "../control/client.ts";
@@ -11,18 +12,6 @@ export async function inventories(client: CtlClient): Promise<HostInventory[]> {
   const hosts = await client.getHosts();
   const invs = await Promise.all(hosts.map((h) => client.getInventory(h.id).catch(() => undefined)));
   return invs.filter((i): i is HostInventory => i !== undefined);
-}
-
-/**
- * The host with the lowest `load(inventory)` (a simple auction), e.g. the fewest components.
- * @throws NotFoundError when no host answers.
- */
-export async function pickHost(client: CtlClient, load: (inv: HostInventory) => number): Promise<string> {
-  const invs = await inventories(client);
-  if (invs.length === 0) throw new NotFoundError(`no host answered in lattice ${client.lattice}; start one with \`trellis up\``);
-  let best = invs[0]!;
-  for (const inv of invs) if (load(inv) < load(best)) best = inv;
-  return best.host_id;
 }
 
 /**
