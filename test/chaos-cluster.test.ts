@@ -187,8 +187,8 @@ describe("NATS node loss on a 3-node JetStream cluster", () => {
     assert.equal(lostConfigs, 0);
     assert.ok(links.some((l) => l.source_id === "after-kill"));
     assert.deepEqual(await client.getConfig("after-kill"), { a: "1" });
-    // reads answer within 5 s (from replicas while no stream leader exists)
-    assert.ok(readRecoveryMs < 5000, `link.get and config.get succeeded again after ${readRecoveryMs} ms`);
+    // reads answer within 5 s — in fact they do not wait for the election (≥ 4 s on 2.9.10): replicas answer them
+    assert.ok(readRecoveryMs < 2500, `link.get and config.get succeeded again after ${readRecoveryMs} ms`);
     // writes need a new stream leader: nats-server 2.9.10 elects one after 4–9 s (raft election timeout, not
     // configurable); until then every write is answered with an error envelope, never silence
     assert.ok(writeRecoveryMs < 12_000, `link.put and config.put succeeded again after ${writeRecoveryMs} ms`);
