@@ -138,6 +138,7 @@ describe("auctions and unsupported subjects", () => {
       `${root}.nosuch.verb.arg.more`,
       `${root}.host.get.${east.id}.extra`,
       `${root}.component.nosuchverb.${east.id}`,
+      `${root}.component.auction.${east.id}`,
     ];
     for (const s of subjects) {
       const { replies, firstMs } = await allReplies(s, {});

@@ -44,9 +44,16 @@ function notAvailable(what: string): CtlResponse {
 /**
  * Reads a `ComponentAuctionRequest` / `ProviderAuctionRequest` (reference §1.4): `{kind}_ref` (default ""),
  * `{kind}_id` (required), `constraints` (required map string → string).
- * @throws InvalidArgumentError naming the bad field.
+ * @throws InvalidArgumentError naming the bad field; TrellisError `INVALID_ARGUMENT` "unsupported subject" when the
+ *   subject had a token after `auction`.
  */
-function parseAuction(payload: Uint8Array, kind: "component" | "provider"): { ref: string; id: string; constraints: Record<string, string> } {
+function parseAuction(
+  payload: Uint8Array,
+  kind: "component" | "provider",
+  arg: string | undefined,
+): { ref: string; id: string; constraints: Record<string, string> } {
+  // `{kind}.auction.{host}` reaches a host through its per-host subscription; auctions are not host-addressed.
+  if (arg !== undefined) throw new TrellisError(ErrorCode.InvalidArgument, "unsupported subject", { details: { subject: `${kind}.auction.${arg}` } });
   const body = parseObjectBody(payload, `${kind}.auction`);
   const refField = `${kind}_ref`;
   const ref = body[refField] ?? "";
@@ -154,14 +161,14 @@ export function hostRoutes(ctx: RouteContext): CtlRoutes {
       return ok("successfully deleted config");
     },
 
-    "component.auction": (payload) => {
-      const req = parseAuction(payload, "component");
+    "component.auction": (payload, arg) => {
+      const req = parseAuction(payload, "component", arg);
       const running = ctx.components()?.inventory().some((c) => c.id === req.id) ?? false;
       if (ctx.components() === undefined || running || !labelsMatch(ctx.labels, req.constraints)) return undefined;
       return ok("", { component_ref: req.ref, component_id: req.id, host_id: ctx.hostId, constraints: req.constraints });
     },
-    "provider.auction": (payload) => {
-      const req = parseAuction(payload, "provider");
+    "provider.auction": (payload, arg) => {
+      const req = parseAuction(payload, "provider", arg);
       const running = ctx.providers()?.inventory().some((p) => p.id === req.id) ?? false;
       if (ctx.providers() === undefined || running || !labelsMatch(ctx.labels, req.constraints)) return undefined;
       return ok("", { host_id: ctx.hostId, provider_ref: req.ref, provider_id: req.id, constraints: req.constraints });
