@@ -32,6 +32,8 @@ export const ENV = {
   maxUploadBytes: "TRELLIS_MAX_UPLOAD_BYTES",
   maxCallTimeoutMs: "TRELLIS_MAX_CALL_TIMEOUT_MS",
   wadm: "TRELLIS_WADM",
+  kvReplicas: "TRELLIS_KV_REPLICAS",
+  jsDomain: "TRELLIS_JS_DOMAIN",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

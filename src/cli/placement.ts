@@ -1,5 +1,6 @@
 /**
- * Where CLI commands put and find workloads: one `host.ping` round plus a `host.get` per host.
+ * Where CLI commands put and find workloads: an auction to place one (reference §1.4), and one `host.ping` round plus
+ * a `host.get` per host to find them.
  * @module
  */
 import type { CtlClient } from "../control/client.ts";
@@ -14,13 +15,29 @@ export async function inventories(client: CtlClient): Promise<HostInventory[]> {
 }
 
 /**
- * The host with the lowest `load(inventory)` (a simple auction), e.g. the fewest components.
- * @throws NotFoundError when no host answers.
+ * The host to start a workload on, chosen by auction (reference §1.4 `component.auction` / `provider.auction`, as
+ * `wash start` does without a host id): the first bid of a host whose labels match every constraint and that does
+ * not run `id` yet.
+ * @throws NotFoundError when no host bids (naming the constraints).
  */
-export async function pickHost(client: CtlClient, load: (inv: HostInventory) => number): Promise<string> {
-  const invs = await inventories(client);
-  if (invs.length === 0) throw new NotFoundError(`no host answered in lattice ${client.lattice}; start one with \`trellis up\``);
-  let best = invs[0]!;
-  for (const inv of invs) if (load(inv) < load(best)) best = inv;
-  return best.host_id;
+export async function auctionHost(
+  client: CtlClient,
+  kind: "component" | "provider",
+  ref: string,
+  id: string,
+  constraints: Record<string, string>,
+): Promise<string> {
+  const acks =
+    kind === "component"
+      ? await client.auctionComponent({ component_ref: ref, component_id: id, constraints })
+      : await client.auctionProvider({ provider_ref: ref, provider_id: id, constraints });
+  const first = acks[0];
+  if (first === undefined) {
+    const what = Object.keys(constraints).length === 0 ? "" : ` with labels ${Object.entries(constraints).map(([k, v]) => `${k}=${v}`).join(", ")}`;
+    throw new NotFoundError(
+      `no host${what} in lattice ${client.lattice} can run ${kind} ${id} (none answered the auction, or every one already runs it); start one with \`trellis up\``,
+      { constraints },
+    );
+  }
+  return first.host_id;
 }

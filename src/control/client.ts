@@ -58,6 +58,30 @@ export interface StartProviderRequest {
   annotations?: Record<string, string>;
 }
 
+/** A host's bid in `component.auction` (reference §1.4 `ComponentAuctionAck`). */
+export interface ComponentAuctionAck {
+  component_ref: string;
+  component_id: string;
+  host_id: string;
+  constraints: Record<string, string>;
+}
+
+/** A host's bid in `provider.auction` (reference §1.4 `ProviderAuctionAck`). */
+export interface ProviderAuctionAck {
+  host_id: string;
+  provider_ref: string;
+  provider_id: string;
+  constraints: Record<string, string>;
+}
+
+/** How long an auction collects bids. */
+export interface AuctionOptions {
+  /** Longest wait, in ms. @default the client's timeout (wasmCloud's client waits 5000) */
+  waitMs?: number;
+  /** Stop after this long without a new bid, in ms. @default 300 */
+  stallMs?: number;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -142,6 +166,62 @@ export class CtlClient {
       if (e.code !== ErrorCode.NoResponders) throw e;
     }
     return hosts.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /**
+   * `component.auction` (scatter-gather): the bids of every host whose labels match every constraint and that does
+   * not run `component_id` yet. Hosts that do not bid stay silent; an empty array means no host matched.
+   * @throws TrellisError with the hosts' error code when they reject the request (e.g. a bad `component_id`).
+   */
+  async auctionComponent(
+    req: { component_ref: string; component_id: string; constraints?: Record<string, string> },
+    opts: AuctionOptions = {},
+  ): Promise<ComponentAuctionAck[]> {
+    const body = { component_ref: req.component_ref, component_id: validateId("component_id", req.component_id), constraints: req.constraints ?? {} };
+    return this.#gather<ComponentAuctionAck>(ctl.componentAuction(this.lattice), body, opts);
+  }
+
+  /**
+   * `provider.auction` (scatter-gather): the bids of every host whose labels match every constraint and that does not
+   * run `provider_id` yet; an empty array means no host matched.
+   * @throws TrellisError with the hosts' error code when they reject the request.
+   */
+  async auctionProvider(
+    req: { provider_ref: string; provider_id: string; constraints?: Record<string, string> },
+    opts: AuctionOptions = {},
+  ): Promise<ProviderAuctionAck[]> {
+    const body = { provider_ref: req.provider_ref, provider_id: validateId("provider_id", req.provider_id), constraints: req.constraints ?? {} };
+    return this.#gather<ProviderAuctionAck>(ctl.providerAuction(this.lattice), body, opts);
+  }
+
+  async #gather<T>(subject: string, body: unknown, opts: AuctionOptions): Promise<T[]> {
+    const waitMs = opts.waitMs ?? this.timeoutMs;
+    const out: T[] = [];
+    let failure: TrellisError | undefined;
+    try {
+      const it = await this.nc.requestMany(subject, encoder.encode(JSON.stringify(body)), {
+        strategy: "stall",
+        stall: opts.stallMs ?? 300,
+        maxWait: waitMs,
+      });
+      for await (const m of it) {
+        let r: CtlResponse<T>;
+        try {
+          r = JSON.parse(decoder.decode(m.data)) as CtlResponse<T>;
+        } catch {
+          continue;
+        }
+        if (r.success && r.response !== undefined) out.push(r.response);
+        else if (!r.success) {
+          failure ??= new TrellisError(r.error?.code ?? ErrorCode.Application, r.message, r.error?.details ? { details: r.error.details } : undefined);
+        }
+      }
+    } catch (err) {
+      const e = mapRequestError(err, subject, waitMs);
+      if (e.code !== ErrorCode.NoResponders) throw e;
+    }
+    if (out.length === 0 && failure) throw failure;
+    return out;
   }
 
   /** `host.get.{host}`: the host's inventory. */

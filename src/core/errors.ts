@@ -54,6 +54,12 @@ export const ErrorCode = {
   TargetExited: "TARGET_EXITED",
   /** The component cannot serve now (its worker thread is being restarted and could not start yet); try again later. */
   ComponentUnavailable: "COMPONENT_UNAVAILABLE",
+  /**
+   * JetStream (lattice data: links, config, apps) did not answer in time or said it is unavailable (no quorum, a
+   * leader election in progress). The operation may or may not have been applied; retrying is safe
+   * (docs/nats-cluster.md, ADR 0015).
+   */
+  JetStreamUnavailable: "JETSTREAM_UNAVAILABLE",
 } as const;
 /** One of {@link ErrorCode}'s values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -157,6 +163,14 @@ export class IllegalStateError extends TrellisError {
   constructor(message: string) {
     super(ErrorCode.IllegalState, message);
     this.name = "IllegalStateError";
+  }
+}
+
+/** JetStream did not answer in time or is unavailable; see {@link ErrorCode.JetStreamUnavailable}. */
+export class JetStreamUnavailableError extends TrellisError {
+  constructor(message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(ErrorCode.JetStreamUnavailable, message, { ...(details ? { details } : {}), cause: options?.cause });
+    this.name = "JetStreamUnavailableError";
   }
 }
 

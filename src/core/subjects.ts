@@ -42,6 +42,10 @@ export const ctl = {
   componentUpdate: (lattice: string, hostId: string) => `${ctlRoot(lattice)}.component.update.${hostId}`,
   providerStart: (lattice: string, hostId: string) => `${ctlRoot(lattice)}.provider.start.${hostId}`,
   providerStop: (lattice: string, hostId: string) => `${ctlRoot(lattice)}.provider.stop.${hostId}`,
+  /** Scatter-gather: every host whose labels match the constraints answers (reference §1.4). */
+  componentAuction: (lattice: string) => `${ctlRoot(lattice)}.component.auction`,
+  /** Scatter-gather: every host whose labels match the constraints answers (reference §1.4). */
+  providerAuction: (lattice: string) => `${ctlRoot(lattice)}.provider.auction`,
 } as const;
 
 /**
@@ -58,7 +62,48 @@ export function ctlSubscriptions(lattice: string, hostId: string): { subject: st
     { subject: `${root}.provider.*.${hostId}` },
     { subject: `${root}.label.*.${hostId}` },
     { subject: `${root}.host.*.${hostId}` },
+    { subject: `${root}.component.auction` },
+    { subject: `${root}.provider.auction` },
   ];
+}
+
+/**
+ * Catch-all subscriptions (queue `wasmbus.ctl.v1.{lattice}.unsupported`, so one host answers) through which a subject
+ * no host serves gets an immediate "unsupported subject" reply (docs/control-interface.md): one- and two-token
+ * subjects, subjects of four or more tokens, and three-token subjects of nouns that are not host-addressed. A
+ * three-token subject of a host-addressed noun (`component`, `provider`, `label`, `host`) is left to the addressed
+ * host (an unknown verb gets "unsupported subject" from it) so that a request to a host that does not exist still gets
+ * NATS's immediate no-responders status. A message on these that some subscription of {@link ctlSubscriptions}
+ * serves is ignored here ({@link isServedCtlSubject}).
+ */
+export function ctlCatchAllSubscriptions(lattice: string): { subject: string; queue: string }[] {
+  const root = ctlRoot(lattice);
+  const queue = `${root}.unsupported`;
+  return [
+    `${root}.*`,
+    `${root}.*.*`,
+    `${root}.*.*.*.>`,
+    `${root}.link.*.*`,
+    `${root}.claims.*.*`,
+    `${root}.registry.*.*`,
+  ].map((subject) => ({ subject, queue }));
+}
+
+/** True when a NATS subject matches a subscription pattern (`*` one token, `>` one or more trailing tokens). */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i;
+    if (i >= s.length) return false;
+    if (p[i] !== "*" && p[i] !== s[i]) return false;
+  }
+  return p.length === s.length;
+}
+
+/** True when some host's {@link ctlSubscriptions} (for any host id) receive `subject`. */
+export function isServedCtlSubject(lattice: string, subject: string): boolean {
+  return ctlSubscriptions(lattice, "*").some((s) => subjectMatches(s.subject, subject));
 }
 
 /** A control subject split into its parts after `wasmbus.ctl.v1.{lattice}.` (reference §1.1). */

@@ -5,13 +5,20 @@
  * @module
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { ctlSubscriptions, parseCtlSubject } from "../core/subjects.ts";
+import { ctlCatchAllSubscriptions, ctlSubscriptions, isServedCtlSubject, parseCtlSubject } from "../core/subjects.ts";
 import { type CtlResponse, fail } from "../core/envelope.ts";
 import { ErrorCode, InvalidArgumentError, TrellisError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 
-/** A handler for one (noun, verb); `arg` is the token after the verb (a host id or a config name). */
-export type CtlHandler = (payload: Uint8Array, arg: string | undefined) => Promise<CtlResponse> | CtlResponse;
+/**
+ * A handler for one (noun, verb); `arg` is the token after the verb (a host id or a config name). It returns
+ * `undefined` only for a scatter-gather request this host stays silent on (an auction it does not bid in,
+ * reference §1.3); every other request gets the returned envelope.
+ */
+export type CtlHandler = (
+  payload: Uint8Array,
+  arg: string | undefined,
+) => Promise<CtlResponse | undefined> | CtlResponse | undefined;
 
 /** Handlers by `noun.verb` (e.g. `link.put`, `host.get`). */
 export type CtlRoutes = Record<string, CtlHandler>;
@@ -76,9 +83,16 @@ export class ControlServer {
     this.#logger = opts.logger;
   }
 
-  /** Subscribes to every control subject of reference §1.2 and waits until the server has them. */
+  /**
+   * Subscribes to every control subject of reference §1.2, and to the catch-all subjects through which a subject no
+   * host serves gets "unsupported subject" at once ({@link ctlCatchAllSubscriptions}); waits until the server has them.
+   */
   async start(): Promise<void> {
-    for (const { subject, queue } of ctlSubscriptions(this.#lattice, this.#hostId)) {
+    const subs = [
+      ...ctlSubscriptions(this.#lattice, this.#hostId).map((s) => ({ ...s, catchAll: false })),
+      ...ctlCatchAllSubscriptions(this.#lattice).map((s) => ({ ...s, catchAll: true })),
+    ];
+    for (const { subject, queue, catchAll } of subs) {
       const sub = this.#nc.subscribe(subject, {
         ...(queue ? { queue } : {}),
         callback: (err, msg) => {
@@ -86,7 +100,9 @@ export class ControlServer {
             this.#logger.warn("control subscription error", { subject, error: err.message });
             return;
           }
-          const p = this.#handle(msg);
+          // A served subject reaching a catch-all subscription is answered by the subscription that serves it.
+          if (catchAll && isServedCtlSubject(this.#lattice, msg.subject)) return;
+          const p = catchAll ? this.#reply(msg, unsupported(msg.subject)) : this.#handle(msg);
           this.#inflight.add(p);
           void p.finally(() => this.#inflight.delete(p));
         },
@@ -97,7 +113,7 @@ export class ControlServer {
   }
 
   async #handle(msg: Msg): Promise<void> {
-    let resp: CtlResponse;
+    let resp: CtlResponse | undefined;
     try {
       resp = await this.#dispatch(msg);
     } catch (err) {
@@ -109,6 +125,11 @@ export class ControlServer {
       }
       resp = fail(e);
     }
+    if (resp === undefined) return;
+    await this.#reply(msg, resp);
+  }
+
+  async #reply(msg: Msg, resp: CtlResponse): Promise<void> {
     if (!msg.reply) return;
     try {
       msg.respond(JSON.stringify(resp));
@@ -122,7 +143,7 @@ export class ControlServer {
     }
   }
 
-  async #dispatch(msg: Msg): Promise<CtlResponse> {
+  async #dispatch(msg: Msg): Promise<CtlResponse | undefined> {
     if (msg.data.length > this.#maxPayload) {
       throw new TrellisError(
         ErrorCode.PayloadTooLarge,
@@ -145,6 +166,7 @@ export class ControlServer {
   }
 }
 
+/** The reply to a subject Trellis does not implement (docs/control-interface.md): `INVALID_ARGUMENT` with the subject. */
 function unsupported(subject: string): CtlResponse {
   return fail(new TrellisError(ErrorCode.InvalidArgument, "unsupported subject", { details: { subject } }));
 }

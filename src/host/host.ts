@@ -111,7 +111,15 @@ export class Host {
     }
     let lattice: LatticeData;
     try {
-      lattice = await openLatticeData(nc, config.lattice, config.logger.child({ host_id: keys.id }));
+      lattice = await openLatticeData(
+        nc,
+        config.lattice,
+        config.logger.child({ host_id: keys.id }),
+        {
+          ...(config.kvReplicas === undefined ? {} : { kvReplicas: config.kvReplicas }),
+          ...(config.jsDomain === undefined ? {} : { jsDomain: config.jsDomain }),
+        },
+      );
     } catch (err) {
       if (owns) await nc.close();
       throw err;

@@ -12,6 +12,7 @@ import { type Logger, createLogger } from "../core/logger.ts";
 import type { WorkloadFactories } from "./workloads.ts";
 import { defaultWorkloads } from "./default-workloads.ts";
 import { resolveInvocationLimits, type ResolvedInvocationLimits } from "../invocation/uploads.ts";
+import { validateKvReplicas } from "../lattice/kv.ts";
 
 /** Default lattice name. */
 export const DEFAULT_LATTICE = "default";
@@ -71,6 +72,18 @@ export interface HostOptions {
    * off when a real wadm serves the lattice. @default true (`TRELLIS_WADM`, `--no-wadm`)
    */
   wadm?: boolean;
+  /**
+   * Replica count (1–5) of the lattice KV buckets this host creates (`LATTICEDATA_`, `CONFIGDATA_`); an existing
+   * bucket keeps its own. @default 3 when the NATS server is in a cluster of 3 or more servers, else 1
+   * (`--kv-replicas`, `TRELLIS_KV_REPLICAS`; docs/nats-cluster.md)
+   */
+  kvReplicas?: number;
+  /**
+   * JetStream domain whose JetStream holds the lattice data, for a host connected to a leaf node that reaches the hub's
+   * JetStream through the leaf connection. @default the connected server's own JetStream (`--js-domain`,
+   * `TRELLIS_JS_DOMAIN`; docs/nats-cluster.md, "Across sites")
+   */
+  jsDomain?: string;
 }
 
 /** {@link HostOptions} with defaults filled and values checked. */
@@ -90,6 +103,9 @@ export interface HostConfig {
   /** `maxUploads`, `maxUploadBytes`, `maxCallTimeoutMs` resolved. */
   readonly invocationLimits: ResolvedInvocationLimits;
   readonly wadm: boolean;
+  /** Undefined: decided from the server's cluster size when the buckets are created. */
+  readonly kvReplicas: number | undefined;
+  readonly jsDomain: string | undefined;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -141,5 +157,7 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
       ...(opts.maxCallTimeoutMs === undefined ? {} : { maxCallTimeoutMs: opts.maxCallTimeoutMs }),
     }),
     wadm: opts.wadm ?? true,
+    kvReplicas: opts.kvReplicas === undefined ? undefined : validateKvReplicas(opts.kvReplicas, "kvReplicas"),
+    jsDomain: opts.jsDomain === undefined || opts.jsDomain === "" ? undefined : validateId("jsDomain", opts.jsDomain),
   });
 }

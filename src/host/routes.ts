@@ -11,7 +11,8 @@ import type { EventPublisher } from "../core/ports.ts";
 import type { HostInfo, HostInventory } from "../core/host.ts";
 import type { LinkService } from "../link/service.ts";
 import { type ConfigStore, parseConfigMap } from "../lattice/config-store.ts";
-import { type CtlRoutes, parseJsonBody, parseObjectBody } from "./control-server.ts";
+import { type CtlHandler, type CtlRoutes, parseJsonBody, parseObjectBody } from "./control-server.ts";
+import { withKvDeadline } from "../lattice/kv.ts";
 import type { ComponentManager, ProviderManager } from "./workloads.ts";
 
 /** What the handlers need from the host. */
@@ -40,9 +41,55 @@ function notAvailable(what: string): CtlResponse {
   throw new TrellisError(ErrorCode.IllegalState, `${what} are not available on this host`);
 }
 
+/**
+ * Reads a `ComponentAuctionRequest` / `ProviderAuctionRequest` (reference §1.4): `{kind}_ref` (default ""),
+ * `{kind}_id` (required), `constraints` (required map string → string).
+ * @throws InvalidArgumentError naming the bad field; TrellisError `INVALID_ARGUMENT` "unsupported subject" when the
+ *   subject had a token after `auction`.
+ */
+function parseAuction(
+  payload: Uint8Array,
+  kind: "component" | "provider",
+  arg: string | undefined,
+): { ref: string; id: string; constraints: Record<string, string> } {
+  // `{kind}.auction.{host}` reaches a host through its per-host subscription; auctions are not host-addressed.
+  if (arg !== undefined) throw new TrellisError(ErrorCode.InvalidArgument, "unsupported subject", { details: { subject: `${kind}.auction.${arg}` } });
+  const body = parseObjectBody(payload, `${kind}.auction`);
+  const refField = `${kind}_ref`;
+  const ref = body[refField] ?? "";
+  if (typeof ref !== "string") throw new InvalidArgumentError(refField, `${refField} must be a string, got ${typeof ref}`);
+  const id = validateId(`${kind}_id`, requireString(body, `${kind}_id`));
+  const c = body.constraints;
+  if (c === undefined || c === null) throw new InvalidArgumentError("constraints", "constraints is required (a map of label → value; {} matches every host)");
+  if (typeof c !== "object" || Array.isArray(c)) throw new InvalidArgumentError("constraints", "constraints must be a map of label → value");
+  const constraints: Record<string, string> = {};
+  for (const [k, v] of Object.entries(c)) {
+    if (typeof v !== "string") throw new InvalidArgumentError("constraints", `constraint ${k} must have a string value`);
+    constraints[k] = v;
+  }
+  return { ref, id, constraints };
+}
+
+/** Every constraint key is a label of this host with exactly that value (reference §1.4 auctions). */
+function labelsMatch(labels: ReadonlyMap<string, string>, constraints: Record<string, string>): boolean {
+  return Object.entries(constraints).every(([k, v]) => labels.get(k) === v);
+}
+
+/**
+ * Deadline of a control operation on lattice data (link and config verbs), in ms: shorter than the control client's
+ * default 2000 ms timeout, so that while JetStream is unavailable (leader election, no quorum) the client gets a
+ * `JETSTREAM_UNAVAILABLE` error envelope instead of silence (ADR 0015).
+ */
+export const CTL_KV_DEADLINE_MS = 1_500;
+
+/** Wraps a handler whose work is on JetStream KV with {@link withKvDeadline}. */
+function onKv(verb: string, handler: CtlHandler, deadlineMs = CTL_KV_DEADLINE_MS): CtlHandler {
+  return (payload, arg) => withKvDeadline(verb, deadlineMs, async () => handler(payload, arg));
+}
+
 /** The routing table of the control server (`noun.verb` → handler). */
 export function hostRoutes(ctx: RouteContext): CtlRoutes {
-  return {
+  const routes: CtlRoutes = {
     "host.ping": () => ok("", ctx.info()),
     "host.get": () => ok("", ctx.inventory()),
     "host.stop": (payload) => {
@@ -115,10 +162,26 @@ export function hostRoutes(ctx: RouteContext): CtlRoutes {
       return ok("successfully deleted config");
     },
 
+    "component.auction": (payload, arg) => {
+      const req = parseAuction(payload, "component", arg);
+      const running = ctx.components()?.inventory().some((c) => c.id === req.id) ?? false;
+      if (ctx.components() === undefined || running || !labelsMatch(ctx.labels, req.constraints)) return undefined;
+      return ok("", { component_ref: req.ref, component_id: req.id, host_id: ctx.hostId, constraints: req.constraints });
+    },
+    "provider.auction": (payload, arg) => {
+      const req = parseAuction(payload, "provider", arg);
+      const running = ctx.providers()?.inventory().some((p) => p.id === req.id) ?? false;
+      if (ctx.providers() === undefined || running || !labelsMatch(ctx.labels, req.constraints)) return undefined;
+      return ok("", { host_id: ctx.hostId, provider_ref: req.ref, provider_id: req.id, constraints: req.constraints });
+    },
     "component.scale": (payload) => ctx.components()?.handleScale(payload) ?? notAvailable("components"),
     "component.update": (payload) => ctx.components()?.handleUpdate(payload) ?? notAvailable("components"),
     "provider.start": (payload) => ctx.providers()?.handleStart(payload) ?? notAvailable("capability providers"),
     "provider.stop": (payload) => ctx.providers()?.handleStop(payload) ?? notAvailable("capability providers"),
   };
+  for (const key of Object.keys(routes)) {
+    if (key.startsWith("link.") || key.startsWith("config.")) routes[key] = onKv(key, routes[key]!);
+  }
+  return routes;
 }
 

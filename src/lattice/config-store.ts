@@ -53,6 +53,7 @@ export class ConfigStore implements ConfigSource {
       (err) => {
         if (err !== undefined) logger.warn("CONFIGDATA watch failed", { error: String(err) });
       },
+      { logger },
     );
     return store;
   }

@@ -20,12 +20,25 @@ export interface LatticeData {
 
 /**
  * Creates or binds the lattice's buckets and loads them (every entry, then a watch).
+ * @param opts.kvReplicas replica count of a bucket created here (an existing one keeps its own); default: 3 on a
+ *   cluster of 3 or more servers, else 1 (src/lattice/kv.ts `defaultKvReplicas`, ADR 0015).
+ * @param opts.jsDomain JetStream domain holding the buckets (a host on a leaf node); default the server's own.
  * @throws TrellisError `LATTICE_ERROR` when JetStream is unavailable.
  */
-export async function openLatticeData(nc: NatsConnection, lattice: string, logger: Logger): Promise<LatticeData> {
+export async function openLatticeData(
+  nc: NatsConnection,
+  lattice: string,
+  logger: Logger,
+  opts: { kvReplicas?: number; jsDomain?: string } = {},
+): Promise<LatticeData> {
+  const bucketOpts = {
+    logger,
+    ...(opts.kvReplicas === undefined ? {} : { replicas: opts.kvReplicas }),
+    ...(opts.jsDomain === undefined ? {} : { domain: opts.jsDomain }),
+  };
   const [dataKv, configKv] = await Promise.all([
-    openBucket(nc, latticeDataBucket(lattice)),
-    openBucket(nc, configDataBucket(lattice)),
+    openBucket(nc, latticeDataBucket(lattice), bucketOpts),
+    openBucket(nc, configDataBucket(lattice), bucketOpts),
   ]);
   const [specs, config] = await Promise.all([
     SpecStore.open(dataKv, logger.child({ component: "lattice-data" })),

@@ -17,7 +17,7 @@ import { type Link, linksEqual } from "../core/link.ts";
 import type { LinkChange, LinkSource } from "../core/ports.ts";
 import type { Logger } from "../core/logger.ts";
 import { ErrorCode, TrellisError } from "../core/errors.ts";
-import { type BucketWatch, isRevisionConflict, liveValue, putAtRevision, watchBucket } from "./kv.ts";
+import { type BucketWatch, isRevisionConflict, kvFailure, liveValue, putAtRevision, watchBucket } from "./kv.ts";
 
 /** What a mutation returns: the new spec to write (undefined: leave the key as it is) and a result for the caller. */
 export interface SpecMutation<R> {
@@ -84,6 +84,7 @@ export class SpecStore implements LinkSource {
       (err) => {
         if (err !== undefined) this.#logger.warn("LATTICEDATA watch failed", { error: String(err) });
       },
+      { logger: this.#logger },
     );
   }
 
@@ -200,7 +201,8 @@ export class SpecStore implements LinkSource {
       try {
         entry = await this.#kv.get(key);
       } catch (err) {
-        for (const p of batch) p.reject(new TrellisError(ErrorCode.Lattice, `cannot read ${key}: ${String(err)}`));
+        const e = kvFailure(`cannot read ${key}`, err);
+        for (const p of batch) p.reject(e);
         return;
       }
       const bytes = liveValue(entry);
@@ -227,7 +229,9 @@ export class SpecStore implements LinkSource {
             await sleep(Math.random() * Math.min(50, attempt * 2));
             continue;
           }
-          const e = new TrellisError(ErrorCode.Lattice, `cannot write ${key} (attempt ${attempt}): ${String(err)}`);
+          const e = isRevisionConflict(err)
+            ? new TrellisError(ErrorCode.Lattice, `cannot write ${key} (attempt ${attempt}): ${String(err)}`)
+            : kvFailure(`cannot write ${key}`, err);
           for (const p of batch) p.reject(e);
           return;
         }

@@ -12,6 +12,7 @@ export {
   type NatsServerHandle,
   type NatsServerOptions,
 } from "../lattice/nats-server.ts";
+export { startTestNatsCluster, type TestNatsCluster, type TestNatsClusterOptions, type TestNatsNode } from "./nats-cluster.ts";
 export { startTestRedis, pingRedis, TestRedisError, type TestRedis, type TestRedisOptions } from "./redis.ts";
 export { startTestRegistry, type TestRegistry, type TestRegistryOptions } from "./oci-registry.ts";
 

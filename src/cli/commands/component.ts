@@ -11,12 +11,12 @@ import path from "node:path";
 import type { Command } from "commander";
 import { looksLikeOciRef } from "../../oci/index.ts";
 import type { CtlClient } from "../../control/client.ts";
-import { inventories, pickHost } from "../placement.ts";
+import { auctionHost, inventories } from "../placement.ts";
 import { ErrorCode, InvalidArgumentError, NotFoundError, TimeoutError, TrellisError } from "../../core/errors.ts";
 import { EventType, type CloudEvent } from "../../core/events.ts";
 import { eventSubject } from "../../core/subjects.ts";
 import { invokeJson } from "../../invocation/client.ts";
-import { type CliContext, parsePositiveInt } from "../context.ts";
+import { type CliContext, parsePairs, parsePositiveInt } from "../context.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -110,13 +110,14 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
     .description("start a component from a file path, file:// or http(s):// URL (component.scale) and wait until it runs")
     .option("--count <n>", "max instances (concurrent calls)", "1")
     .option("--config <name>", "named config, merged left to right (repeat)", collect)
-    .option("--host-id <id>", "host to run on (default: the host with the fewest components)")
+    .option("--host-id <id>", "host to run on (default: the first host that bids in a component.auction)")
+    .option("--constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect)
     .action(
-      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string }) => {
+      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string; constraint?: string[] }) => {
         const count = parsePositiveInt("--count", o.count);
         const client = await ctx.client();
-        const hostId = o.hostId ?? (await pickHost(client, (inv) => inv.components.length));
         const componentRef = absoluteRef(ref);
+        const hostId = o.hostId ?? (await auctionHost(client, "component", componentRef, id, parsePairs("--constraint", o.constraint ?? [])));
         const { data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
           client.scaleComponent(hostId, { component_ref: componentRef, component_id: id, count, ...(o.config ? { config: o.config } : {}) }),
         );

@@ -11,7 +11,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { looksLikeOciRef } from "../../oci/index.ts";
 import type { CtlClient } from "../../control/client.ts";
-import { inventories, pickHost } from "../placement.ts";
+import { auctionHost, inventories } from "../placement.ts";
 import { ErrorCode, NotFoundError, TrellisError } from "../../core/errors.ts";
 import { EventType, type CloudEvent } from "../../core/events.ts";
 import { eventSubject } from "../../core/subjects.ts";
@@ -82,15 +82,16 @@ export function registerProviderCommands(program: Command, ctx: CliContext): voi
     )
     .option("--config <name>", "the provider's named config, merged left to right (repeat)", collect)
     .option("--annotation <key=value>", "annotation (repeat)", collect)
-    .option("--host-id <id>", "host to run on (default: the host with the fewest providers)")
+    .option("--host-id <id>", "host to run on (default: the first host that bids in a provider.auction)")
+    .option("--constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect)
     .option("--wait-ms <ms>", `how long to wait for the first health answer, ms (default ${DEFAULT_WAIT_MS})`)
     .action(
-      ctx.action(async (ref: string, id: string, o: { config?: string[]; annotation?: string[]; hostId?: string; waitMs?: string }) => {
+      ctx.action(async (ref: string, id: string, o: { config?: string[]; annotation?: string[]; hostId?: string; waitMs?: string; constraint?: string[] }) => {
         const waitMs = o.waitMs === undefined ? DEFAULT_WAIT_MS : parsePositiveInt("--wait-ms", o.waitMs);
         const annotations = parsePairs("--annotation", o.annotation ?? []);
         const client = await ctx.client();
-        const hostId = o.hostId ?? (await pickHost(client, (inv) => inv.providers.length));
         const providerRef = hostProviderRef(ref);
+        const hostId = o.hostId ?? (await auctionHost(client, "provider", providerRef, id, parsePairs("--constraint", o.constraint ?? [])));
         const { outcome } = await startAndWait(client, id, waitMs, () =>
           client.startProvider(hostId, { provider_id: id, provider_ref: providerRef, ...(o.config ? { config: o.config } : {}), ...(Object.keys(annotations).length ? { annotations } : {}) }),
         );

@@ -42,6 +42,8 @@ interface UpFlags {
   maxUploadBytes?: string;
   maxCallTimeoutMs?: string;
   wadm?: boolean;
+  kvReplicas?: string;
+  jsDomain?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -138,7 +140,9 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--max-uploads <n>", `chunked uploads a component worker holds at once (${ENV.maxUploads}; default 16)`)
     .option("--max-upload-bytes <n>", `bytes a component worker buffers for chunked uploads (${ENV.maxUploadBytes}; default 134217728)`)
     .option("--max-call-timeout-ms <ms>", `longest caller trellis-timeout-ms honoured, ms (${ENV.maxCallTimeoutMs}; default 60000)`)
-    .option("--no-wadm", `do not serve wadm's API nor write wadm_state (${ENV.wadm}=false)`);
+    .option("--no-wadm", `do not serve wadm's API nor write wadm_state (${ENV.wadm}=false)`)
+    .option("--kv-replicas <n>", `replicas (1-5) of lattice KV buckets this host creates (${ENV.kvReplicas}; default 3 on a NATS cluster of 3 or more, else 1)`)
+    .option("--js-domain <domain>", `JetStream domain holding the lattice data, for a host on a leaf node (${ENV.jsDomain})`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -174,6 +178,8 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             maxUploadBytes: num("--max-upload-bytes", flags.maxUploadBytes ?? env[ENV.maxUploadBytes]),
             maxCallTimeoutMs: num("--max-call-timeout-ms", flags.maxCallTimeoutMs ?? env[ENV.maxCallTimeoutMs]),
             wadm: flags.wadm !== false && env[ENV.wadm] !== "false",
+            kvReplicas: num("--kv-replicas", flags.kvReplicas ?? env[ENV.kvReplicas]),
+            jsDomain: flags.jsDomain ?? env[ENV.jsDomain],
           });
         } catch (err) {
           await nats?.stop();
