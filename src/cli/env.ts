@@ -28,6 +28,13 @@ export const ENV = {
   componentMaxMemoryMb: "TRELLIS_COMPONENT_MAX_MEMORY_MB",
   componentMaxWorkers: "TRELLIS_COMPONENT_MAX_WORKERS",
   componentCallTimeoutMs: "TRELLIS_COMPONENT_CALL_TIMEOUT_MS",
+  allowFileLoad: "TRELLIS_ALLOW_FILE_LOAD",
+  /** Directories separated by the path-list separator (`:` on POSIX). */
+  allowedPath: "TRELLIS_ALLOWED_PATH",
+  policyTopic: "TRELLIS_POLICY_TOPIC",
+  policyChangesTopic: "TRELLIS_POLICY_CHANGES_TOPIC",
+  policyTimeoutMs: "TRELLIS_POLICY_TIMEOUT_MS",
+  policyInvocations: "TRELLIS_POLICY_INVOCATIONS",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

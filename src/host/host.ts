@@ -25,6 +25,8 @@ import { builtinLabels, friendlyName, hostKeys } from "./identity.ts";
 import { type HostConfig, type HostOptions, compileHostOptions } from "./options.ts";
 import { hostRoutes } from "./routes.ts";
 import type { ComponentManager, ProviderManager, WorkloadContext } from "./workloads.ts";
+import { Admission } from "../policy/admission.ts";
+import { PolicyClient } from "../policy/service.ts";
 
 /** Lifecycle of a {@link Host}. */
 export type HostState = "STARTING" | "RUNNING" | "STOPPING" | "STOPPED";
@@ -47,6 +49,7 @@ export class Host {
   #control: ControlServer | undefined;
   #components: ComponentManager | undefined;
   #providers: ProviderManager | undefined;
+  #policy: PolicyClient | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
   readonly #stopped: Promise<void>;
@@ -122,6 +125,13 @@ export class Host {
   }
 
   async #start(): Promise<void> {
+    this.#policy = new PolicyClient(
+      this.nc,
+      this.config.policy,
+      { publicKey: this.id, lattice: this.config.lattice, labels: this.labels() },
+      this.#logger.child({ component: "policy" }),
+    );
+    await this.#policy.start();
     const ctx: WorkloadContext = {
       nc: this.nc,
       natsUrl: this.config.nc ? `nats://${this.nc.getServer()}` : this.config.natsUrl,
@@ -134,6 +144,7 @@ export class Host {
       config: this.lattice.config,
       events: this.events,
       specs: this.lattice.specs,
+      admission: new Admission(this.config.load, this.#policy),
     };
     const factories = this.config.workloads;
     if (factories.components) this.#components = await factories.components(ctx);
@@ -259,6 +270,7 @@ export class Host {
     await this.#control?.stop();
     const closing = Promise.allSettled([this.#components?.close(), this.#providers?.close()]);
     await Promise.race([closing, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    this.#policy?.close();
     this.events.publish(EventType.HostStopped, { labels: this.labels() });
     this.lattice.close();
     try {

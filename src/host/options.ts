@@ -11,6 +11,8 @@ import { validateId } from "../core/ids.ts";
 import { type Logger, createLogger } from "../core/logger.ts";
 import type { WorkloadFactories } from "./workloads.ts";
 import { defaultWorkloads } from "./default-workloads.ts";
+import { compileLoadPermissions, type LoadPermissions } from "../policy/allow.ts";
+import { compilePolicyOptions, type PolicyConfig } from "../policy/service.ts";
 
 /** Default lattice name. */
 export const DEFAULT_LATTICE = "default";
@@ -52,6 +54,25 @@ export interface HostOptions {
    * and the capability provider supervisor (src/provider); `{}` gives a host that only keeps lattice data.
    */
   workloads?: Partial<WorkloadFactories>;
+  /**
+   * Load components and providers from any file path, and components from any http(s) URL (wasmCloud 1.x's flag).
+   * Without it (and outside `allowedPaths`) only first-party providers by name run (docs/security.md).
+   * @default false (`--allow-file-load`, `TRELLIS_ALLOW_FILE_LOAD=true`)
+   */
+  allowFileLoad?: boolean;
+  /**
+   * Directories whose files may be loaded as components or providers (real paths compared, so `..` and symlinks cannot
+   * escape). @default [] (`--allowed-path DIR`, repeatable; `TRELLIS_ALLOWED_PATH=DIR:DIR`)
+   */
+  allowedPaths?: string[];
+  /** Policy service subject (reference §6.4); none: everything is permitted. (`--policy-topic`, `TRELLIS_POLICY_TOPIC`) */
+  policyTopic?: string;
+  /** Subject of policy decision overrides; requires `policyTopic`. (`--policy-changes-topic`, `TRELLIS_POLICY_CHANGES_TOPIC`) */
+  policyChangesTopic?: string;
+  /** Wait for a policy decision, in milliseconds; no answer denies. @default 1000 (`--policy-timeout-ms`, `TRELLIS_POLICY_TIMEOUT_MS`) */
+  policyTimeoutMs?: number;
+  /** Ask the policy service before each invocation a component serves (cached). @default true (`--no-policy-invocations`, `TRELLIS_POLICY_INVOCATIONS=false`) */
+  policyInvocations?: boolean;
 }
 
 /** {@link HostOptions} with defaults filled and values checked. */
@@ -68,6 +89,10 @@ export interface HostConfig {
   readonly cacheDir: string;
   readonly logger: Logger;
   readonly workloads: Partial<WorkloadFactories>;
+  /** What may be loaded from files and URLs (`allowFileLoad`, `allowedPaths`). */
+  readonly load: LoadPermissions;
+  /** The policy service (`policyTopic`, `policyChangesTopic`, `policyTimeoutMs`, `policyInvocations`). */
+  readonly policy: PolicyConfig;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -114,5 +139,15 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     cacheDir: opts.cacheDir ?? join(base, "trellis"),
     logger: opts.logger ?? createLogger(),
     workloads: opts.workloads ?? defaultWorkloads(),
+    load: compileLoadPermissions({
+      ...(opts.allowFileLoad === undefined ? {} : { allowFileLoad: opts.allowFileLoad }),
+      ...(opts.allowedPaths === undefined ? {} : { allowedPaths: opts.allowedPaths }),
+    }),
+    policy: compilePolicyOptions({
+      ...(opts.policyTopic === undefined ? {} : { topic: opts.policyTopic }),
+      ...(opts.policyChangesTopic === undefined ? {} : { changesTopic: opts.policyChangesTopic }),
+      ...(opts.policyTimeoutMs === undefined ? {} : { timeoutMs: opts.policyTimeoutMs }),
+      ...(opts.policyInvocations === undefined ? {} : { invocations: opts.policyInvocations }),
+    }),
   });
 }

@@ -9,6 +9,7 @@ import type { ComponentDescription, ProviderDescription } from "../core/host.ts"
 import type { ConfigSource, EventPublisher, LinkSource } from "../core/ports.ts";
 import type { Logger } from "../core/logger.ts";
 import type { ComponentSpecification } from "../core/host.ts";
+import type { Admission } from "../policy/admission.ts";
 
 /** What the host gives a workload manager when it starts it. */
 export interface WorkloadContext {
@@ -27,6 +28,8 @@ export interface WorkloadContext {
   events: EventPublisher;
   /** `COMPONENT_{id}` specifications (reference §3.2). */
   specs: ComponentSpecs;
+  /** What this host may load and start (file-load rule, policy service); ask it before loading anything. */
+  admission: Admission;
 }
 
 /** Access to `COMPONENT_{id}` entries, shared with the host's link bookkeeping. */

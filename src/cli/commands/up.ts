@@ -10,6 +10,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { Host } from "../../host/host.ts";
+import type { HostOptions } from "../../host/options.ts";
+import { parseAllowedPathList } from "../../policy/allow.ts";
 import { type DefaultWorkloadOptions, defaultWorkloads } from "../../host/default-workloads.ts";
 import { type LogLevel, createLogger } from "../../core/logger.ts";
 import { InvalidArgumentError, TrellisError, ErrorCode } from "../../core/errors.ts";
@@ -38,6 +40,47 @@ interface UpFlags {
   natsStoreDir?: string;
   natsWebsocketPort?: string;
   detached?: boolean;
+  allowFileLoad?: boolean;
+  allowedPath?: string[];
+  policyTopic?: string;
+  policyChangesTopic?: string;
+  policyTimeoutMs?: string;
+  policyInvocations?: boolean;
+}
+
+/**
+ * Reads a boolean environment twin: `true`/`1`/`yes` or `false`/`0`/`no` (any case); undefined when unset or empty.
+ * @throws InvalidArgumentError naming the variable for anything else.
+ */
+function envBool(env: Env, name: string): boolean | undefined {
+  const v = env[name]?.trim().toLowerCase();
+  if (v === undefined || v === "") return undefined;
+  if (["true", "1", "yes"].includes(v)) return true;
+  if (["false", "0", "no"].includes(v)) return false;
+  throw new InvalidArgumentError(name, `${name} must be true or false, got ${JSON.stringify(env[name])}`);
+}
+
+/**
+ * What the host may load and the policy service (docs/security.md): `--allow-file-load`, `--allowed-path` (a flag
+ * replaces the variable's list), `--policy-topic`, `--policy-changes-topic`, `--policy-timeout-ms`,
+ * `--no-policy-invocations`, each over its `TRELLIS_*` twin.
+ */
+function admissionOptions(flags: UpFlags, env: Env): Pick<HostOptions, "allowFileLoad" | "allowedPaths" | "policyTopic" | "policyChangesTopic" | "policyTimeoutMs" | "policyInvocations"> {
+  const allowFileLoad = flags.allowFileLoad ?? envBool(env, ENV.allowFileLoad);
+  const allowedPaths = flags.allowedPath ?? parseAllowedPathList(env[ENV.allowedPath]);
+  const policyTopic = flags.policyTopic ?? env[ENV.policyTopic];
+  const policyChangesTopic = flags.policyChangesTopic ?? env[ENV.policyChangesTopic];
+  const timeout = flags.policyTimeoutMs ?? env[ENV.policyTimeoutMs];
+  // commander sets `policyInvocations: true` by default for `--no-policy-invocations`; only `false` is a choice.
+  const policyInvocations = flags.policyInvocations === false ? false : envBool(env, ENV.policyInvocations);
+  return {
+    ...(allowFileLoad === undefined ? {} : { allowFileLoad }),
+    allowedPaths,
+    ...(policyTopic ? { policyTopic } : {}),
+    ...(policyChangesTopic ? { policyChangesTopic } : {}),
+    ...(timeout === undefined || timeout === "" ? {} : { policyTimeoutMs: parsePositiveInt("--policy-timeout-ms", timeout) }),
+    ...(policyInvocations === undefined ? {} : { policyInvocations }),
+  };
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -130,7 +173,13 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--no-nats-autostart", `never start a nats-server (${ENV.natsAutostart}=false)`)
     .option("--nats-store-dir <dir>", `JetStream store of a started nats-server (${ENV.natsStoreDir})`)
     .option("--nats-websocket-port <port>", `WebSocket port of a started nats-server (${ENV.natsWebsocketPort}; default 4223)`)
-    .option("--detached", "run the host in the background; stop it with `trellis down`");
+    .option("--detached", "run the host in the background; stop it with `trellis down`")
+    .option("--allow-file-load", `load components and providers from any file path, and components from http(s) URLs (${ENV.allowFileLoad}=true)`)
+    .option("--allowed-path <dir>", `load components and providers from files under this directory (repeat; ${ENV.allowedPath}=DIR:DIR)`, collect)
+    .option("--policy-topic <subject>", `ask the policy service on this subject before starts and invocations (${ENV.policyTopic})`)
+    .option("--policy-changes-topic <subject>", `receive policy decision overrides on this subject (${ENV.policyChangesTopic})`)
+    .option("--policy-timeout-ms <ms>", `wait for a policy decision, ms; no answer denies (${ENV.policyTimeoutMs}; default 1000)`)
+    .option("--no-policy-invocations", `do not ask the policy service before each invocation (${ENV.policyInvocations}=false)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -162,6 +211,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             cacheDir: flags.cacheDir ?? env[ENV.cacheDir],
             logger,
             workloads: defaultWorkloads(workloadOptions(flags, env)),
+            ...admissionOptions(flags, env),
           });
         } catch (err) {
           await nats?.stop();
