@@ -45,7 +45,7 @@ describe("trellis component commands", () => {
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-cli-"));
     entry = path.join(dir, "entry.ts");
     await writeFile(entry, ENTRY);
-    await t.startHost({ cacheDir: dir, workloads: { components: componentRuntime() } });
+    await t.startHost({ cacheDir: dir, allowedPaths: [path.dirname(path.resolve(ADDER))], workloads: { components: componentRuntime() } });
   });
   after(async () => {
     await t?.close();

@@ -63,7 +63,7 @@ void describe("fixtures behind the first-party providers", () => {
     assert.ok(existsSync(fixture("http_counter.wasm")), `the shared fixtures must be at ${FIXTURES} (../shared/fixtures/components next to the repository)`);
     [nats, redis] = await Promise.all([startTestNats(), startTestRedis()]);
     const lattice = uniqueLattice("fx");
-    host = await startDemoHost({ natsUrl: nats.url, lattice, logger: recordingLogger(logs), cacheDir: path.join(tmpdir(), "trellis-test-cache") });
+    host = await startDemoHost({ natsUrl: nats.url, lattice, logger: recordingLogger(logs), cacheDir: path.join(tmpdir(), "trellis-test-cache"), allowedPaths: [FIXTURES] });
     client = await CtlClient.connect({ natsUrl: nats.url, lattice, timeoutMs: 5000 });
     upstream = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "text/html" });

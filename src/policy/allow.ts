@@ -132,7 +132,7 @@ export function checkLoad(perms: LoadPermissions, what: LoadSubject, ref: string
   // Lexical pre-check: a path outside every directory is refused without touching it.
   if (!dirs.some((d) => inside(d, p))) throw outside();
   const resolved = real(p);
-  if (resolved === undefined) throw new NotFoundError(`${what} file ${ref} does not exist`, { ref });
+  if (resolved === undefined) throw new NotFoundError(`cannot read ${what} ${ref}: the file does not exist`, { ref });
   const realDirs = perms.allowedPaths.map((d) => real(d)).filter((d): d is string => d !== undefined);
   if (!realDirs.some((d) => inside(d, resolved))) throw outside();
   return resolved;

@@ -19,10 +19,21 @@ import type { Logger, LogMeta } from "../../src/core/logger.ts";
 import type { ConfigSource, EventPublisher, LinkChange, LinkSource } from "../../src/core/ports.ts";
 import { latticeDataBucket } from "../../src/core/subjects.ts";
 import { startTestNats, uniqueLattice, type TestNats } from "../../src/testing/index.ts";
+import { Admission } from "../../src/policy/admission.ts";
+import type { LoadPermissionOptions } from "../../src/policy/allow.ts";
+
+/** Directory of the fixture components. */
+export const FIXTURES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/fixtures/components");
+
+/**
+ * What the component runtime tests load from: the fixture components and the temporary directories tests build
+ * components in (docs/security.md: a runtime loads no file outside its allowed directories).
+ */
+export const RUNTIME_TEST_LOADS: LoadPermissionOptions = { allowedPaths: [FIXTURES_DIR, tmpdir()] };
 
 /** Absolute path of a fixture component. */
 export function fixture(name: string): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/fixtures/components", name);
+  return path.join(FIXTURES_DIR, name);
 }
 
 /** A LinkSource kept in memory; `put`/`del` notify listeners like the host's KV watch. */
@@ -130,7 +141,7 @@ export interface RuntimeEnv {
 
 /** Starts NATS (or uses NATS_URL), a LATTICEDATA bucket and a runtime. */
 export async function startRuntime(
-  opts: { policy?: ComponentPolicy; rpcTimeoutMs?: number; cacheDir?: string; server?: TestNats; lattice?: string; hostId?: string } = {},
+  opts: { policy?: ComponentPolicy; rpcTimeoutMs?: number; cacheDir?: string; server?: TestNats; lattice?: string; hostId?: string; loads?: LoadPermissionOptions } = {},
 ): Promise<RuntimeEnv> {
   const server = opts.server ?? (await startTestNats());
   const nc = await connect({ servers: server.url });
@@ -151,6 +162,7 @@ export async function startRuntime(
     links,
     config,
     events,
+    admission: new Admission(opts.loads ?? RUNTIME_TEST_LOADS),
     ...(opts.policy ? { policy: opts.policy } : {}),
   });
   return {
