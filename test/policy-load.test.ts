@@ -19,7 +19,7 @@ import { defaultWorkloads } from "../src/host/default-workloads.ts";
 import type { Host } from "../src/host/host.ts";
 import type { HostOptions } from "../src/host/options.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
-import { fixture } from "./support/components.ts";
+import { fixture, startRuntime } from "./support/components.ts";
 import { testLattice, type EventRecorder, type TestLattice } from "./support/lattice.ts";
 import { waitForEvent } from "./support/providers.ts";
 
@@ -236,6 +236,15 @@ describe("a host started with --allowed-path", () => {
     assert.deepEqual(inv.components.map((c) => c.id), ["inside"]);
   });
 
+  test("component.update to a path outside is refused in the reply; the running component is unchanged", async () => {
+    const err = await rejected(t.client.updateComponent(host.id, "inside", path.join(outside, "adder.wasm")));
+    assert.equal(err.code, ErrorCode.LoadNotAllowed);
+    assert.match(err.message, /--allowed-path/);
+    const ev = await waitForEvent(rec, "component_scale_failed", (e) => e.data.component_id === "inside");
+    assert.match(String(ev.data.error), /--allowed-path/);
+    assert.equal((await t.client.getInventory(host.id)).components.find((c) => c.id === "inside")?.image_ref, path.join(allowed, "adder.wasm"));
+  });
+
   test("still refuses http(s) URLs (they need --allow-file-load)", async () => {
     const hits = httpHits;
     const err = await rejected(t.client.scaleComponent(host.id, { component_id: "web", component_ref: httpUrl, count: 1 }));
@@ -270,5 +279,24 @@ describe("a host started with --allow-file-load", () => {
     await t.client.scaleComponent(host.id, { component_id: "web", component_ref: httpUrl, count: 1 });
     await waitForEvent(rec, "component_scaled", (e) => e.data.component_id === "web" && e.data.max_instances === 1, 15_000);
     assert.ok(httpHits > hits);
+  });
+});
+
+describe("the component runtime's own API (no control request)", () => {
+  test("start and update check the rule too; a runtime without admission loads no file", async () => {
+    const env = await startRuntime({ server: nats, loads: { allowedPaths: [allowed] } });
+    const bare = await startRuntime({ server: nats, loads: {} });
+    try {
+      await env.runtime.start(path.join(allowed, "adder.wasm"), "a");
+      for (const ref of [path.join(outside, "adder.wasm"), path.join(allowed, "link.wasm")]) {
+        await assert.rejects(env.runtime.start(ref, "b"), (e: TrellisError) => e.code === ErrorCode.LoadNotAllowed && /--allowed-path/.test(e.message));
+        await assert.rejects(env.runtime.update("a", ref), (e: TrellisError) => e.code === ErrorCode.LoadNotAllowed);
+      }
+      await assert.rejects(bare.runtime.start(fixture("adder.wasm"), "c"), (e: TrellisError) => e.code === ErrorCode.LoadNotAllowed && /--allow-file-load/.test(e.message));
+      assert.deepEqual(env.runtime.inventory().map((c) => [c.id, c.image_ref]), [["a", path.join(allowed, "adder.wasm")]]);
+    } finally {
+      await env.close();
+      await bare.close();
+    }
   });
 });
