@@ -17,6 +17,7 @@ import type { Logger } from "../core/logger.ts";
 import { isPublishSubject, isSubscribeSubject } from "../core/subjects.ts";
 import {
   cacheKey,
+  invocationKey,
   type ComponentInformation,
   parseDecision,
   POLICY_REQUEST_VERSION,
@@ -252,6 +253,8 @@ export class PolicyClient {
    */
   checkInvocation(target: InvocationTarget, iface: string, fn: string): undefined | Promise<void> {
     if (!this.checksInvocations) return undefined;
+    const hit = this.#cache.get(invocationKey(target.componentId, target.imageRef, iface, fn));
+    if (hit?.permitted) return undefined;
     const request: ComponentInformation = { componentId: target.componentId, imageRef: target.imageRef, maxInstances: 0, annotations: target.annotations, claims: target.claims ?? null };
     const body: PolicyRequestBody = { kind: "performInvocation", request: { interface: iface, function: fn, target: request } };
     const d = this.decide(body);

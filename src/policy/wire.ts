@@ -89,8 +89,13 @@ export function cacheKey(body: PolicyRequestBody): string {
     case "startProvider":
       return `startProvider\0${body.request.providerId}_${body.request.imageRef}`;
     case "performInvocation":
-      return `performInvocation\0${body.request.target.componentId}_${body.request.target.imageRef}_${body.request.interface}_${body.request.function}`;
+      return invocationKey(body.request.target.componentId, body.request.target.imageRef, body.request.interface, body.request.function);
   }
+}
+
+/** {@link cacheKey} of a `performInvocation` decision, without building the request (the per-call fast path). */
+export function invocationKey(componentId: string, imageRef: string, iface: string, fn: string): string {
+  return `performInvocation\0${componentId}_${imageRef}_${iface}_${fn}`;
 }
 
 /** Annotations with sorted keys (wasmCloud sends a `BTreeMap`). */
