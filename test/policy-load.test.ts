@@ -14,6 +14,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { deployApp, parseManifestText, undeployApp } from "../src/app/index.ts";
 import { ErrorCode, TrellisError } from "../src/core/errors.ts";
 import { defaultWorkloads } from "../src/host/default-workloads.ts";
 import type { Host } from "../src/host/host.ts";
@@ -169,6 +170,29 @@ describe("a host started without --allow-file-load or --allowed-path", () => {
     await new Promise((r) => setTimeout(r, 200));
     if (detect) assert.equal(atime(file), before, "the component file was read");
     assert.deepEqual((await t.client.getInventory(host.id)).components, []);
+  });
+
+  test("trellis app deploy: the host refuses a manifest's component by path; the deploy fails naming the flag", async () => {
+    const file = path.join(outside, "adder.wasm");
+    const yaml = `
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: { name: refused, annotations: { version: v1 } }
+spec:
+  components:
+    - name: adder
+      type: component
+      properties: { image: ${file}, id: refused-adder }
+      traits: [{ type: spreadscaler, properties: { instances: 1 } }]
+`;
+    ageAtime(file);
+    const before = atime(file);
+    const r = await deployApp(t.client, parseManifestText(yaml).manifest, { wait: true, waitTimeoutMs: 10_000 });
+    assert.equal(r.status.status, "failed");
+    assert.match(r.failures.map((f) => f.message).join("\n"), /--allow-file-load/);
+    if (atimeDetectsReads()) assert.equal(atime(file), before, "the component file was read");
+    assert.deepEqual((await t.client.getInventory(host.id)).components, []);
+    await undeployApp(t.client, "refused");
   });
 
   test("refuses a component by http(s) URL: no request is made", async () => {
