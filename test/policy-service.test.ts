@@ -11,6 +11,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { deployApp, parseManifestText, undeployApp } from "../src/app/index.ts";
 import { ErrorCode, TrellisError } from "../src/core/errors.ts";
 import { defaultWorkloads } from "../src/host/default-workloads.ts";
 import type { Host } from "../src/host/host.ts";
@@ -69,7 +70,7 @@ describe("policy service", () => {
   const topic = "test.policy.decide";
   const changes = "test.policy.changes";
   /** Provider / component ids the test's policy denies, or leaves unanswered. */
-  const deny = new Set(["denied-kv", "denied-c"]);
+  const deny = new Set(["denied-kv", "denied-c", "denied-app"]);
   const silent = new Set(["silent-kv", "silent-c"]);
   const deniedFns = new Set<string>();
 
@@ -129,22 +130,45 @@ describe("policy service", () => {
     assert.equal(err.code, ErrorCode.PolicyDenied);
     assert.match(err.message, new RegExp(`did not answer on ${topic.replaceAll(".", "\\.")} within ${TIMEOUT_MS} ms`));
     assert.ok(took >= TIMEOUT_MS - 50 && took < TIMEOUT_MS + 2000, `denied after ${took} ms`);
-    await t.client.scaleComponent(host.id, { component_id: "silent-c", component_ref: ADDER, count: 1 });
+    const cerr = await rejected(t.client.scaleComponent(host.id, { component_id: "silent-c", component_ref: ADDER, count: 1 }));
+    assert.equal(cerr.code, ErrorCode.PolicyDenied);
+    assert.match(cerr.message, /did not answer/);
     const ev = await waitForEvent(rec, "component_scale_failed", (e) => e.data.component_id === "silent-c");
     assert.match(String(ev.data.error), /did not answer/);
   });
 
-  test("a denial blocks a component start (component_scale_failed says why)", async () => {
-    await t.client.scaleComponent(host.id, { component_id: "denied-c", component_ref: ADDER, count: 1 });
+  test("a denial blocks a component start: the reply and component_scale_failed say why", async () => {
+    const err = await rejected(t.client.scaleComponent(host.id, { component_id: "denied-c", component_ref: ADDER, count: 1 }));
+    assert.equal(err.code, ErrorCode.PolicyDenied);
+    assert.match(err.message, /policy denied starting component denied-c .*: denied-c is not on the list/);
     const ev = await waitForEvent(rec, "component_scale_failed", (e) => e.data.component_id === "denied-c");
     assert.match(String(ev.data.error), /policy denied starting component denied-c .*: denied-c is not on the list/);
     assert.ok(!(await t.client.getInventory(host.id)).components.some((c) => c.id === "denied-c"));
   });
 
+  test("trellis app deploy: a denied component fails the deploy with the policy's message", async () => {
+    const yaml = `
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: { name: denied, annotations: { version: v1 } }
+spec:
+  components:
+    - name: adder
+      type: component
+      properties: { image: ${ADDER}, id: denied-app }
+      traits: [{ type: spreadscaler, properties: { instances: 1 } }]
+`;
+    const r = await deployApp(t.client, parseManifestText(yaml).manifest, { wait: true, waitTimeoutMs: 10_000 });
+    assert.equal(r.status.status, "failed");
+    assert.match(r.failures.map((f) => f.message).join("\n"), /policy denied starting component denied-app .*not on the list/);
+    await undeployApp(t.client, "denied");
+  });
+
   test("decisions are cached; the changes topic overrides one (1.x) and drops one (Trellis)", async () => {
     const scale = async (count: number) => {
       const before = rec.ofType("component_scaled").length + rec.ofType("component_scale_failed").length;
-      await t.client.scaleComponent(host.id, { component_id: "cached", component_ref: ADDER, count });
+      // a denied start is also answered in the reply; the event is what this helper reads
+      await t.client.scaleComponent(host.id, { component_id: "cached", component_ref: ADDER, count }).catch(() => undefined);
       await waitFor(() => rec.ofType("component_scaled").length + rec.ofType("component_scale_failed").length > before, { timeoutMs: 15_000, message: "scale outcome" });
       const last = [...rec.events].reverse().find((e) => e.data.component_id === "cached");
       return last!.type.endsWith("component_scale_failed") ? String(last!.data.error) : "ok";

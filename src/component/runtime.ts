@@ -225,9 +225,21 @@ export class ComponentRuntime {
     if (cur && req.componentRef && req.componentRef !== cur.imageRef && !req.allowUpdate) {
       message = `component ${req.componentId} is already running with a different reference (${cur.imageRef}); use component.update to change it`;
     }
-    this.#enqueue(req.componentId, () => this.#scale(req)).catch((err: unknown) =>
+    // When this start is next in line and a policy service decides it, the reply waits for the decision (bounded by
+    // the policy timeout) so that a denial is answered, not only evented; otherwise the scale is acknowledged at once.
+    const policy = this.#admission.policy;
+    const waitForPolicy = loads && policy?.enabled === true && !this.#queues.has(req.componentId);
+    let admitted: ((err?: unknown) => void) | undefined;
+    const decided = waitForPolicy ? new Promise<unknown>((r) => (admitted = r)) : undefined;
+    this.#enqueue(req.componentId, () => this.#scale(req, admitted)).catch((err: unknown) =>
       this.#log.warn("component scale failed", { component_id: req.componentId, error: (err as Error).message }),
     );
+    if (decided && policy) {
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([decided, new Promise((r) => (timer = setTimeout(r, policy.config.timeoutMs + 1000)))]);
+      clearTimeout(timer);
+      if (outcome instanceof Error) return fail(outcome);
+    }
     return ok(message);
   }
 
@@ -312,7 +324,8 @@ export class ComponentRuntime {
     });
   }
 
-  async #scale(req: ScaleRequest): Promise<void> {
+  /** @param admitted called once the start is admitted (no argument) or refused (the error), or when no decision is needed. */
+  async #scale(req: ScaleRequest, admitted?: (err?: unknown) => void): Promise<void> {
     if (this.#closed) throw new TrellisError(ErrorCode.IllegalState, "the component runtime is closed");
     const id = validateId("component_id", req.componentId);
     const cur = this.#components.get(id);
@@ -324,7 +337,13 @@ export class ComponentRuntime {
         }
         if (!req.componentRef) throw new InvalidArgumentError("component_ref", `component_ref is required to start component ${id}`);
         const location = this.#admit(req.componentRef);
-        await this.#admission.startComponent({ componentId: id, imageRef: req.componentRef, maxInstances: req.count, annotations: req.annotations });
+        try {
+          await this.#admission.startComponent({ componentId: id, imageRef: req.componentRef, maxInstances: req.count, annotations: req.annotations });
+        } catch (err) {
+          admitted?.(TrellisError.from(err));
+          throw err;
+        }
+        admitted?.();
         const config = await this.#o.config.resolve(req.config);
         const compiled = await this.#compile(location);
         const m: Managed = {
@@ -365,6 +384,8 @@ export class ComponentRuntime {
       if (req.allowUpdate && req.componentRef && req.componentRef !== cur.imageRef) await this.#update(id, req.componentRef, undefined);
     } catch (err) {
       throw this.#scaleFailed(req, cur, err);
+    } finally {
+      admitted?.();
     }
   }
 
