@@ -7,6 +7,7 @@
 import { createInterface } from "node:readline";
 import { connect } from "@nats-io/transport-node";
 import { ComponentRuntime } from "../src/component/index.ts";
+import { Admission } from "../src/policy/admission.ts";
 import { parseLink, type Link } from "../src/core/link.ts";
 import { silentLogger } from "../src/core/logger.ts";
 import type { LinkChange } from "../src/core/ports.ts";
@@ -24,6 +25,8 @@ const runtime = await ComponentRuntime.create({
   lattice,
   hostId: "NBENCHHOST",
   logger: silentLogger,
+  // references come from the parent benchmark on stdin, not from the lattice
+  admission: new Admission({ allowFileLoad: true }),
   rpcTimeoutMs: 10_000,
   cacheDir,
   links: {

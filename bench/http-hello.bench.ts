@@ -68,7 +68,7 @@ async function plainNode(): Promise<LoadResult> {
 /** The P1 path: a host in this process, the http-server provider spawned by it, the fixture with `INSTANCES` instances. */
 async function trellis(natsUrl: string): Promise<LoadResult> {
   const lattice = uniqueLattice("p1");
-  const host = await startDemoHost({ natsUrl, lattice, logger: silentLogger, cacheDir: path.join(ROOT, ".cache", "bench-host") });
+  const host = await startDemoHost({ natsUrl, lattice, logger: silentLogger, cacheDir: path.join(ROOT, ".cache", "bench-host"), allowedPaths: [path.dirname(FIXTURE)] });
   const client = await CtlClient.connect({ natsUrl, lattice, timeoutMs: 5000 });
   try {
     const port = await getFreePort();

@@ -46,6 +46,8 @@ export default async function providerCall(ctx: { natsUrl: string }): Promise<Re
     natsUrl: ctx.natsUrl,
     lattice,
     logger: silentLogger,
+    // the counter guest is built in a temporary directory; the Python provider is started by path
+    allowedPaths: [path.dirname(wasm), path.join(ROOT, "providers", "python-kv")],
     workloads: { components: componentRuntime(), providers: providerSupervisor({ firstHealthCheckMs: 200 }) },
   });
   const client = await CtlClient.connect({ natsUrl: ctx.natsUrl, lattice, timeoutMs: 10_000 });

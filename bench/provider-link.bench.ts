@@ -35,6 +35,8 @@ async function measure(natsUrl: string, providerRef: string): Promise<{ callback
     natsUrl,
     lattice,
     logger: silentLogger,
+    // the Python provider is started by path: the host may load it from its directory only
+    allowedPaths: [path.join(ROOT, "providers", "python-kv")],
     workloads: {
       providers: providerSupervisor({
         firstHealthCheckMs: 200,

@@ -29,3 +29,5 @@ export { CtlClient, DEFAULT_CTL_TIMEOUT_MS } from "./control/client.ts";
 export type { CtlClientOptions, LinkInput, ScaleComponentRequest, StartProviderRequest } from "./control/client.ts";
 export { startNatsServer, findNatsServerBinary, isNatsReachable, NatsServerError } from "./lattice/nats-server.ts";
 export type { NatsServerOptions, NatsServerHandle } from "./lattice/nats-server.ts";
+export { Admission, PolicyClient, compileLoadPermissions, compilePolicyOptions, DEFAULT_POLICY_TIMEOUT_MS } from "./policy/index.ts";
+export type { LoadPermissionOptions, LoadPermissions, PolicyServiceOptions, PolicyConfig, PolicyRequest, PolicyResponse } from "./policy/index.ts";

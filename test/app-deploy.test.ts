@@ -10,6 +10,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CtlClient } from "../src/control/client.ts";
 import { ErrorCode, TrellisError } from "../src/core/errors.ts";
@@ -39,6 +40,8 @@ const NO_RUNTIME = componentRuntime === undefined ? "the component runtime is no
 /** Hosts with the default workloads, and a provider supervisor with fast health checks. */
 const hostOpts = (labels: Record<string, string> = {}): HostOptions => ({
   labels,
+  // the manifests' component is the adder fixture, by a path relative to the working directory
+  allowedPaths: [path.dirname(path.resolve(ADDER))],
   workloads: {
     ...defaultWorkloads(),
     providers: providerSupervisor({ firstHealthCheckMs: 100, healthIntervalMs: 1000, shutdownDelayMs: 500 }),

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -32,6 +32,7 @@ try { await program.parseAsync(process.argv); } finally { await ctx.close(); }
 describe("trellis component commands", () => {
   let t: TestLattice;
   let entry: string;
+  let notComponent: string;
 
   const trellis = (...args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -45,7 +46,11 @@ describe("trellis component commands", () => {
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-cli-"));
     entry = path.join(dir, "entry.ts");
     await writeFile(entry, ENTRY);
-    await t.startHost({ cacheDir: dir, workloads: { components: componentRuntime() } });
+    // what this host may load: the adder fixture, and a file that is not a component
+    notComponent = path.join(dir, "refs", "not-a-component.wasm");
+    await mkdir(path.dirname(notComponent));
+    await writeFile(notComponent, "not WebAssembly");
+    await t.startHost({ cacheDir: dir, allowedPaths: [path.dirname(path.resolve(ADDER)), path.dirname(notComponent)], workloads: { components: componentRuntime() } });
   });
   after(async () => {
     await t?.close();
@@ -97,7 +102,7 @@ describe("trellis component commands", () => {
   });
 
   test("start of a core module fails with the host's error", async () => {
-    const r = await trellis("start", "component", "package.json", "bad");
+    const r = await trellis("start", "component", notComponent, "bad");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /component bad: .*not a WebAssembly component/);
   });

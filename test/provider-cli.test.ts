@@ -12,7 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hostProviderRef } from "../src/cli/commands/provider.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
-import { startProviderHost, writeScript } from "./support/providers.ts";
+import { SCRIPTS_DIR, startProviderHost, writeScript } from "./support/providers.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -46,7 +46,8 @@ describe("trellis provider commands", () => {
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-cli-"));
     entry = path.join(dir, "entry.ts");
     await writeFile(entry, ENTRY);
-    hostId = (await startProviderHost(t)).host.id;
+    // what this host may load by path: the test scripts and the Python provider
+    hostId = (await startProviderHost(t, {}, { allowedPaths: [SCRIPTS_DIR, path.join(ROOT, "providers", "python-kv")] })).host.id;
   });
   after(async () => {
     await t?.close();
@@ -87,7 +88,7 @@ describe("trellis provider commands", () => {
     assert.match(r.stderr, /provider crashy failed to start on host .*exited with code 2.*cannot open \/etc\/kv\.conf/);
     r = await trellis("get", "inventory", hostId, "--output", "json");
     assert.equal((JSON.parse(r.stdout) as { providers: { id: string; status: string }[] }).providers.find((p) => p.id === "crashy")?.status, "failed");
-    r = await trellis("start", "provider", "/no/such/file", "ghost");
+    r = await trellis("start", "provider", path.join(SCRIPTS_DIR, "no", "such", "file"), "ghost");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /does not exist/);
   });

@@ -38,7 +38,9 @@ describe("component → provider calls through links", () => {
   before(async () => {
     const wasm = await buildCounterGuest();
     t = await testLattice(nats);
-    const host = await t.startHost({ workloads: { components: componentRuntime(), providers: providerSupervisor(FAST_SUPERVISION) } });
+    // what this host loads by path: the counter guest (built in a temporary directory) and the Python provider
+    const allowedPaths = [path.dirname(wasm), path.dirname(PYTHON_KV)];
+    const host = await t.startHost({ allowedPaths, workloads: { components: componentRuntime(), providers: providerSupervisor(FAST_SUPERVISION) } });
     hostId = host.id;
     await t.client.startProvider(hostId, { provider_id: "kvts", provider_ref: "kv-memory" });
     await t.client.startProvider(hostId, { provider_id: "kvpy", provider_ref: PYTHON_KV });

@@ -7,6 +7,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import path from "node:path";
 import { componentRuntime } from "../src/component/index.ts";
 import { invoke, invokeJson } from "../src/invocation/index.ts";
 import { type ProviderSupervisor, providerSupervisor } from "../src/provider/supervisor.ts";
@@ -78,7 +79,8 @@ test("SIGKILL while a real component calls the provider: the component's calls s
   const wasm = await buildCounterGuest();
   const lat = await testLattice(nats);
   try {
-    const host = await lat.startHost({ workloads: { components: componentRuntime(), providers: providerSupervisor(FAST_SUPERVISION) } });
+    // the counter guest is built in a temporary directory: the host may load from there
+    const host = await lat.startHost({ allowedPaths: [path.dirname(wasm)], workloads: { components: componentRuntime(), providers: providerSupervisor(FAST_SUPERVISION) } });
     const sup = host.providers as ProviderSupervisor;
     await lat.client.startProvider(host.id, { provider_id: "kv", provider_ref: "kv-memory" });
     await lat.client.putLink(testLink({ source_id: "counter", target: "kv" }));

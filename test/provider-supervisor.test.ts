@@ -5,11 +5,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import path from "node:path";
 import { ErrorCode, TrellisError } from "../src/core/errors.ts";
 import { decodeHostData } from "../src/provider/host-data.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
-import { startProviderHost, testLink, waitForEvent, writeScript, type ProviderHost } from "./support/providers.ts";
+import { SCRIPTS_DIR, startProviderHost, testLink, waitForEvent, writeScript, type ProviderHost } from "./support/providers.ts";
 
 let nats: TestNats;
 before(async () => {
@@ -137,7 +138,7 @@ describe("provider supervisor", () => {
 
   test("bad references and missing configs: error reply and provider_start_failed, nothing in the inventory", async () => {
     const rec = await t.recordEvents();
-    await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "nope", provider_ref: "/does/not/exist" }), /does not exist/);
+    await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "nope", provider_ref: path.join(SCRIPTS_DIR, "does", "not", "exist") }), /does not exist/);
     await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "nope", provider_ref: "no-such-first-party" }), /no first-party provider/);
     await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "nope", provider_ref: "oci://ghcr.io/x:1" }), /unsupported provider_ref/);
     await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "nope", provider_ref: "kv-memory", config: ["missing-cfg"] }), /missing-cfg/);

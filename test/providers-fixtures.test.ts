@@ -20,7 +20,7 @@ import type { Host } from "../src/host/host.ts";
 import { getFreePort } from "../src/lattice/nats-server.ts";
 import { startTestNats, startTestRedis, uniqueLattice, waitFor, type TestNats, type TestRedis } from "../src/testing/index.ts";
 import { startDemoHost } from "../src/demo/stack.ts";
-import { fixture, needsFixtures } from "./support/components.ts";
+import { FIXTURES_DIR, fixture, needsFixtures } from "./support/components.ts";
 
 
 /** A logger that keeps every record (component logs arrive through the host's logger). */
@@ -59,7 +59,7 @@ void describe("fixtures behind the first-party providers", { skip: needsFixtures
   before(async () => {
     [nats, redis] = await Promise.all([startTestNats(), startTestRedis()]);
     const lattice = uniqueLattice("fx");
-    host = await startDemoHost({ natsUrl: nats.url, lattice, logger: recordingLogger(logs), cacheDir: path.join(tmpdir(), "trellis-test-cache") });
+    host = await startDemoHost({ natsUrl: nats.url, lattice, logger: recordingLogger(logs), cacheDir: path.join(tmpdir(), "trellis-test-cache"), allowedPaths: [FIXTURES_DIR] });
     client = await CtlClient.connect({ natsUrl: nats.url, lattice, timeoutMs: 5000 });
     upstream = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "text/html" });

@@ -34,6 +34,13 @@ export const ENV = {
   wadm: "TRELLIS_WADM",
   kvReplicas: "TRELLIS_KV_REPLICAS",
   jsDomain: "TRELLIS_JS_DOMAIN",
+  allowFileLoad: "TRELLIS_ALLOW_FILE_LOAD",
+  /** Directories separated by the path-list separator (`:` on POSIX). */
+  allowedPath: "TRELLIS_ALLOWED_PATH",
+  policyTopic: "TRELLIS_POLICY_TOPIC",
+  policyChangesTopic: "TRELLIS_POLICY_CHANGES_TOPIC",
+  policyTimeoutMs: "TRELLIS_POLICY_TIMEOUT_MS",
+  policyInvocations: "TRELLIS_POLICY_INVOCATIONS",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

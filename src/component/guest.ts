@@ -25,6 +25,7 @@ import { capMemory, WASM_PAGE } from "./wasm-patch.ts";
 import { collectResponse, IncomingRequest, ResponseOutparam } from "./wasi/http.ts";
 import { VALUE_RESOURCES } from "./wasi/blobstore.ts";
 import { localImports, type GuestContext, type GuestLogLevel } from "./wasi/index.ts";
+import type { InvocationPolicySpec } from "../policy/admission.ts";
 
 /** Everything a worker needs to run one component (plain data: it crosses the thread boundary). */
 export interface GuestSpec {
@@ -42,6 +43,8 @@ export interface GuestSpec {
   links: LinkTable;
   config: Record<string, string>;
   env: [string, string][];
+  /** When the host's policy service checks invocations: what the worker asks it before each call (src/policy). */
+  invocationPolicy?: InvocationPolicySpec | undefined;
 }
 
 /** Services of the worker a component uses. */

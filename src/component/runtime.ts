@@ -23,6 +23,7 @@ import { DEFAULT_MAX_COMPONENT_BYTES, loadComponentBytes, resolveRef } from "./l
 import { buildLinkTable } from "./routing.ts";
 import { WorkerPool, type ComponentAvailability } from "./worker-pool.ts";
 import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
+import { Admission } from "../policy/admission.ts";
 
 /** Host policy for guests (issue 3 §3, §4). Every field is optional. */
 export interface ComponentPolicy {
@@ -38,10 +39,6 @@ export interface ComponentPolicy {
   maxWorkers?: number;
   /** V8 heap limit of each worker thread, in MiB. @default 512 */
   workerHeapMb?: number;
-  /** Accept file paths and `file://` references. @default true */
-  allowFileRefs?: boolean;
-  /** Accept `http(s)://` references. @default true */
-  allowHttpRefs?: boolean;
   /** Start the first worker thread when the runtime is created, so the first component start does not pay for it. @default true */
   prewarm?: boolean;
 }
@@ -65,6 +62,12 @@ export interface ComponentRuntimeOptions
    * @default { servers: nc.getServer() } — enough for an unauthenticated server.
    */
   workerNats?: ConnectionOptions;
+  /**
+   * What may be loaded and started (src/policy; docs/security.md): file paths and http(s) URLs need the host's
+   * `--allow-file-load` or an `--allowed-path`; the policy service, when set, decides starts and invocations.
+   * @default `new Admission()`: no file or URL may be loaded, no policy service
+   */
+  admission?: Admission;
 }
 
 interface Managed {
@@ -88,8 +91,6 @@ interface ResolvedPolicy {
   callTimeoutMs: number;
   maxWorkers: number;
   workerHeapMb: number;
-  allowFileRefs: boolean;
-  allowHttpRefs: boolean;
   prewarm: boolean;
 }
 
@@ -111,8 +112,6 @@ function resolvePolicy(p: ComponentPolicy | undefined, rpcTimeoutMs: number): Re
     callTimeoutMs: positive("policy.callTimeoutMs", p?.callTimeoutMs, rpcTimeoutMs),
     maxWorkers: Math.floor(positive("policy.maxWorkers", p?.maxWorkers, Math.max(2, availableParallelism()))),
     workerHeapMb: positive("policy.workerHeapMb", p?.workerHeapMb, 512),
-    allowFileRefs: p?.allowFileRefs ?? true,
-    allowHttpRefs: p?.allowHttpRefs ?? true,
     prewarm: p?.prewarm ?? true,
   };
 }
@@ -125,6 +124,7 @@ function resolvePolicy(p: ComponentPolicy | undefined, rpcTimeoutMs: number): Re
 export class ComponentRuntime {
   readonly #o: ComponentRuntimeOptions;
   readonly #policy: ResolvedPolicy;
+  readonly #admission: Admission;
   readonly #pool: WorkerPool;
   readonly #components = new Map<string, Managed>();
   readonly #queues = new Map<string, Promise<unknown>>();
@@ -137,6 +137,7 @@ export class ComponentRuntime {
   private constructor(o: ComponentRuntimeOptions, policy: ResolvedPolicy) {
     this.#o = o;
     this.#policy = policy;
+    this.#admission = o.admission ?? new Admission();
     this.#pool = new WorkerPool({
       nc: o.nc,
       lattice: o.lattice,
@@ -244,13 +245,35 @@ export class ComponentRuntime {
       return fail(err);
     }
     const cur = this.#components.get(req.componentId);
+    const loads = req.count > 0 && req.componentRef !== "" && (!cur || (req.allowUpdate && req.componentRef !== cur.imageRef));
+    if (loads) {
+      // The file-load rule answers in the reply (and an event), before anything is read (docs/security.md).
+      try {
+        this.#admit(req.componentRef);
+      } catch (err) {
+        this.#scaleFailed(req, cur, err);
+        return fail(err);
+      }
+    }
     let message = "";
     if (cur && req.componentRef && req.componentRef !== cur.imageRef && !req.allowUpdate) {
       message = `component ${req.componentId} is already running with a different reference (${cur.imageRef}); use component.update to change it`;
     }
-    this.#enqueue(req.componentId, () => this.#scale(req)).catch((err: unknown) =>
+    // When this start is next in line and a policy service decides it, the reply waits for the decision (bounded by
+    // the policy timeout) so that a denial is answered, not only evented; otherwise the scale is acknowledged at once.
+    const policy = this.#admission.policy;
+    const waitForPolicy = loads && policy?.enabled === true && !this.#queues.has(req.componentId);
+    let admitted: ((err?: unknown) => void) | undefined;
+    const decided = waitForPolicy ? new Promise<unknown>((r) => (admitted = r)) : undefined;
+    this.#enqueue(req.componentId, () => this.#scale(req, admitted)).catch((err: unknown) =>
       this.#log.warn("component scale failed", { component_id: req.componentId, error: (err as Error).message }),
     );
+    if (decided && policy) {
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([decided, new Promise((r) => (timer = setTimeout(r, policy.config.timeoutMs + 1000)))]);
+      clearTimeout(timer);
+      if (outcome instanceof Error) return fail(outcome);
+    }
     return ok(message);
   }
 
@@ -261,6 +284,19 @@ export class ComponentRuntime {
       const cur = this.#components.get(req.componentId);
       if (!cur) throw new NotFoundError(`component ${req.componentId} not found`, { componentId: req.componentId });
       if (cur.imageRef === req.newComponentRef) return ok(`component ${req.componentId} already updated to ${req.newComponentRef}`);
+      try {
+        this.#admit(req.newComponentRef);
+      } catch (err) {
+        this.#o.events.publish(EventType.ComponentScaleFailed, {
+          annotations: cur.annotations,
+          host_id: this.#o.hostId,
+          image_ref: req.newComponentRef,
+          component_id: req.componentId,
+          max_instances: cur.count,
+          error: TrellisError.from(err).message,
+        });
+        throw err;
+      }
       const from = cur.imageRef;
       this.#enqueue(req.componentId, () => this.#update(req.componentId, req.newComponentRef, req.annotations)).catch((err: unknown) =>
         this.#log.warn("component update failed", { component_id: req.componentId, error: (err as Error).message }),
@@ -322,7 +358,8 @@ export class ComponentRuntime {
     });
   }
 
-  async #scale(req: ScaleRequest): Promise<void> {
+  /** @param admitted called once the start is admitted (no argument) or refused (the error), or when no decision is needed. */
+  async #scale(req: ScaleRequest, admitted?: (err?: unknown) => void): Promise<void> {
     if (this.#closed) throw new TrellisError(ErrorCode.IllegalState, "the component runtime is closed");
     const id = validateId("component_id", req.componentId);
     const cur = this.#components.get(id);
@@ -333,8 +370,16 @@ export class ComponentRuntime {
           return;
         }
         if (!req.componentRef) throw new InvalidArgumentError("component_ref", `component_ref is required to start component ${id}`);
+        const location = this.#admit(req.componentRef);
+        try {
+          await this.#admission.startComponent({ componentId: id, imageRef: req.componentRef, maxInstances: req.count, annotations: req.annotations });
+        } catch (err) {
+          admitted?.(TrellisError.from(err));
+          throw err;
+        }
+        admitted?.();
         const config = await this.#o.config.resolve(req.config);
-        const compiled = await this.#compile(req.componentRef);
+        const compiled = await this.#compile(location);
         const m: Managed = {
           id,
           imageRef: req.componentRef,
@@ -372,17 +417,34 @@ export class ComponentRuntime {
       this.#scaledEvent(cur, cur.count);
       if (req.allowUpdate && req.componentRef && req.componentRef !== cur.imageRef) await this.#update(id, req.componentRef, undefined);
     } catch (err) {
-      const e = TrellisError.from(err);
-      this.#o.events.publish(EventType.ComponentScaleFailed, {
-        annotations: req.annotations,
-        host_id: this.#o.hostId,
-        image_ref: req.componentRef || cur?.imageRef || "",
-        component_id: id,
-        max_instances: req.count,
-        error: e.message,
-      });
-      throw e;
+      throw this.#scaleFailed(req, cur, err);
+    } finally {
+      admitted?.();
     }
+  }
+
+  /** Publishes `component_scale_failed` for `req` and returns the error as a TrellisError. */
+  #scaleFailed(req: ScaleRequest, cur: Managed | undefined, err: unknown): TrellisError {
+    const e = TrellisError.from(err);
+    this.#o.events.publish(EventType.ComponentScaleFailed, {
+      annotations: req.annotations,
+      host_id: this.#o.hostId,
+      image_ref: req.componentRef || cur?.imageRef || "",
+      component_id: req.componentId,
+      max_instances: req.count,
+      error: e.message,
+    });
+    return e;
+  }
+
+  /**
+   * The host's file-load rule for `ref` (src/policy), before anything is read.
+   * @returns the path or URL to load from.
+   * @throws LoadNotAllowedError; ComponentLoadError for an unsupported reference.
+   */
+  #admit(ref: string): string {
+    const { kind, location } = resolveRef(ref);
+    return this.#admission.checkComponentRef(ref, kind === "file" ? { kind: "file", path: location } : { kind: "url", url: location });
   }
 
   async #update(id: string, ref: string, annotations: Record<string, string> | undefined): Promise<void> {
@@ -391,7 +453,9 @@ export class ComponentRuntime {
     if (cur.imageRef === ref) return;
     const old = { ...cur };
     try {
-      const compiled = await this.#compile(ref);
+      const location = this.#admit(ref);
+      await this.#admission.startComponent({ componentId: id, imageRef: ref, maxInstances: cur.count, annotations: annotations ?? cur.annotations });
+      const compiled = await this.#compile(location);
       const next: Managed = { ...cur, imageRef: ref, compiled, annotations: annotations ?? cur.annotations };
       // the worker swaps the subscription only once the new code is instantiated: no gap in serving
       await this.#load(next, this.#o.config.current(cur.config));
@@ -414,15 +478,9 @@ export class ComponentRuntime {
     }
   }
 
-  async #compile(ref: string): Promise<CompiledComponent> {
-    const { kind } = resolveRef(ref);
-    if (kind === "file" && !this.#policy.allowFileRefs) {
-      throw new TrellisError(ErrorCode.ComponentLoad, `file references are not allowed by this host's policy: ${ref}`);
-    }
-    if (kind === "http" && !this.#policy.allowHttpRefs) {
-      throw new TrellisError(ErrorCode.ComponentLoad, `http(s) references are not allowed by this host's policy: ${ref}`);
-    }
-    const bytes = await loadComponentBytes(ref, { maxBytes: this.#policy.maxComponentBytes });
+  /** Loads and compiles `location`, which {@link #admit} returned (never a reference it did not check). */
+  async #compile(location: string): Promise<CompiledComponent> {
+    const bytes = await loadComponentBytes(location, { maxBytes: this.#policy.maxComponentBytes });
     return compileComponent(bytes, this.#o.cacheDir);
   }
 
@@ -441,6 +499,7 @@ export class ComponentRuntime {
       links: buildLinkTable(this.#o.links.linksFrom(m.id)),
       config,
       env: this.#policy.env,
+      invocationPolicy: this.#admission.invocationSpec({ componentId: m.id, imageRef: m.imageRef, annotations: m.annotations }),
     });
     // …and a change that arrived while the worker was loading (when it had no table to update) is applied now.
     await this.#pool.setLinks(m.id, buildLinkTable(this.#o.links.linksFrom(m.id)));
@@ -551,6 +610,7 @@ export function componentRuntime(
       events: ctx.events,
       specs: ctx.specs,
       ...(ctx.invocationLimits ? { invocationLimits: ctx.invocationLimits } : {}),
+      admission: ctx.admission,
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.workerNats ? { workerNats: options.workerNats } : {}),
     });

@@ -12,6 +12,8 @@ import { type InvocationLimits, UploadBudget } from "../invocation/uploads.ts";
 import { GuestComponent, type GuestSpec } from "./guest.ts";
 import type { LinkTable } from "./routing.ts";
 import { WatchdogWriter } from "./watchdog.ts";
+import { PolicyClient } from "../policy/service.ts";
+import type { InvocationPolicySpec } from "../policy/admission.ts";
 
 /** Data a worker starts with. */
 export interface WorkerInit {
@@ -58,6 +60,20 @@ const guests = new Map<string, { guest: GuestComponent; server: InvocationServer
 const uploadBudget = new UploadBudget(init.invocationLimits);
 let nc: NatsConnection;
 let shuttingDown = false;
+/** Policy service clients of this worker, by configuration (one per host, with its decision cache). */
+const policies = new Map<string, PolicyClient>();
+
+/** The (started) policy client for `spec`, shared by every component of this worker with the same configuration. */
+async function policyClient(spec: InvocationPolicySpec): Promise<PolicyClient> {
+  const key = JSON.stringify([spec.config, spec.host]);
+  let p = policies.get(key);
+  if (!p) {
+    p = new PolicyClient(nc, spec.config, spec.host);
+    policies.set(key, p);
+    await p.start();
+  }
+  return p;
+}
 
 async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.t) {
@@ -70,11 +86,14 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       });
       await guest.init();
       const old = guests.get(req.spec.componentId);
+      const pol = req.spec.invocationPolicy;
+      const handle = (r: Parameters<GuestComponent["handle"]>[0]) => guest.handle(r);
       const server = serveInvocations(nc, {
         lattice: init.lattice,
         targetId: req.spec.componentId,
-        handler: (r) => guest.handle(r),
         budget: uploadBudget,
+        // Per-invocation policy decisions (reference §6.4), cached: a map lookup per call once decided.
+        handler: pol ? (await policyClient(pol)).guard(pol.target, handle) : handle,
       });
       await nc.flush();
       guests.set(req.spec.componentId, { guest, server });
@@ -110,6 +129,8 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       };
     case "shutdown":
       shuttingDown = true;
+      for (const p of policies.values()) p.close();
+      policies.clear();
       for (const g of guests.values()) {
         g.server.stop();
         g.guest.close();

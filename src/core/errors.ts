@@ -60,6 +60,13 @@ export const ErrorCode = {
    * (docs/nats-cluster.md, ADR 0015).
    */
   JetStreamUnavailable: "JETSTREAM_UNAVAILABLE",
+  /**
+   * The host refuses to load a component or provider from where the request points (a file path or an http(s) URL)
+   * because it was not started with `--allow-file-load` and the path is not under an `--allowed-path` (docs/security.md).
+   */
+  LoadNotAllowed: "LOAD_NOT_ALLOWED",
+  /** The policy service denied the action, or did not answer in time (reference §6.4; docs/security.md). */
+  PolicyDenied: "POLICY_DENIED",
 } as const;
 /** One of {@link ErrorCode}'s values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -171,6 +178,36 @@ export class JetStreamUnavailableError extends TrellisError {
   constructor(message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
     super(ErrorCode.JetStreamUnavailable, message, { ...(details ? { details } : {}), cause: options?.cause });
     this.name = "JetStreamUnavailableError";
+  }
+}
+
+/**
+ * A component or provider reference the host may not load: a file path outside every `--allowed-path` directory
+ * (after resolving `..` and symlinks), or a file path or http(s) URL on a host started without `--allow-file-load`.
+ * `details`: `{ ref, flag }` where `flag` names what would allow it (`--allow-file-load` or `--allowed-path`).
+ */
+export class LoadNotAllowedError extends TrellisError {
+  readonly ref: string;
+  readonly flag: string;
+  constructor(message: string, details: { ref: string; flag: string }) {
+    super(ErrorCode.LoadNotAllowed, message, { details: { ...details } });
+    this.name = "LoadNotAllowedError";
+    this.ref = details.ref;
+    this.flag = details.flag;
+  }
+}
+
+/**
+ * The policy service denied an action (`permitted: false`), did not answer within its timeout, or answered something
+ * that is not a decision (reference §6.4). `details`: `{ kind, requestId? }` with `kind` one of `startComponent`,
+ * `startProvider`, `performInvocation`.
+ */
+export class PolicyDeniedError extends TrellisError {
+  readonly kind: string;
+  constructor(message: string, details: { kind: string; requestId?: string }, options?: { cause?: unknown }) {
+    super(ErrorCode.PolicyDenied, message, { details: { ...details }, cause: options?.cause });
+    this.name = "PolicyDeniedError";
+    this.kind = details.kind;
   }
 }
 

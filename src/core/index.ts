@@ -25,6 +25,8 @@ export {
   EVENT_PREFIX,
   PROVIDER_RPC_PREFIX,
   INVOCATION_PREFIX,
+  isPublishSubject,
+  isSubscribeSubject,
 } from "./subjects.ts";
 export type { ParsedCtlSubject } from "./subjects.ts";
 export {
@@ -36,6 +38,8 @@ export {
   LinkImmutableError,
   TimeoutError,
   IllegalStateError,
+  LoadNotAllowedError,
+  PolicyDeniedError,
 } from "./errors.ts";
 export type { WireError } from "./errors.ts";
 export { ok, fail } from "./envelope.ts";

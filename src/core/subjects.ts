@@ -283,3 +283,24 @@ export function targetExitSubject(lattice: string, targetId: string): string {
 export function targetExitWildcard(lattice: string): string {
   return `${TARGET_EXIT_PREFIX}.${lattice}.*`;
 }
+
+// ---- Subjects given by the operator (policy service, src/policy, docs/security.md) ---------------
+
+/**
+ * True when `subject` is a NATS subject one may publish or send a request to: dot-separated non-empty tokens without
+ * whitespace or wildcards (`*`, `>`). Used for `--policy-topic` (reference §6.4).
+ */
+export function isPublishSubject(subject: string): boolean {
+  if (!subject || subject.length > 4096) return false;
+  return subject.split(".").every((t) => t.length > 0 && !/[\s*>]/.test(t));
+}
+
+/**
+ * True when `subject` is a NATS subject one may subscribe to: like {@link isPublishSubject}, but a token may be `*`,
+ * and the last token may be `>`. Used for `--policy-changes-topic`.
+ */
+export function isSubscribeSubject(subject: string): boolean {
+  if (!subject || subject.length > 4096) return false;
+  const tokens = subject.split(".");
+  return tokens.every((t, i) => t === "*" || (t === ">" && i === tokens.length - 1) || (t.length > 0 && !/[\s*>]/.test(t)));
+}

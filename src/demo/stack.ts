@@ -16,6 +16,13 @@ import { Host } from "../host/host.ts";
 import type { WorkloadFactories } from "../host/workloads.ts";
 import { findNatsServerBinary, isNatsReachable, NATS_SERVER_INSTALL_HINT, startNatsServer, type NatsServerHandle } from "../lattice/nats-server.ts";
 import { pingRedis } from "../testing/redis.ts";
+import { DEFAULT_CACHE_DIR } from "./build.ts";
+
+/**
+ * What a demo host may load from files: the stable copies of the built examples that the example manifests reference
+ * (`.cache/examples/`, docs/demo.md). First-party providers run by name; nothing else is loaded (docs/security.md).
+ */
+export const DEMO_ALLOWED_PATHS: readonly string[] = Object.freeze([path.join(DEFAULT_CACHE_DIR, "examples")]);
 
 /** The NATS URL the demo uses (the default of every `trellis` command). */
 export const DEMO_NATS_URL = "nats://127.0.0.1:4222";
@@ -126,6 +133,8 @@ export interface DemoHostOptions {
   rpcTimeoutMs?: number;
   /** Component runtime policy (worker threads, limits). @default the runtime's defaults */
   policy?: ComponentPolicy;
+  /** Directories whose components and providers the host may load (`--allowed-path`). @default {@link DEMO_ALLOWED_PATHS} */
+  allowedPaths?: readonly string[];
 }
 
 /** Starts a host that runs components and providers ({@link demoWorkloads}). */
@@ -138,5 +147,6 @@ export async function startDemoHost(opts: DemoHostOptions): Promise<Host> {
     friendlyName: "trellis-demo",
     ...(opts.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: opts.rpcTimeoutMs }),
     workloads: demoWorkloads(opts.policy),
+    allowedPaths: [...(opts.allowedPaths ?? DEMO_ALLOWED_PATHS)],
   });
 }

@@ -28,6 +28,8 @@ import type { ComponentManager, ProviderManager, WorkloadContext } from "./workl
 import { CtlClient } from "../control/client.ts";
 import { WadmServer } from "../app/wadm/server.ts";
 import { WadmStateWriter } from "../app/wadm/state.ts";
+import { Admission } from "../policy/admission.ts";
+import { PolicyClient } from "../policy/service.ts";
 
 /** Lifecycle of a {@link Host}. */
 export type HostState = "STARTING" | "RUNNING" | "STOPPING" | "STOPPED";
@@ -50,6 +52,7 @@ export class Host {
   #control: ControlServer | undefined;
   #components: ComponentManager | undefined;
   #providers: ProviderManager | undefined;
+  #policy: PolicyClient | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #wadm: WadmServer | undefined;
   #wadmState: WadmStateWriter | undefined;
@@ -135,6 +138,13 @@ export class Host {
   }
 
   async #start(): Promise<void> {
+    this.#policy = new PolicyClient(
+      this.nc,
+      this.config.policy,
+      { publicKey: this.id, lattice: this.config.lattice, labels: this.labels() },
+      this.#logger.child({ component: "policy" }),
+    );
+    await this.#policy.start();
     const ctx: WorkloadContext = {
       nc: this.nc,
       natsUrl: this.config.nc ? `nats://${this.nc.getServer()}` : this.config.natsUrl,
@@ -148,6 +158,7 @@ export class Host {
       events: this.events,
       specs: this.lattice.specs,
       invocationLimits: this.config.invocationLimits,
+      admission: new Admission(this.config.load, this.#policy),
     };
     const factories = this.config.workloads;
     if (factories.components) this.#components = await factories.components(ctx);
@@ -298,6 +309,7 @@ export class Host {
     const closing = Promise.allSettled([this.#components?.close(), this.#providers?.close()]);
     await Promise.race([closing, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     await this.#wadmState?.stop();
+    this.#policy?.close();
     this.events.publish(EventType.HostStopped, { labels: this.labels() });
     this.lattice.close();
     try {

@@ -13,6 +13,8 @@ import type { WorkloadFactories } from "./workloads.ts";
 import { defaultWorkloads } from "./default-workloads.ts";
 import { resolveInvocationLimits, type ResolvedInvocationLimits } from "../invocation/uploads.ts";
 import { validateKvReplicas } from "../lattice/kv.ts";
+import { compileLoadPermissions, type LoadPermissions } from "../policy/allow.ts";
+import { compilePolicyOptions, type PolicyConfig } from "../policy/service.ts";
 
 /** Default lattice name. */
 export const DEFAULT_LATTICE = "default";
@@ -84,6 +86,25 @@ export interface HostOptions {
    * `TRELLIS_JS_DOMAIN`; docs/nats-cluster.md, "Across sites")
    */
   jsDomain?: string;
+  /**
+   * Load components and providers from any file path, and components from any http(s) URL (wasmCloud 1.x's flag).
+   * Without it (and outside `allowedPaths`) only first-party providers by name run (docs/security.md).
+   * @default false (`--allow-file-load`, `TRELLIS_ALLOW_FILE_LOAD=true`)
+   */
+  allowFileLoad?: boolean;
+  /**
+   * Directories whose files may be loaded as components or providers (real paths compared, so `..` and symlinks cannot
+   * escape). @default [] (`--allowed-path DIR`, repeatable; `TRELLIS_ALLOWED_PATH=DIR:DIR`)
+   */
+  allowedPaths?: string[];
+  /** Policy service subject (reference §6.4); none: everything is permitted. (`--policy-topic`, `TRELLIS_POLICY_TOPIC`) */
+  policyTopic?: string;
+  /** Subject of policy decision overrides; requires `policyTopic`. (`--policy-changes-topic`, `TRELLIS_POLICY_CHANGES_TOPIC`) */
+  policyChangesTopic?: string;
+  /** Wait for a policy decision, in milliseconds; no answer denies. @default 1000 (`--policy-timeout-ms`, `TRELLIS_POLICY_TIMEOUT_MS`) */
+  policyTimeoutMs?: number;
+  /** Ask the policy service before each invocation a component serves (cached). @default true (`--no-policy-invocations`, `TRELLIS_POLICY_INVOCATIONS=false`) */
+  policyInvocations?: boolean;
 }
 
 /** {@link HostOptions} with defaults filled and values checked. */
@@ -106,6 +127,10 @@ export interface HostConfig {
   /** Undefined: decided from the server's cluster size when the buckets are created. */
   readonly kvReplicas: number | undefined;
   readonly jsDomain: string | undefined;
+  /** What may be loaded from files and URLs (`allowFileLoad`, `allowedPaths`). */
+  readonly load: LoadPermissions;
+  /** The policy service (`policyTopic`, `policyChangesTopic`, `policyTimeoutMs`, `policyInvocations`). */
+  readonly policy: PolicyConfig;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -159,5 +184,15 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     wadm: opts.wadm ?? true,
     kvReplicas: opts.kvReplicas === undefined ? undefined : validateKvReplicas(opts.kvReplicas, "kvReplicas"),
     jsDomain: opts.jsDomain === undefined || opts.jsDomain === "" ? undefined : validateId("jsDomain", opts.jsDomain),
+    load: compileLoadPermissions({
+      ...(opts.allowFileLoad === undefined ? {} : { allowFileLoad: opts.allowFileLoad }),
+      ...(opts.allowedPaths === undefined ? {} : { allowedPaths: opts.allowedPaths }),
+    }),
+    policy: compilePolicyOptions({
+      ...(opts.policyTopic === undefined ? {} : { topic: opts.policyTopic }),
+      ...(opts.policyChangesTopic === undefined ? {} : { changesTopic: opts.policyChangesTopic }),
+      ...(opts.policyTimeoutMs === undefined ? {} : { timeoutMs: opts.policyTimeoutMs }),
+      ...(opts.policyInvocations === undefined ? {} : { invocations: opts.policyInvocations }),
+    }),
   });
 }

@@ -10,6 +10,7 @@ import type { ConfigSource, EventPublisher, LinkSource } from "../core/ports.ts"
 import type { Logger } from "../core/logger.ts";
 import type { ComponentSpecification } from "../core/host.ts";
 import type { InvocationLimits } from "../invocation/uploads.ts";
+import type { Admission } from "../policy/admission.ts";
 
 /** What the host gives a workload manager when it starts it. */
 export interface WorkloadContext {
@@ -30,6 +31,8 @@ export interface WorkloadContext {
   specs: ComponentSpecs;
   /** Limits the host's targets apply to their callers (docs/protocol.md §7.1); absent: the defaults. */
   invocationLimits?: InvocationLimits;
+  /** What this host may load and start (file-load rule, policy service); ask it before loading anything. */
+  admission: Admission;
 }
 
 /** Access to `COMPONENT_{id}` entries, shared with the host's link bookkeeping. */

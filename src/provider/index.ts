@@ -23,5 +23,5 @@ export {
 export type { ProviderSupervisorOptions, SupervisorConfig } from "./options.ts";
 export { encodeHostData, decodeHostData, parseInterfaceLinkDefinition, linkIdentity, sameLinkDefinition } from "./host-data.ts";
 export type { HostData } from "./host-data.ts";
-export { resolveProviderRef, FIRST_PARTY_DIR } from "./ref.ts";
+export { resolveProviderRef, classifyProviderRef, providerCommand, FIRST_PARTY_DIR } from "./ref.ts";
 export type { ProviderCommand } from "./ref.ts";

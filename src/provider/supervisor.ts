@@ -17,7 +17,7 @@ import { parseObjectBody } from "../host/control-server.ts";
 import type { ProviderManager, WorkloadContext } from "../host/workloads.ts";
 import { ManagedProvider, type ProviderSnapshot } from "./managed.ts";
 import { compileSupervisorOptions, type ProviderSupervisorOptions, type SupervisorConfig } from "./options.ts";
-import { resolveProviderRef } from "./ref.ts";
+import { classifyProviderRef, providerCommand } from "./ref.ts";
 
 /** Options of {@link providerSupervisor}: supervision settings plus test hooks. */
 export interface ProviderSupervisorFactoryOptions extends ProviderSupervisorOptions {
@@ -79,7 +79,8 @@ export class ProviderSupervisor implements ProviderManager {
   }
 
   /**
-   * `provider.start.{host}`: resolves the reference and the provider's configs, spawns the process and replies
+   * `provider.start.{host}`: checks the reference with the host's admission (file-load rule, then the policy service;
+   * docs/security.md), resolves it and the provider's configs, spawns the process and replies
    * `successfully started provider` once it runs. Emits `provider_started`, or `provider_start_failed` and replies
    * with the error. A provider id that is `failed` here is replaced; any other existing one is an error.
    */
@@ -93,7 +94,11 @@ export class ProviderSupervisor implements ProviderManager {
     if (existing) this.#providers.delete(cmd.provider_id);
     let mp: ManagedProvider | undefined;
     try {
-      const command = resolveProviderRef(cmd.provider_ref, process.cwd(), this.#cfg.firstPartyDir);
+      // Admission first (docs/security.md): nothing is stat'ed, read or spawned for a refused reference.
+      const target = classifyProviderRef(cmd.provider_ref, process.cwd(), this.#cfg.firstPartyDir);
+      const file = target.kind === "file" ? this.#ctx.admission.checkProviderFile(cmd.provider_ref, target.file) : target.file;
+      await this.#ctx.admission.startProvider({ providerId: cmd.provider_id, imageRef: cmd.provider_ref, annotations: cmd.annotations });
+      const command = providerCommand(cmd.provider_ref, target, file);
       await this.#ctx.config.resolve(cmd.config);
       mp = new ManagedProvider(
         { id: cmd.provider_id, ref: cmd.provider_ref, command, configNames: cmd.config, annotations: cmd.annotations },

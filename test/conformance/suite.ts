@@ -14,6 +14,7 @@
  * ```
  */
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { CtlClient } from "../../src/control/client.ts";
 import type { CloudEvent } from "../../src/core/events.ts";
@@ -94,6 +95,12 @@ export async function providerRefFor(executable: readonly string[]): Promise<str
   if (executable.length === 1) return executable[0]!;
   const quoted = executable.map((a, i) => (i > 0 && !a.startsWith("/") && a.includes("/") ? path.resolve(a) : a)).map((a) => `'${a.replaceAll("'", "'\\''")}'`);
   return writeScript("provider-under-test.sh", `#!/bin/sh\nexec ${quoted.join(" ")} "$@"\n`);
+}
+
+/** The directory a file provider reference lies in (for the host's `allowedPaths`); none for a first-party name. */
+function allowedPathsFor(ref: string): string[] {
+  if (ref.startsWith("file://")) return [path.dirname(fileURLToPath(ref))];
+  return ref.includes("/") || ref.startsWith(".") ? [path.dirname(path.resolve(ref))] : [];
 }
 
 /**
@@ -177,11 +184,14 @@ export class ConformanceEnv implements CaseContext {
     const lattice = uniqueLattice("conf");
     const traces: TraceRecord[] = [];
     const logs: LogRecord[] = [];
+    const ref = await providerRefFor(executable);
     const host = await Host.create({
       natsUrl: nats.url,
       lattice,
       logger: memoryLogger(logs),
       cacheDir: "/tmp/trellis-test-cache",
+      // the provider under test is the one thing this host may load from a file: its own directory
+      allowedPaths: allowedPathsFor(ref),
       workloads: {
         providers: providerSupervisor({
           firstHealthCheckMs: 200,
@@ -206,7 +216,6 @@ export class ConformanceEnv implements CaseContext {
     });
     const client = await CtlClient.connect({ natsUrl: nats.url, lattice, timeoutMs: 5000 });
     const nc = await connect({ servers: nats.url });
-    const ref = await providerRefFor(executable);
     const env = new ConformanceEnv({ nats, lattice, host, client, nc, ref, opts }, { traces, logs });
     nc.subscribe(eventWildcard(lattice), { callback: (_e, m) => void env.events.push(m.json<CloudEvent>()) });
     await nc.flush();

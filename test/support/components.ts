@@ -20,6 +20,8 @@ import type { Logger, LogMeta } from "../../src/core/logger.ts";
 import type { ConfigSource, EventPublisher, LinkChange, LinkSource } from "../../src/core/ports.ts";
 import { latticeDataBucket } from "../../src/core/subjects.ts";
 import { startTestNats, uniqueLattice, type TestNats } from "../../src/testing/index.ts";
+import { Admission } from "../../src/policy/admission.ts";
+import type { LoadPermissionOptions } from "../../src/policy/allow.ts";
 
 /**
  * Folder of the third-party fixture components: `TRELLIS_FIXTURES_DIR` when set, else
@@ -27,6 +29,12 @@ import { startTestNats, uniqueLattice, type TestNats } from "../../src/testing/i
  */
 export const FIXTURES_DIR =
   process.env.TRELLIS_FIXTURES_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/fixtures/components");
+
+/**
+ * What the component runtime tests load from: the fixture components and the temporary directories tests build
+ * components in (docs/security.md: a runtime loads no file outside its allowed directories).
+ */
+export const RUNTIME_TEST_LOADS: LoadPermissionOptions = { allowedPaths: [FIXTURES_DIR, tmpdir()] };
 
 /** Absolute path of a fixture component. */
 export function fixture(name: string): string {
@@ -147,7 +155,7 @@ export interface RuntimeEnv {
 
 /** Starts NATS (or uses NATS_URL), a LATTICEDATA bucket and a runtime. */
 export async function startRuntime(
-  opts: { policy?: ComponentPolicy; rpcTimeoutMs?: number; cacheDir?: string; server?: TestNats; lattice?: string; hostId?: string } = {},
+  opts: { policy?: ComponentPolicy; rpcTimeoutMs?: number; cacheDir?: string; server?: TestNats; lattice?: string; hostId?: string; loads?: LoadPermissionOptions } = {},
 ): Promise<RuntimeEnv> {
   const server = opts.server ?? (await startTestNats());
   const nc = await connect({ servers: server.url });
@@ -168,6 +176,7 @@ export async function startRuntime(
     links,
     config,
     events,
+    admission: new Admission(opts.loads ?? RUNTIME_TEST_LOADS),
     ...(opts.policy ? { policy: opts.policy } : {}),
   });
   return {

@@ -2,7 +2,7 @@
  * Test helpers for capability providers: a host with a fast provider supervisor whose provider output is captured,
  * conformance-trace parsing, throwaway executable scripts, event waits, and a key-value guest component.
  */
-import { chmod, mkdtemp, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { componentize } from "componentize-qjs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -52,11 +52,22 @@ export const FAST_SUPERVISION: ProviderSupervisorFactoryOptions = {
   maxRestarts: 3,
 };
 
-/** Starts a host on `t` with a provider supervisor (fast settings unless overridden) and other host options. */
+/**
+ * Where {@link writeScript} puts provider scripts (each in its own temporary subdirectory). Hosts of
+ * {@link startProviderHost} may load providers from here, and only from here, unless told otherwise (docs/security.md).
+ */
+export const SCRIPTS_DIR = path.join(tmpdir(), "trellis-test-providers");
+
+/**
+ * Starts a host on `t` with a provider supervisor (fast settings unless overridden) and other host options; unless
+ * `hostOpts` says what it may load, it may load providers from {@link SCRIPTS_DIR} (first-party ones run by name).
+ */
 export async function startProviderHost(t: TestLattice, opts: ProviderSupervisorFactoryOptions = {}, hostOpts: Omit<HostOptions, "workloads"> = {}): Promise<ProviderHost> {
   const lines = new Map<string, string[]>();
   const traces: TraceRecord[] = [];
+  const loads = hostOpts.allowFileLoad !== undefined || hostOpts.allowedPaths !== undefined ? {} : { allowedPaths: [SCRIPTS_DIR] };
   const host = await t.startHost({
+    ...loads,
     ...hostOpts,
     workloads: {
       providers: providerSupervisor({
@@ -90,9 +101,10 @@ export async function startProviderHost(t: TestLattice, opts: ProviderSupervisor
   };
 }
 
-/** Writes an executable script into a fresh temp dir and returns its path. */
+/** Writes an executable script into a fresh subdirectory of {@link SCRIPTS_DIR} and returns its path. */
 export async function writeScript(name: string, body: string): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), "trellis-provider-"));
+  await mkdir(SCRIPTS_DIR, { recursive: true });
+  const dir = await mkdtemp(path.join(SCRIPTS_DIR, "p-"));
   const file = path.join(dir, name);
   await writeFile(file, body, "utf8");
   await chmod(file, 0o755);

@@ -10,6 +10,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { Host } from "../../host/host.ts";
+import type { HostOptions } from "../../host/options.ts";
+import { parseAllowedPathList } from "../../policy/allow.ts";
 import { type DefaultWorkloadOptions, defaultWorkloads } from "../../host/default-workloads.ts";
 import { type LogLevel, createLogger } from "../../core/logger.ts";
 import { InvalidArgumentError, TrellisError, ErrorCode } from "../../core/errors.ts";
@@ -44,6 +46,47 @@ interface UpFlags {
   wadm?: boolean;
   kvReplicas?: string;
   jsDomain?: string;
+  allowFileLoad?: boolean;
+  allowedPath?: string[];
+  policyTopic?: string;
+  policyChangesTopic?: string;
+  policyTimeoutMs?: string;
+  policyInvocations?: boolean;
+}
+
+/**
+ * Reads a boolean environment twin: `true`/`1`/`yes` or `false`/`0`/`no` (any case); undefined when unset or empty.
+ * @throws InvalidArgumentError naming the variable for anything else.
+ */
+function envBool(env: Env, name: string): boolean | undefined {
+  const v = env[name]?.trim().toLowerCase();
+  if (v === undefined || v === "") return undefined;
+  if (["true", "1", "yes"].includes(v)) return true;
+  if (["false", "0", "no"].includes(v)) return false;
+  throw new InvalidArgumentError(name, `${name} must be true or false, got ${JSON.stringify(env[name])}`);
+}
+
+/**
+ * What the host may load and the policy service (docs/security.md): `--allow-file-load`, `--allowed-path` (a flag
+ * replaces the variable's list), `--policy-topic`, `--policy-changes-topic`, `--policy-timeout-ms`,
+ * `--no-policy-invocations`, each over its `TRELLIS_*` twin.
+ */
+function admissionOptions(flags: UpFlags, env: Env): Pick<HostOptions, "allowFileLoad" | "allowedPaths" | "policyTopic" | "policyChangesTopic" | "policyTimeoutMs" | "policyInvocations"> {
+  const allowFileLoad = flags.allowFileLoad ?? envBool(env, ENV.allowFileLoad);
+  const allowedPaths = flags.allowedPath ?? parseAllowedPathList(env[ENV.allowedPath]);
+  const policyTopic = flags.policyTopic ?? env[ENV.policyTopic];
+  const policyChangesTopic = flags.policyChangesTopic ?? env[ENV.policyChangesTopic];
+  const timeout = flags.policyTimeoutMs ?? env[ENV.policyTimeoutMs];
+  // commander sets `policyInvocations: true` by default for `--no-policy-invocations`; only `false` is a choice.
+  const policyInvocations = flags.policyInvocations === false ? false : envBool(env, ENV.policyInvocations);
+  return {
+    ...(allowFileLoad === undefined ? {} : { allowFileLoad }),
+    allowedPaths,
+    ...(policyTopic ? { policyTopic } : {}),
+    ...(policyChangesTopic ? { policyChangesTopic } : {}),
+    ...(timeout === undefined || timeout === "" ? {} : { policyTimeoutMs: parsePositiveInt("--policy-timeout-ms", timeout) }),
+    ...(policyInvocations === undefined ? {} : { policyInvocations }),
+  };
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -142,7 +185,13 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--max-call-timeout-ms <ms>", `longest caller trellis-timeout-ms honoured, ms (${ENV.maxCallTimeoutMs}; default 60000)`)
     .option("--no-wadm", `do not serve wadm's API nor write wadm_state (${ENV.wadm}=false)`)
     .option("--kv-replicas <n>", `replicas (1-5) of lattice KV buckets this host creates (${ENV.kvReplicas}; default 3 on a NATS cluster of 3 or more, else 1)`)
-    .option("--js-domain <domain>", `JetStream domain holding the lattice data, for a host on a leaf node (${ENV.jsDomain})`);
+    .option("--js-domain <domain>", `JetStream domain holding the lattice data, for a host on a leaf node (${ENV.jsDomain})`)
+    .option("--allow-file-load", `load components and providers from any file path, and components from http(s) URLs (${ENV.allowFileLoad}=true)`)
+    .option("--allowed-path <dir>", `load components and providers from files under this directory (repeat; ${ENV.allowedPath}=DIR:DIR)`, collect)
+    .option("--policy-topic <subject>", `ask the policy service on this subject before starts and invocations (${ENV.policyTopic})`)
+    .option("--policy-changes-topic <subject>", `receive policy decision overrides on this subject (${ENV.policyChangesTopic})`)
+    .option("--policy-timeout-ms <ms>", `wait for a policy decision, ms; no answer denies (${ENV.policyTimeoutMs}; default 1000)`)
+    .option("--no-policy-invocations", `do not ask the policy service before each invocation (${ENV.policyInvocations}=false)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -180,6 +229,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             wadm: flags.wadm !== false && env[ENV.wadm] !== "false",
             kvReplicas: num("--kv-replicas", flags.kvReplicas ?? env[ENV.kvReplicas]),
             jsDomain: flags.jsDomain ?? env[ENV.jsDomain],
+            ...admissionOptions(flags, env),
           });
         } catch (err) {
           await nats?.stop();
