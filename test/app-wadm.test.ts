@@ -12,6 +12,7 @@
  * Fixture: ../shared/fixtures/components/adder.wasm (bytecodealliance/jco · examples/transpile/adder/adder.wasm ·
  * dae02a06, Apache-2.0 WITH LLVM-exception), read in place, never copied.
  */
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
@@ -115,6 +116,7 @@ class WashboardClient {
 }
 
 const hostOpts = () => ({
+  allowedPaths: [path.dirname(path.resolve(ADDER))],
   workloads: { ...defaultWorkloads(), providers: providerSupervisor({ firstHealthCheckMs: 100, healthIntervalMs: 1000, shutdownDelayMs: 500 }) },
 });
 

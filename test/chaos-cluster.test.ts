@@ -15,6 +15,7 @@
  *
  * Figures are printed as one `CHAOS_FIGURES {json}` line (recorded in docs/reliability.md).
  */
+import { RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -46,7 +47,7 @@ describe("NATS node loss on a 3-node JetStream cluster", () => {
     const wasm = await buildCounterGuest();
     cluster = await startTestNatsCluster({ size: 3 });
     const [n0, n1] = cluster.nodes;
-    hostA = await Host.create({ natsUrl: n0!.url, lattice, logger: silentLogger, cacheDir: "/tmp/trellis-test-cache", workloads: { components: componentRuntime() } });
+    hostA = await Host.create({ ...RUNTIME_TEST_LOADS, natsUrl: n0!.url, lattice, logger: silentLogger, cacheDir: "/tmp/trellis-test-cache", workloads: { components: componentRuntime() } });
     hostB = await Host.create({ natsUrl: n1!.url, lattice, logger: silentLogger, cacheDir: "/tmp/trellis-test-cache", workloads: { providers: providerSupervisor(FAST_SUPERVISION) } });
     // the control client is connected to the nodes that stay up, so that what it measures is the hosts' answers
     client = await CtlClient.connect({ natsUrl: `${n0!.url},${n1!.url}`, lattice, timeoutMs: 2000 });

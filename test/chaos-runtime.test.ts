@@ -31,7 +31,7 @@ import type { TrellisError } from "../src/core/errors.ts";
 import { startNatsServer, type NatsServerHandle } from "../src/lattice/nats-server.ts";
 import { type ProviderSupervisor, providerSupervisor } from "../src/provider/supervisor.ts";
 import { startTestNats, startTestRedis, waitFor, type TestNats } from "../src/testing/index.ts";
-import { fixture, startRuntime } from "./support/components.ts";
+import { fixture, startRuntime, RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { testLattice } from "./support/lattice.ts";
 import { buildCounterGuest, FAST_SUPERVISION, testLink } from "./support/providers.ts";
 
@@ -73,6 +73,7 @@ test("nats-server restarted under load: every component and provider serves agai
   let cnc: NatsConnection | undefined;
   try {
     const host = await lat.startHost({
+      ...RUNTIME_TEST_LOADS,
       rpcTimeoutMs: 3000,
       workloads: { components: componentRuntime({ policy: { maxWorkers: 2 } }), providers: providerSupervisor(FAST_SUPERVISION) },
     });
@@ -291,6 +292,7 @@ test("kill -9 of kv-redis under load: waiting calls fail at once, none answered 
   const CALL_TIMEOUT_MS = 5000;
   try {
     const host = await lat.startHost({
+      ...RUNTIME_TEST_LOADS,
       rpcTimeoutMs: CALL_TIMEOUT_MS,
       workloads: { components: componentRuntime({ policy: { maxWorkers: 1 } }), providers: providerSupervisor(FAST_SUPERVISION) },
     });

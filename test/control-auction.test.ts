@@ -6,6 +6,7 @@
  * Real nats-server, real hosts (component runtime + provider supervisor); adder.wasm from
  * /work/shared/fixtures/components (bytecodealliance/jco, Apache-2.0 WITH LLVM-exception).
  */
+import { RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -70,8 +71,8 @@ describe("auctions and unsupported subjects", () => {
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-auction-"));
     entry = path.join(dir, "entry.ts");
     await writeFile(entry, ENTRY);
-    east = await t.startHost({ cacheDir: dir, labels: { zone: "east", tier: "gold" }, workloads: defaultWorkloads() });
-    west = await t.startHost({ cacheDir: dir, labels: { zone: "west" }, workloads: defaultWorkloads() });
+    east = await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, labels: { zone: "east", tier: "gold" }, workloads: defaultWorkloads() });
+    west = await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, labels: { zone: "west" }, workloads: defaultWorkloads() });
     nc = await t.connection();
   });
   after(async () => {

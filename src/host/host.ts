@@ -190,7 +190,10 @@ export class Host {
         this.#logger.warn("component spec deleted, but component is still running", { component_id: id });
       }
     });
-    if (this.config.wadm) await this.#startWadm();
+    if (this.config.wadm && this.config.jsDomain !== undefined) {
+      // the wadm API and wadm_state live in the hub's JetStream; serving them from a leaf host is not supported yet
+      this.#logger.warn("wadm API not served: this host uses a JetStream domain (--js-domain); a hub host serves it", { js_domain: this.config.jsDomain });
+    } else if (this.config.wadm) await this.#startWadm();
     this.#state = "RUNNING";
     this.events.publish(EventType.HostStarted, {
       friendly_name: this.friendlyName,

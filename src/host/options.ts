@@ -96,7 +96,7 @@ export interface HostOptions {
    * Directories whose files may be loaded as components or providers (real paths compared, so `..` and symlinks cannot
    * escape). @default [] (`--allowed-path DIR`, repeatable; `TRELLIS_ALLOWED_PATH=DIR:DIR`)
    */
-  allowedPaths?: string[];
+  allowedPaths?: readonly string[];
   /** Policy service subject (reference §6.4); none: everything is permitted. (`--policy-topic`, `TRELLIS_POLICY_TOPIC`) */
   policyTopic?: string;
   /** Subject of policy decision overrides; requires `policyTopic`. (`--policy-changes-topic`, `TRELLIS_POLICY_CHANGES_TOPIC`) */
