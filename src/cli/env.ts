@@ -28,6 +28,9 @@ export const ENV = {
   componentMaxMemoryMb: "TRELLIS_COMPONENT_MAX_MEMORY_MB",
   componentMaxWorkers: "TRELLIS_COMPONENT_MAX_WORKERS",
   componentCallTimeoutMs: "TRELLIS_COMPONENT_CALL_TIMEOUT_MS",
+  noReconciler: "TRELLIS_NO_RECONCILER",
+  livenessIntervalMs: "TRELLIS_LIVENESS_INTERVAL_MS",
+  reconcilerLeaseTtlMs: "TRELLIS_RECONCILER_LEASE_TTL_MS",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

@@ -25,6 +25,8 @@ import { builtinLabels, friendlyName, hostKeys } from "./identity.ts";
 import { type HostConfig, type HostOptions, compileHostOptions } from "./options.ts";
 import { hostRoutes } from "./routes.ts";
 import type { ComponentManager, ProviderManager, WorkloadContext } from "./workloads.ts";
+import { livenessSubject } from "../core/subjects.ts";
+import { Reconciler } from "../app/reconciler/reconciler.ts";
 
 /** Lifecycle of a {@link Host}. */
 export type HostState = "STARTING" | "RUNNING" | "STOPPING" | "STOPPED";
@@ -48,6 +50,8 @@ export class Host {
   #components: ComponentManager | undefined;
   #providers: ProviderManager | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #liveness: NodeJS.Timeout | undefined;
+  #reconciler: Reconciler | undefined;
   #stopping: Promise<void> | undefined;
   readonly #stopped: Promise<void>;
   #resolveStopped!: () => void;
@@ -175,7 +179,39 @@ export class Host {
     this.#sendHeartbeat();
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.config.heartbeatIntervalMs);
     this.#heartbeat.unref();
+    this.#startLiveness();
+    if (this.config.reconciler) {
+      this.#reconciler = await Reconciler.start({
+        nc: this.nc,
+        lattice: this.config.lattice,
+        hostId: this.id,
+        logger: this.config.logger.child({ host_id: this.id }),
+        leaseTtlMs: this.config.reconcilerLeaseTtlMs,
+      });
+    }
     this.#logger.info("host started", { friendly_name: this.friendlyName, nats_url: this.config.natsUrl });
+  }
+
+  /** Liveness beats on `trellis.live.v1.{lattice}.{host}` every `livenessIntervalMs` (ADR 0012). */
+  #startLiveness(): void {
+    const subject = livenessSubject(this.config.lattice, this.id);
+    const intervalMs = this.config.livenessIntervalMs;
+    let seq = 0;
+    const beat = () => {
+      try {
+        this.nc.publish(subject, JSON.stringify({ host_id: this.id, interval_ms: intervalMs, seq: ++seq }));
+      } catch (err) {
+        this.#logger.debug("cannot publish a liveness beat", { error: String(err) });
+      }
+    };
+    beat();
+    this.#liveness = setInterval(beat, intervalMs);
+    this.#liveness.unref();
+  }
+
+  /** This host's reconciler, unless it runs with `reconciler: false`. */
+  get reconciler(): Reconciler | undefined {
+    return this.#reconciler;
   }
 
   #sendHeartbeat(): void {
@@ -256,6 +292,8 @@ export class Host {
   async #doStop(timeoutMs: number): Promise<void> {
     this.#state = "STOPPING";
     if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#liveness) clearInterval(this.#liveness);
+    await this.#reconciler?.stop();
     await this.#control?.stop();
     const closing = Promise.allSettled([this.#components?.close(), this.#providers?.close()]);
     await Promise.race([closing, new Promise((r) => setTimeout(r, timeoutMs).unref())]);

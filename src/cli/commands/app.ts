@@ -51,7 +51,8 @@ function statusLines(s: AppStatusReport): string[] {
 }
 
 function deployText(r: DeployResult, warnings: readonly string[]): string {
-  const head = `app ${r.app} (version ${r.version}): ${r.outcome}${r.outcome === "planned" ? ` (dry run, ${r.actions.length} request(s))` : ""}`;
+  const by = r.outcome !== "planned" && r.applied_by === "reconciler" ? " (stored; the lattice's reconciler applies it)" : "";
+  const head = `app ${r.app} (version ${r.version}): ${r.outcome}${r.outcome === "planned" ? ` (dry run, ${r.actions.length} request(s))` : by}`;
   const lines = [head];
   for (const a of r.actions) lines.push(`  ${describeAction(a)}  (${a.reason})`);
   for (const f of r.failures) lines.push(`  FAILED ${f.action}: ${f.message}`);
@@ -76,7 +77,7 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
   app
     .command("deploy <file>")
     .description("deploy or update an app from a manifest (YAML or JSON; - reads stdin); idempotent")
-    .option("--wait", "wait until the lattice shows the app deployed, or a failure")
+    .option("--wait", "wait until the reconciler has the app deployed (or it failed)")
     .option("--wait-timeout-ms <ms>", `longest wait with --wait, ms (default ${DEFAULT_WAIT_TIMEOUT_MS})`)
     .option("--dry-run", "print the requests a deploy would send; send and store nothing")
     .option("--watch", "keep reconciling on host_started / host_stopped / heartbeat / label events until Ctrl-C")
@@ -123,9 +124,11 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
       ctx.action(async (name: string, o: { wait?: boolean; waitTimeoutMs?: string }) => {
         const waitTimeoutMs = o.waitTimeoutMs === undefined ? undefined : parsePositiveInt("--wait-timeout-ms", o.waitTimeoutMs);
         const r = await undeployApp(await ctx.client(), name, { wait: o.wait === true, waitTimeoutMs });
-        const ok = r.removed && !r.timed_out;
+        const requested = r.applied_by === "reconciler" && !o.wait;
+        const ok = (r.removed || requested) && !r.timed_out;
         if (!ok) process.exitCode = 1;
-        const lines = [`app ${name}: ${r.removed ? "undeployed" : "undeploy incomplete; run it again"}`];
+        const what = r.removed ? "undeployed" : requested ? "undeploy requested; the lattice's reconciler removes it" : r.timed_out ? "not removed in time" : "undeploy incomplete; run it again";
+        const lines = [`app ${name}: ${what}`];
         for (const a of r.actions) lines.push(`  ${describeAction(a)}`);
         for (const f of r.failures) lines.push(`  FAILED ${f.action}: ${f.message}`);
         if (r.timed_out) lines.push("  (timed out waiting for workloads to stop)");

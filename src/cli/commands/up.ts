@@ -38,6 +38,9 @@ interface UpFlags {
   natsStoreDir?: string;
   natsWebsocketPort?: string;
   detached?: boolean;
+  reconciler?: boolean;
+  livenessIntervalMs?: string;
+  reconcilerLeaseTtlMs?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -113,6 +116,11 @@ async function ensureNats(natsUrl: string, flags: UpFlags, env: Env, log: (m: st
   return server;
 }
 
+/** `1`, `true`, `yes`, `on` (any case) → true. */
+function truthy(v: string | undefined): boolean {
+  return v !== undefined && ["1", "true", "yes", "on"].includes(v.trim().toLowerCase());
+}
+
 /** Registers `up` and `down`. */
 export function registerUpCommands(program: Command, ctx: CliContext): void {
   const up = program
@@ -130,7 +138,10 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--no-nats-autostart", `never start a nats-server (${ENV.natsAutostart}=false)`)
     .option("--nats-store-dir <dir>", `JetStream store of a started nats-server (${ENV.natsStoreDir})`)
     .option("--nats-websocket-port <port>", `WebSocket port of a started nats-server (${ENV.natsWebsocketPort}; default 4223)`)
-    .option("--detached", "run the host in the background; stop it with `trellis down`");
+    .option("--detached", "run the host in the background; stop it with `trellis down`")
+    .option("--no-reconciler", `do not run the app reconciler in this host (${ENV.noReconciler}=1)`)
+    .option("--liveness-interval-ms <ms>", `interval of liveness beats, ms (${ENV.livenessIntervalMs}; default 1000)`)
+    .option("--reconciler-lease-ttl-ms <ms>", `reconciler lease time-to-live, ms (${ENV.reconcilerLeaseTtlMs}; default 3000)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -162,6 +173,9 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             cacheDir: flags.cacheDir ?? env[ENV.cacheDir],
             logger,
             workloads: defaultWorkloads(workloadOptions(flags, env)),
+            reconciler: flags.reconciler !== false && !truthy(env[ENV.noReconciler]),
+            livenessIntervalMs: num("--liveness-interval-ms", flags.livenessIntervalMs ?? env[ENV.livenessIntervalMs]),
+            reconcilerLeaseTtlMs: num("--reconciler-lease-ttl-ms", flags.reconcilerLeaseTtlMs ?? env[ENV.reconcilerLeaseTtlMs]),
           });
         } catch (err) {
           await nats?.stop();
