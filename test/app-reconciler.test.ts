@@ -1,0 +1,118 @@
+/**
+ * The resident reconciler with in-process hosts (ADR 0012): `deployApp` stores the manifest and returns, the lease
+ * holder's reconciler applies it; `wait` waits for it; a joining host gets a daemonscaler's instance, a label change
+ * moves it, and `undeployApp` leaves the removal to the reconciler — nobody re-runs a deploy. Components run through
+ * a stand-in component manager (no WebAssembly: the host contract of reference §1.4 only).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ok } from "../src/core/envelope.ts";
+import type { ComponentDescription } from "../src/core/host.ts";
+import type { HostOptions } from "../src/host/options.ts";
+import type { ComponentManager, WorkloadFactories } from "../src/host/workloads.ts";
+import { AppStore, deployApp, getAppStatus, parseManifestText, undeployApp } from "../src/app/index.ts";
+import { readLease } from "../src/app/reconciler/index.ts";
+import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
+import { testLattice } from "./support/lattice.ts";
+
+/** A component manager that keeps an inventory and answers scale requests, without running anything. */
+function standInComponents(): WorkloadFactories["components"] {
+  return (ctx) => {
+    const running = new Map<string, ComponentDescription>();
+    const manager: ComponentManager = {
+      handleScale(payload) {
+        const body = JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
+        const id = String(body.component_id);
+        const count = Number(body.count ?? 0);
+        if (count === 0) running.delete(id);
+        else running.set(id, { id, image_ref: String(body.component_ref), revision: 0, max_instances: count, annotations: body.annotations as Record<string, string> });
+        ctx.events.publish("component_scaled", { component_id: id, host_id: ctx.hostId, image_ref: body.component_ref, max_instances: count });
+        return Promise.resolve(ok(""));
+      },
+      handleUpdate: () => Promise.resolve(ok("")),
+      inventory: () => [...running.values()],
+      close: () => Promise.resolve(),
+    };
+    return Promise.resolve(manager);
+  };
+}
+
+const host = (zone: string): HostOptions => ({ labels: { zone }, reconciler: true, workloads: { components: standInComponents() } });
+
+const MANIFEST = `
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: { name: daemon, annotations: { version: v1 } }
+spec:
+  components:
+    - name: web
+      type: component
+      properties: { image: ./web.wasm }
+      traits:
+        - type: daemonscaler
+          properties:
+            instances: 2
+            spread:
+              - name: east
+                requirements: { zone: east }
+`;
+
+let nats: TestNats;
+before(async () => {
+  nats = await startTestNats();
+});
+after(async () => {
+  await nats.stop();
+});
+
+void describe("app reconciler (in-process hosts)", () => {
+  void test("deploy stores and returns; the reconciler applies, fills a joining host, follows labels, undeploys", async () => {
+    const t = await testLattice(nats);
+    try {
+      const a = await t.startHost(host("east"));
+      const b = await t.startHost(host("east"));
+      await waitFor(async () => (await readLease(t.client.nc, t.lattice))?.holder === a.id, { message: "the first host holds the lease" });
+      const runs = async (id: string) => (await t.client.getInventory(id)).components.some((c) => c.id === "daemon-web");
+      const { manifest } = parseManifestText(MANIFEST);
+
+      const r = await deployApp(t.client, manifest);
+      assert.equal(r.applied_by, "reconciler");
+      assert.equal(r.outcome, "created");
+      assert.deepEqual(r.actions, [], "the client sent nothing");
+      await waitFor(async () => (await runs(a.id)) && (await runs(b.id)), { timeoutMs: 10_000, message: "the reconciler placed the daemon on both hosts" });
+
+      const again = await deployApp(t.client, manifest, { wait: true, waitTimeoutMs: 10_000 });
+      assert.equal(again.outcome, "unchanged");
+      assert.equal(again.status.status, "deployed");
+
+      // a host joins: a daemonscaler wants it filled
+      const c = await t.startHost(host("east"));
+      await waitFor(() => runs(c.id), { timeoutMs: 10_000, message: "the joining host gets the daemon" });
+      // labels change: the host no longer matches, its instance is stopped
+      await t.client.putLabel(b.id, "zone", "west");
+      await waitFor(async () => !(await runs(b.id)), { timeoutMs: 10_000, message: "the instance leaves the host that no longer matches" });
+      assert.equal((await getAppStatus(t.client, "daemon")).status, "deployed");
+
+      const gone = await undeployApp(t.client, "daemon", { wait: true, waitTimeoutMs: 10_000 });
+      assert.equal(gone.applied_by, "reconciler");
+      assert.equal(gone.removed, true);
+      assert.equal(await (await AppStore.open(t.client.nc, t.lattice)).get("daemon"), undefined);
+      for (const h of [a, c]) assert.equal(await runs(h.id), false, "stopped everywhere");
+    } finally {
+      await t.close();
+    }
+  });
+
+  void test("with no reconciler on the lattice, deploy applies from the client as before", async () => {
+    const t = await testLattice(nats);
+    try {
+      const a = await t.startHost({ ...host("east"), reconciler: false });
+      const r = await deployApp(t.client, parseManifestText(MANIFEST).manifest, { wait: true, waitTimeoutMs: 10_000 });
+      assert.equal(r.applied_by, "client");
+      assert.equal(r.status.status, "deployed");
+      assert.ok((await t.client.getInventory(a.id)).components.some((c) => c.id === "daemon-web"));
+    } finally {
+      await t.close();
+    }
+  });
+});
