@@ -203,7 +203,11 @@ void describe("chaos: the resident reconciler heals the lattice", { timeout: 240
 
   const lostEvents = (lattice: string) => {
     const seen: { ev: CloudEvent; at: number }[] = [];
-    const sub = nc.subscribe(eventSubject(lattice, "host_stopped"), { callback: (_e, m) => seen.push({ ev: m.json<CloudEvent>(), at: performance.now() }) });
+    const sub = nc.subscribe(eventSubject(lattice, "host_stopped"), {
+      callback: (_e, m) => {
+        seen.push({ ev: m.json<CloudEvent>(), at: performance.now() });
+      },
+    });
     return { seen, stop: () => sub.unsubscribe() };
   };
 

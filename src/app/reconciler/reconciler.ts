@@ -71,7 +71,7 @@ interface Active {
 export class Reconciler {
   readonly #o: ReconcilerOptions;
   readonly #log: Logger;
-  readonly #lease: Lease;
+  #lease!: Lease;
   #active: Active | undefined;
   #activating: Promise<void> | undefined;
   #stopped = false;
@@ -86,9 +86,8 @@ export class Reconciler {
   /** Component / provider id → app name and version, from the last reconcile of each app. */
   readonly #owner = new Map<string, { app: string; version: string }>();
 
-  private constructor(o: ReconcilerOptions, lease: Lease, log: Logger) {
+  private constructor(o: ReconcilerOptions, log: Logger) {
     this.#o = o;
-    this.#lease = lease;
     this.#log = log;
   }
 
@@ -98,16 +97,15 @@ export class Reconciler {
    */
   static async start(o: ReconcilerOptions): Promise<Reconciler> {
     const log = (o.logger ?? silentLogger).child({ component: "reconciler" });
-    let self: Reconciler | undefined;
-    const lease = await Lease.open(o.nc, o.lattice, {
+    const self = new Reconciler(o, log);
+    self.#lease = await Lease.open(o.nc, o.lattice, {
       holderId: o.hostId,
       ttlMs: o.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
       logger: o.logger,
-      onAcquired: () => self?.acquired(),
-      onLost: () => void self?.lost(),
+      onAcquired: () => self.#acquired(),
+      onLost: () => void self.#deactivate(),
     });
-    self = new Reconciler(o, lease, log);
-    lease.start();
+    self.#lease.start();
     return self;
   }
 
@@ -121,8 +119,7 @@ export class Reconciler {
     return this.#lease.current;
   }
 
-  /** @internal Lease callback: this reconciler became the holder. */
-  acquired(): void {
+  #acquired(): void {
     if (this.#stopped) return;
     this.#activating = this.#activate().catch((err: unknown) => {
       this.#log.error("reconciler cannot start", { error: (err as Error).message });
@@ -163,11 +160,6 @@ export class Reconciler {
     }
     this.#log.info("reconciler active", { lattice });
     this.#schedule();
-  }
-
-  /** @internal Lease callback: this reconciler is no longer the holder. */
-  lost(): Promise<void> {
-    return this.#deactivate();
   }
 
   async #deactivate(): Promise<void> {
