@@ -56,6 +56,11 @@ export interface DeployOptions {
   applyBy?: ApplyBy;
   /** How the lattice is observed when applying here. */
   observe?: ObserveOptions;
+  /**
+   * Apply only if the app record is still at this KV revision (0: no record) — what the reconciler passes, so that a
+   * deploy stored after it read the record is never overwritten by the older manifest. @default no check
+   */
+  ifRevision?: number;
 }
 
 /** Who applied (or will apply) a deploy or undeploy: the lattice's reconciler, or the calling client. */
@@ -199,6 +204,7 @@ export async function applyApp(client: CtlClient, manifest: AppManifest, opts: D
   const now = opts.now ?? (() => new Date());
   const store = await AppStore.open(client.nc, client.lattice);
   const prev = await store.get(manifest.name);
+  checkRevision(manifest.name, prev?.revision ?? 0, opts.ifRevision);
   const desired = desiredState(manifest);
   const applied = prev?.record.applied ?? emptyApplied();
   const observed = await observeLattice(client, configNamesToObserve(desired, applied), opts.observe);
@@ -250,6 +256,13 @@ export async function applyApp(client: CtlClient, manifest: AppManifest, opts: D
     return result(outcome, plan.actions, failures, w.status, w.timed_out);
   }
   return result(outcome, plan.actions, failures, afterApplyStatus(plan.actions, plan.problems, failures));
+}
+
+/** @throws TrellisError `ALREADY_EXISTS` when `expected` is given and differs from `revision`. */
+function checkRevision(app: string, revision: number, expected: number | undefined): void {
+  if (expected !== undefined && revision !== expected) {
+    throw new TrellisError(ErrorCode.AlreadyExists, `app ${app} was changed by another client meanwhile; read it again`, { details: { app } });
+  }
 }
 
 function noHosts(lattice: string): TrellisError {
@@ -359,6 +372,7 @@ export async function applyUndeploy(client: CtlClient, name: string, opts: Omit<
   const store = await AppStore.open(client.nc, client.lattice);
   const got = await store.get(name);
   if (!got) throw new NotFoundError(`no app named ${name} is deployed on this lattice`, { app: name });
+  checkRevision(name, got.revision, opts.ifRevision);
   const desired = emptyDesired(name);
   const applied = got.record.applied;
   const observed = await observeLattice(client, configNamesToObserve(desired, applied), opts.observe);
@@ -372,7 +386,7 @@ export async function applyUndeploy(client: CtlClient, name: string, opts: Omit<
     await store.put({ ...got.record, state: "undeploying", updated_at: at, last_apply: { at, actions: plan.actions.length, failures } }, got.revision);
     return { app: name, actions: plan.actions, failures, removed: false, timed_out: timedOut, applied_by: "client" };
   }
-  await store.delete(name);
+  await store.delete(name, got.revision);
   logger.info("app undeployed", { actions: plan.actions.length });
   return { app: name, actions: plan.actions, failures, removed: true, timed_out: timedOut, applied_by: "client" };
 }

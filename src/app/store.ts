@@ -87,9 +87,22 @@ export class AppStore {
     }
   }
 
-  /** Removes `name` (purge: nothing is kept). */
-  async delete(name: string): Promise<void> {
-    await this.#kv.purge(validateId("app name", name));
+  /**
+   * Removes `name` (purge: nothing is kept); with `revision`, only if the key is still at it.
+   * @throws TrellisError `ALREADY_EXISTS` when `revision` is given and another client wrote the app in between.
+   */
+  async delete(name: string, revision?: number): Promise<void> {
+    try {
+      await this.#kv.purge(validateId("app name", name), revision === undefined ? undefined : { previousSeq: revision });
+    } catch (err) {
+      if (isRevisionConflict(err)) {
+        throw new TrellisError(ErrorCode.AlreadyExists, `app ${name} was changed by another client during this command; run it again`, {
+          details: { app: name },
+          cause: err,
+        });
+      }
+      throw TrellisError.from(err, ErrorCode.Lattice);
+    }
   }
 
   /**

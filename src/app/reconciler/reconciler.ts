@@ -120,9 +120,15 @@ export class Reconciler {
   }
 
   #acquired(): void {
-    if (this.#stopped) return;
-    this.#activating = this.#activate().catch((err: unknown) => {
-      this.#log.error("reconciler cannot start", { error: (err as Error).message });
+    if (this.#stopped || this.#active) return;
+    this.#activating = this.#activate().catch(async (err: unknown) => {
+      this.#log.error("reconciler cannot start; retrying in 1 s", { error: (err as Error).message });
+      await this.#teardown();
+      const t = setTimeout(() => {
+        this.#later.delete(t);
+        if (this.#lease.held && !this.#stopped) this.#acquired();
+      }, 1000);
+      this.#later.add(t);
     });
   }
 
@@ -130,6 +136,7 @@ export class Reconciler {
     const { nc, lattice } = this.#o;
     const client = await CtlClient.connect({ nc, lattice, timeoutMs: this.#o.ctlTimeoutMs ?? DEFAULT_CTL_TIMEOUT_MS });
     const store = await AppStore.open(nc, lattice);
+    const subs: Subscription[] = [];
     const tracker = new HostTracker({
       nc,
       lattice,
@@ -143,17 +150,16 @@ export class Reconciler {
       },
       onJoined: () => this.#schedule(),
     });
+    // Registered before anything can fail, so that a failed activation is torn down completely.
+    this.#active = { client, store, tracker, subs, stopWatch: () => undefined, resync: setInterval(() => this.#schedule(), this.#o.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS) };
     await tracker.start();
-    const subs: Subscription[] = [];
     for (const name of [EventType.HostStopped, EventType.LabelsChanged, EventType.ProviderStopped]) {
       subs.push(nc.subscribe(eventSubject(lattice, name), { callback: () => this.#schedule() }));
     }
     for (const name of [EventType.ComponentScaleFailed, EventType.ProviderStartFailed]) {
       subs.push(nc.subscribe(eventSubject(lattice, name), { callback: (_e, m) => this.#onFailure(m.json<CloudEvent>()) }));
     }
-    const stopWatch = await store.watch((name) => this.#schedule(name));
-    const resync = setInterval(() => this.#schedule(), this.#o.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS);
-    this.#active = { client, store, tracker, subs, stopWatch, resync };
+    this.#active.stopWatch = await store.watch((name) => this.#schedule(name));
     if (!this.#lease.held || this.#stopped) {
       await this.#teardown();
       return;
@@ -257,7 +263,7 @@ export class Reconciler {
       const logger = this.#log;
       const observe = { knownHosts: () => a.tracker.alive() };
       if (got.record.state === "undeploying") {
-        const r = await applyUndeploy(a.client, name, { logger, observe });
+        const r = await applyUndeploy(a.client, name, { logger, observe, ifRevision: got.revision });
         if (r.failures.length > 0) this.#failed(name, version);
         else this.#backoff.delete(name);
         return;
@@ -265,7 +271,7 @@ export class Reconciler {
       const { manifest } = parseManifest(got.record.manifest);
       const desired = desiredState(manifest);
       for (const w of [...desired.components, ...desired.providers]) this.#owner.set(w.id, { app: name, version });
-      const r = await applyApp(a.client, manifest, { logger, observe });
+      const r = await applyApp(a.client, manifest, { logger, observe, ifRevision: got.revision });
       if (r.failures.length > 0) this.#failed(name, version);
       else if (r.status.status === "deployed") this.#backoff.delete(name);
       if (r.actions.length > 0) this.#log.info("app reconciled", { app: name, actions: r.actions.length, failures: r.failures.length });
