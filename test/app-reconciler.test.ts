@@ -10,7 +10,8 @@ import { ok } from "../src/core/envelope.ts";
 import type { ComponentDescription } from "../src/core/host.ts";
 import type { HostOptions } from "../src/host/options.ts";
 import type { ComponentManager, WorkloadFactories } from "../src/host/workloads.ts";
-import { AppStore, deployApp, getAppStatus, parseManifestText, undeployApp } from "../src/app/index.ts";
+import { AppStore, applyApp, deployApp, getAppStatus, parseManifestText, undeployApp } from "../src/app/index.ts";
+import { ErrorCode, TrellisError } from "../src/core/errors.ts";
 import { readLease } from "../src/app/reconciler/index.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
 import { testLattice } from "./support/lattice.ts";
@@ -111,6 +112,12 @@ void describe("app reconciler (in-process hosts)", () => {
       assert.equal(r.applied_by, "client");
       assert.equal(r.status.status, "deployed");
       assert.ok((await t.client.getInventory(a.id)).components.some((c) => c.id === "daemon-web"));
+      // what the reconciler relies on: an apply of a record revision that is no longer current is refused
+      const stored = await (await AppStore.open(t.client.nc, t.lattice)).get("daemon");
+      assert.ok(stored);
+      const v2 = parseManifestText(MANIFEST.replace("version: v1", "version: v2").replace("instances: 2", "instances: 3")).manifest;
+      await assert.rejects(applyApp(t.client, v2, { ifRevision: stored.revision - 1 }), (e: unknown) => e instanceof TrellisError && e.code === ErrorCode.AlreadyExists);
+      assert.equal((await (await AppStore.open(t.client.nc, t.lattice)).get("daemon"))?.record.version, "v1", "nothing written");
     } finally {
       await t.close();
     }
