@@ -250,6 +250,7 @@ void describe("chaos: the resident reconciler heals the lattice", { timeout: 240
       const detectMs = lost.at - t0;
       t.diagnostic(`kill -9 → host_stopped (lost): ${Math.round(detectMs)} ms; kill -9 → first 200: ${Math.round(healMs)} ms`);
       assert.equal(lost.ev.data.reason, "lost");
+      assert.equal(lost.ev.data.detection, "no_responders", "noticed by the probe after 1.5 missed beats");
       assert.equal(lost.ev.data.detected_by, edge.id);
       const now = await runningHello(client, workers);
       assert.ok(now && now !== victim, "another worker runs it");
