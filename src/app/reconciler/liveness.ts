@@ -17,6 +17,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { CtlClient } from "../../control/client.ts";
 import { ErrorCode, TrellisError } from "../../core/errors.ts";
+import { isValidId } from "../../core/ids.ts";
 import { type CloudEvent, EventType, cloudEvent } from "../../core/events.ts";
 import type { Logger } from "../../core/logger.ts";
 import { ctl, eventSubject, livenessWildcard } from "../../core/subjects.ts";
@@ -96,7 +97,9 @@ export class HostTracker {
         callback: (_e, m) => {
           try {
             const b = m.json<LivenessBeat>();
-            if (typeof b.host_id === "string") this.#seen(b.host_id, Number(b.interval_ms) || DEFAULT_LIVENESS_INTERVAL_MS);
+            const interval = Number(b.interval_ms);
+            // A host id is one subject token (it is probed at host.get.{id}); intervals outside 50 ms – 1 h are ignored.
+            if (isValidId(b.host_id)) this.#seen(b.host_id, interval >= 50 && interval <= 3_600_000 ? interval : DEFAULT_LIVENESS_INTERVAL_MS);
           } catch {
             // not a beat
           }
@@ -104,7 +107,17 @@ export class HostTracker {
       }),
     );
     for (const name of [EventType.HostStarted, EventType.HostStopped, EventType.HostHeartbeat, EventType.LabelsChanged]) {
-      this.#subs.push(nc.subscribe(eventSubject(lattice, name), { callback: (_e, m) => this.#onEvent(name, m.json<CloudEvent>()) }));
+      this.#subs.push(
+        nc.subscribe(eventSubject(lattice, name), {
+          callback: (_e, m) => {
+            try {
+              this.#onEvent(name, m.json<CloudEvent>());
+            } catch {
+              // not a CloudEvent
+            }
+          },
+        }),
+      );
     }
     await nc.flush();
     for (const h of await this.#o.client.getHosts()) {
@@ -114,25 +127,22 @@ export class HostTracker {
   }
 
   #onEvent(name: string, ev: CloudEvent): void {
-    try {
-      const id = ev.source;
-      if (name === EventType.HostStopped) {
-        if (this.#hosts.delete(id)) this.#o.logger.debug("host stopped", { host_id: id });
-        return;
-      }
-      const labels = (ev.data.labels ?? undefined) as Record<string, string> | undefined;
-      const cur = this.#hosts.get(id);
-      if (cur) {
-        cur.lastSeen = mono();
-        if (labels) cur.labels = labels;
-        return;
-      }
-      if (name === EventType.LabelsChanged) return;
-      this.#hosts.set(id, { lastSeen: mono(), intervalMs: HEARTBEAT_ONLY_INTERVAL_MS, labels: labels ?? {}, probing: false });
-      this.#o.onJoined?.(id);
-    } catch {
-      // not a CloudEvent
+    const id = ev.source;
+    if (!isValidId(id) || typeof ev.data !== "object" || ev.data === null) return;
+    if (name === EventType.HostStopped) {
+      if (this.#hosts.delete(id)) this.#o.logger.debug("host stopped", { host_id: id });
+      return;
     }
+    const labels = (ev.data.labels ?? undefined) as Record<string, string> | undefined;
+    const cur = this.#hosts.get(id);
+    if (cur) {
+      cur.lastSeen = mono();
+      if (labels) cur.labels = labels;
+      return;
+    }
+    if (name === EventType.LabelsChanged) return;
+    this.#hosts.set(id, { lastSeen: mono(), intervalMs: HEARTBEAT_ONLY_INTERVAL_MS, labels: labels ?? {}, probing: false });
+    this.#o.onJoined?.(id);
   }
 
   #seen(id: string, intervalMs: number): void {

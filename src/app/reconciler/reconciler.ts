@@ -157,7 +157,17 @@ export class Reconciler {
       subs.push(nc.subscribe(eventSubject(lattice, name), { callback: () => this.#schedule() }));
     }
     for (const name of [EventType.ComponentScaleFailed, EventType.ProviderStartFailed]) {
-      subs.push(nc.subscribe(eventSubject(lattice, name), { callback: (_e, m) => this.#onFailure(m.json<CloudEvent>()) }));
+      subs.push(
+        nc.subscribe(eventSubject(lattice, name), {
+          callback: (_e, m) => {
+            try {
+              this.#onFailure(m.json<CloudEvent>());
+            } catch {
+              // not a CloudEvent
+            }
+          },
+        }),
+      );
     }
     this.#active.stopWatch = await store.watch((name) => this.#schedule(name));
     if (!this.#lease.held || this.#stopped) {
@@ -190,15 +200,11 @@ export class Reconciler {
   }
 
   #onFailure(ev: CloudEvent): void {
-    try {
-      const id = String(ev.data.component_id ?? ev.data.provider_id ?? "");
-      const owner = this.#owner.get(id);
-      if (!owner) return;
-      this.#bump(owner.app, owner.version);
-      this.#schedule(owner.app);
-    } catch {
-      // not a CloudEvent
-    }
+    const id = String(ev.data.component_id ?? ev.data.provider_id ?? "");
+    const owner = this.#owner.get(id);
+    if (!owner) return;
+    this.#bump(owner.app, owner.version);
+    this.#schedule(owner.app);
   }
 
   #bump(app: string, version: string): void {
