@@ -267,7 +267,8 @@ export class Reconciler {
         return;
       }
       const logger = this.#log;
-      const observe = { knownHosts: () => a.tracker.alive() };
+      // The tracker's hosts are asked directly, so the ping collection can end sooner than a client's (300 ms).
+      const observe = { knownHosts: () => a.tracker.alive(), hostStallMs: 100 };
       if (got.record.state === "undeploying") {
         const r = await applyUndeploy(a.client, name, { logger, observe, ifRevision: got.revision });
         if (r.failures.length > 0) this.#failed(name, version);
