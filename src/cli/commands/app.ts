@@ -80,7 +80,7 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
     .option("--wait", "wait until the reconciler has the app deployed (or it failed)")
     .option("--wait-timeout-ms <ms>", `longest wait with --wait, ms (default ${DEFAULT_WAIT_TIMEOUT_MS})`)
     .option("--dry-run", "print the requests a deploy would send; send and store nothing")
-    .option("--watch", "keep reconciling on host_started / host_stopped / heartbeat / label events until Ctrl-C")
+    .option("--watch", "on a lattice without reconcilers: keep reconciling from here on host events until Ctrl-C")
     .action(
       ctx.action(async (file: string, o: DeployFlags) => {
         const waitTimeoutMs = o.waitTimeoutMs === undefined ? undefined : parsePositiveInt("--wait-timeout-ms", o.waitTimeoutMs);
@@ -91,6 +91,10 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
         if (bad) process.exitCode = 1;
         const out = { text: deployText(r, warnings), json: { success: !bad, ...r, warnings } };
         if (!o.watch || o.dryRun) return out;
+        if (r.applied_by === "reconciler") {
+          // A reconciler holds the lease: it re-applies on every change; a client-side watch would only race it.
+          return { ...out, text: `${out.text}\nnote: a reconciler runs on this lattice and keeps the app applied; --watch is not needed` };
+        }
         ctx.print(out);
         const ac = new AbortController();
         const stop = () => ac.abort();
