@@ -239,8 +239,7 @@ void describe("chaos: the resident reconciler heals the lattice", { timeout: 240
     await deploy(lattice, port);
     await waitFor(() => hello(url), { timeoutMs: 30_000, intervalMs: 100, message: "the app serves" });
     const client = await CtlClient.connect({ nc, lattice });
-    const victim = await runningHello(client, workers);
-    assert.ok(victim, "a worker runs the component");
+    const victim = await waitFor(() => runningHello(client, workers), { timeoutMs: 10_000, message: "a worker runs the component" });
     const events = lostEvents(lattice);
     try {
       const t0 = await kill9(victim);
@@ -252,8 +251,8 @@ void describe("chaos: the resident reconciler heals the lattice", { timeout: 240
       assert.equal(lost.ev.data.reason, "lost");
       assert.equal(lost.ev.data.detection, "no_responders", "noticed by the probe after 1.5 missed beats");
       assert.equal(lost.ev.data.detected_by, edge.id);
-      const now = await runningHello(client, workers);
-      assert.ok(now && now !== victim, "another worker runs it");
+      const now = await waitFor(() => runningHello(client, workers), { timeoutMs: 10_000, message: "a worker runs the component" });
+      assert.notEqual(now, victim, "another worker runs it");
       assert.ok(!(await client.getHosts()).some((h) => h.id === victim.id), "the dead host is not in the host list");
       assert.equal((await getAppStatus(client, "chaos")).status, "deployed");
     } finally {
@@ -292,13 +291,12 @@ void describe("chaos: the resident reconciler heals the lattice", { timeout: 240
     // Let the new holder's first full reconcile pass, so that what heals the next failure is its reaction to it.
     await new Promise((r) => setTimeout(r, 2000));
     assert.equal((await getAppStatus(client, "chaos")).status, "deployed");
-    const victim = await runningHello(client, workers);
-    assert.ok(victim, "a worker runs the component");
+    const victim = await waitFor(() => runningHello(client, workers), { timeoutMs: 10_000, message: "a worker runs the component" });
     const t1 = await kill9(victim);
     await waitFor(() => hello(url), { timeoutMs: 30_000, intervalMs: 25, message: "the app serves again" });
     const healMs = performance.now() - t1;
     t.diagnostic(`kill -9 of the lease holder → new holder: ${Math.round(takeoverMs)} ms; then kill -9 of the component's host → first 200: ${Math.round(healMs)} ms`);
-    const now = await runningHello(client, workers);
-    assert.ok(now && now !== victim, "the other worker runs it");
+    const now = await waitFor(() => runningHello(client, workers), { timeoutMs: 10_000, message: "a worker runs the component" });
+    assert.notEqual(now, victim, "the other worker runs it");
   });
 });
