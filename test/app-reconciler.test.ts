@@ -12,7 +12,7 @@ import type { HostOptions } from "../src/host/options.ts";
 import type { ComponentManager, WorkloadFactories } from "../src/host/workloads.ts";
 import { AppStore, applyApp, deployApp, getAppStatus, parseManifestText, undeployApp } from "../src/app/index.ts";
 import { ErrorCode, TrellisError } from "../src/core/errors.ts";
-import { readLease } from "../src/app/reconciler/index.ts";
+import { Reconciler, readLease } from "../src/app/reconciler/index.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
 import { testLattice } from "./support/lattice.ts";
 
@@ -38,7 +38,7 @@ function standInComponents(): WorkloadFactories["components"] {
   };
 }
 
-const host = (zone: string): HostOptions => ({ labels: { zone }, reconciler: true, workloads: { components: standInComponents() } });
+const host = (zone: string, reconciler = true): HostOptions => ({ labels: { zone }, reconciler, workloads: { components: standInComponents() } });
 
 const MANIFEST = `
 apiVersion: core.oam.dev/v1beta1
@@ -67,39 +67,62 @@ after(async () => {
 });
 
 void describe("app reconciler (in-process hosts)", () => {
-  void test("deploy stores and returns; the reconciler applies, fills a joining host, follows labels, undeploys", async () => {
+  void test("hosts run the reconciler: deploy stores and returns, the lease holder applies it, --wait waits for it", async () => {
     const t = await testLattice(nats);
     try {
       const a = await t.startHost(host("east"));
       const b = await t.startHost(host("east"));
       await waitFor(async () => (await readLease(t.client.nc, t.lattice))?.holder === a.id, { message: "the first host holds the lease" });
+      assert.ok(a.reconciler?.active);
+      assert.equal(b.reconciler?.active, false);
       const runs = async (id: string) => (await t.client.getInventory(id)).components.some((c) => c.id === "daemon-web");
       const { manifest } = parseManifestText(MANIFEST);
-
       const r = await deployApp(t.client, manifest);
       assert.equal(r.applied_by, "reconciler");
       assert.equal(r.outcome, "created");
       assert.deepEqual(r.actions, [], "the client sent nothing");
       await waitFor(async () => (await runs(a.id)) && (await runs(b.id)), { timeoutMs: 10_000, message: "the reconciler placed the daemon on both hosts" });
-
       const again = await deployApp(t.client, manifest, { wait: true, waitTimeoutMs: 10_000 });
       assert.equal(again.outcome, "unchanged");
       assert.equal(again.status.status, "deployed");
+      // a graceful stop hands the lease over at once
+      await a.stop();
+      await waitFor(() => b.reconciler?.active, { timeoutMs: 2000, message: "the other host's reconciler takes over" });
+    } finally {
+      await t.close();
+    }
+  });
+
+  void test("the reconciler fills a joining host, follows labels and undeploys, without waiting for its resync", async () => {
+    const t = await testLattice(nats);
+    // A reconciler of its own (hosts opt out) with a resync far beyond the test: only its reactions to events count.
+    const rec = await Reconciler.start({ nc: t.client.nc, lattice: t.lattice, hostId: "NTESTRECONCILER", resyncIntervalMs: 600_000 });
+    try {
+      await waitFor(() => rec.active, { message: "the reconciler is active" });
+      const a = await t.startHost(host("east", false));
+      const b = await t.startHost(host("east", false));
+      const runs = async (id: string) => (await t.client.getInventory(id)).components.some((c) => c.id === "daemon-web");
+      const r = await deployApp(t.client, parseManifestText(MANIFEST).manifest, { applyBy: "reconciler", wait: true, waitTimeoutMs: 10_000 });
+      assert.equal(r.status.status, "deployed");
+      assert.ok((await runs(a.id)) && (await runs(b.id)));
 
       // a host joins: a daemonscaler wants it filled
-      const c = await t.startHost(host("east"));
-      await waitFor(() => runs(c.id), { timeoutMs: 10_000, message: "the joining host gets the daemon" });
-      // labels change: the host no longer matches, its instance is stopped
+      const c = await t.startHost(host("east", false));
+      await waitFor(() => runs(c.id), { timeoutMs: 5000, message: "the joining host gets the daemon" });
+      // labels change: the host no longer matches, its instance is stopped (after the reconciles the join caused
+      // have settled, so that only the label event can explain the move)
+      await new Promise((r) => setTimeout(r, 500));
       await t.client.putLabel(b.id, "zone", "west");
-      await waitFor(async () => !(await runs(b.id)), { timeoutMs: 10_000, message: "the instance leaves the host that no longer matches" });
+      await waitFor(async () => !(await runs(b.id)), { timeoutMs: 5000, message: "the instance leaves the host that no longer matches" });
       assert.equal((await getAppStatus(t.client, "daemon")).status, "deployed");
 
-      const gone = await undeployApp(t.client, "daemon", { wait: true, waitTimeoutMs: 10_000 });
+      const gone = await undeployApp(t.client, "daemon", { applyBy: "reconciler", wait: true, waitTimeoutMs: 5000 });
       assert.equal(gone.applied_by, "reconciler");
       assert.equal(gone.removed, true);
       assert.equal(await (await AppStore.open(t.client.nc, t.lattice)).get("daemon"), undefined);
       for (const h of [a, c]) assert.equal(await runs(h.id), false, "stopped everywhere");
     } finally {
+      await rec.stop();
       await t.close();
     }
   });
