@@ -28,7 +28,7 @@ void describe("reconciler lease", () => {
       onLost: (why) => events?.push(`${id} lost: ${why}`),
     });
     leases.push(l);
-    l.start();
+    await l.start();
     return l;
   };
 

@@ -133,11 +133,14 @@ export class Lease {
     return this.#seen;
   }
 
-  /** Starts contending (and renewing once held). Idempotent. */
-  start(): void {
+  /**
+   * Starts contending (and renewing once held). Resolves once the first attempt is over — the lease is then held by
+   * this contender if it was free — so that a host that is up can already be seen holding it. Idempotent.
+   */
+  async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
-    this.#schedule(0);
+    await this.#tick();
   }
 
   #schedule(ms: number): void {

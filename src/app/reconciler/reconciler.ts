@@ -105,7 +105,7 @@ export class Reconciler {
       onAcquired: () => self.#acquired(),
       onLost: () => void self.#deactivate(),
     });
-    self.#lease.start();
+    await self.#lease.start();
     return self;
   }
 
