@@ -33,6 +33,11 @@ const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "bin/trellis.mjs");
 const HELLO = path.resolve(ROOT, "../../shared/fixtures/components/http_hello_world_rust.wasm");
+/**
+ * Extra `trellis up` flags every host gets: where a file-load allow-list exists, the flag that lets hosts load
+ * `HELLO` (its directory) goes here.
+ */
+const HOST_POLICY_ARGS: string[] = [];
 
 /** A `trellis up` child process. */
 interface HostProc {
@@ -143,7 +148,7 @@ void describe("chaos: the resident reconciler heals the lattice", { timeout: 240
   const spawned = new Set<number>();
 
   const startHost = async (lattice: string, name: string, labels: Record<string, string>, extra: { args?: string[]; env?: Record<string, string> } = {}): Promise<HostProc> => {
-    const args = [BIN, "--nats-url", nats.url, "--lattice", lattice, "up", "--no-nats-autostart", "--friendly-name", name, "--cache-dir", cacheDir, ...(extra.args ?? [])];
+    const args = [BIN, "--nats-url", nats.url, "--lattice", lattice, "up", "--no-nats-autostart", "--friendly-name", name, "--cache-dir", cacheDir, ...HOST_POLICY_ARGS, ...(extra.args ?? [])];
     args.push("--log-level", "warn", "--component-max-workers", "1", "--heartbeat-interval-ms", "30000");
     for (const [k, v] of Object.entries(labels)) args.push("--label", `${k}=${v}`);
     const proc = spawn(process.execPath, args, { env: { ...process.env, TRELLIS_DATA_DIR: dataDir, ...extra.env }, stdio: ["ignore", "pipe", "pipe"] });
