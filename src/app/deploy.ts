@@ -154,7 +154,8 @@ async function storeApp(client: CtlClient, manifest: AppManifest, opts: DeployOp
         deployed_at: prev && prev.record.version === version ? prev.record.deployed_at : at,
         updated_at: at,
         applied,
-        last_apply: prev?.record.last_apply ?? { at, actions: 0, failures: [] },
+        // Failures of the previous manifest do not belong to this one (a wait reads them).
+        last_apply: prev ? { ...prev.record.last_apply, failures: [] } : { at, actions: 0, failures: [] },
         state: "deployed",
       };
       try {
