@@ -12,6 +12,7 @@ import type { HostOptions } from "../src/host/options.ts";
 import type { ComponentManager, WorkloadFactories } from "../src/host/workloads.ts";
 import { AppStore, applyApp, deployApp, getAppStatus, parseManifestText, undeployApp } from "../src/app/index.ts";
 import { ErrorCode, TrellisError } from "../src/core/errors.ts";
+import { ctlRoot } from "../src/core/subjects.ts";
 import { Reconciler, readLease } from "../src/app/reconciler/index.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
 import { testLattice } from "./support/lattice.ts";
@@ -123,6 +124,38 @@ void describe("app reconciler (in-process hosts)", () => {
       for (const h of [a, c]) assert.equal(await runs(h.id), false, "stopped everywhere");
     } finally {
       await rec.stop();
+      await t.close();
+    }
+  });
+
+  void test("a failure the reconciler meets is reported to a waiting deploy, and the app is retried with back-off", async () => {
+    const t = await testLattice(nats);
+    try {
+      await t.startHost(host("east")); // runs no capability providers: provider.start fails
+      const bad = `
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: { name: broken, annotations: { version: v1 } }
+spec:
+  components:
+    - name: kv
+      type: capability
+      properties: { image: kv-memory }
+`;
+      const r = await deployApp(t.client, parseManifestText(bad).manifest, { wait: true, waitTimeoutMs: 10_000 });
+      assert.equal(r.applied_by, "reconciler");
+      assert.equal(r.status.status, "failed", r.status.message);
+      assert.equal(r.timed_out, false);
+      assert.match(r.failures.map((f) => f.action).join(";"), /start provider broken-kv/);
+      const stored = await (await AppStore.open(t.client.nc, t.lattice)).get("broken");
+      assert.ok(stored && stored.record.last_apply.failures.length > 0, "the reconciler recorded the failure");
+      // Back-off: retries at 1 s, 2 s, 4 s … — not a loop on its own record writes.
+      let starts = 0;
+      const sub = t.client.nc.subscribe(`${ctlRoot(t.lattice)}.provider.start.>`, { callback: () => void starts++ });
+      await new Promise((r) => setTimeout(r, 3500));
+      sub.unsubscribe();
+      assert.ok(starts >= 1 && starts <= 3, `retried with back-off, not in a loop (${starts} attempts in 3.5 s)`);
+    } finally {
       await t.close();
     }
   });
