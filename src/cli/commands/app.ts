@@ -16,6 +16,7 @@ import {
   getAppStatus,
   listApps,
   parseManifestText,
+  readLease,
   undeployApp,
   watchApp,
 } from "../../app/index.ts";
@@ -157,9 +158,15 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
     .description("deployed / reconciling (with what is missing) / failed (with why); exits 1 unless deployed")
     .action(
       ctx.action(async (name: string) => {
-        const s = await getAppStatus(await ctx.client(), name);
+        const client = await ctx.client();
+        const s = await getAppStatus(client, name);
         if (s.status !== "deployed") process.exitCode = 1;
-        return { text: statusText(s), json: s };
+        // Who keeps it applied (ADR 0012): the lease holder, or nobody.
+        const lease = await readLease(client.nc, client.lattice);
+        const who = lease
+          ? `reconciler: host ${lease.holder} (term ${lease.term}, renewed ${lease.renewed_at})`
+          : "reconciler: none on this lattice — nothing re-applies the app by itself (`trellis app deploy` does)";
+        return { text: `${statusText(s)}\n${who}`, json: { ...s, reconciler: lease ?? null } };
       }),
     );
 }
