@@ -146,16 +146,18 @@ export class Reconciler {
       missedBeats: this.#o.missedBeats ?? DEFAULT_MISSED_BEATS,
       onLost: (h: LostHost) => {
         this.#log.info("re-placing the workloads of a lost host", { host_id: h.hostId, detection: h.detection });
-        this.#schedule();
+        this.#latticeChanged();
       },
-      onJoined: () => this.#schedule(),
+      onJoined: () => this.#latticeChanged(),
     });
     // Registered before anything can fail, so that a failed activation is torn down completely.
     this.#active = { client, store, tracker, subs, stopWatch: () => undefined, resync: setInterval(() => this.#schedule(), this.#o.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS) };
     await tracker.start();
-    for (const name of [EventType.HostStopped, EventType.LabelsChanged, EventType.ProviderStopped]) {
-      subs.push(nc.subscribe(eventSubject(lattice, name), { callback: () => this.#schedule() }));
+    for (const name of [EventType.HostStopped, EventType.LabelsChanged]) {
+      subs.push(nc.subscribe(eventSubject(lattice, name), { callback: () => this.#latticeChanged() }));
     }
+    // A provider that stopped (its supervisor gave up, or someone stopped it) is re-planned, within its app's back-off.
+    subs.push(nc.subscribe(eventSubject(lattice, EventType.ProviderStopped), { callback: () => this.#schedule() }));
     for (const name of [EventType.ComponentScaleFailed, EventType.ProviderStartFailed]) {
       subs.push(
         nc.subscribe(eventSubject(lattice, name), {
@@ -205,6 +207,15 @@ export class Reconciler {
     if (!owner) return;
     this.#bump(owner.app, owner.version);
     this.#schedule(owner.app);
+  }
+
+  /**
+   * Hosts or labels changed: every app is re-planned now, even one in back-off (a failing app must not delay the
+   * re-placement of its instances on a lost host; its streak is kept).
+   */
+  #latticeChanged(): void {
+    for (const b of this.#backoff.values()) b.notBefore = 0;
+    this.#schedule();
   }
 
   #bump(app: string, version: string): void {
