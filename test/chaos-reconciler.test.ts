@@ -34,10 +34,10 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "bin/trellis.mjs");
 const HELLO = path.resolve(ROOT, "../../shared/fixtures/components/http_hello_world_rust.wasm");
 /**
- * Extra `trellis up` flags every host gets: where a file-load allow-list exists, the flag that lets hosts load
- * `HELLO` (its directory) goes here.
+ * Environment every host gets: the file-load allow-list (`--allowed-path`'s env twin, policy work) lets hosts load
+ * `HELLO` from its directory; a host without that admission policy ignores the variable.
  */
-const HOST_POLICY_ARGS: string[] = [];
+const HOST_POLICY_ENV: Record<string, string> = { TRELLIS_ALLOWED_PATH: path.dirname(HELLO) };
 
 /** A `trellis up` child process. */
 interface HostProc {
@@ -148,10 +148,10 @@ void describe("chaos: the resident reconciler heals the lattice", { timeout: 240
   const spawned = new Set<number>();
 
   const startHost = async (lattice: string, name: string, labels: Record<string, string>, extra: { args?: string[]; env?: Record<string, string> } = {}): Promise<HostProc> => {
-    const args = [BIN, "--nats-url", nats.url, "--lattice", lattice, "up", "--no-nats-autostart", "--friendly-name", name, "--cache-dir", cacheDir, ...HOST_POLICY_ARGS, ...(extra.args ?? [])];
+    const args = [BIN, "--nats-url", nats.url, "--lattice", lattice, "up", "--no-nats-autostart", "--friendly-name", name, "--cache-dir", cacheDir, ...(extra.args ?? [])];
     args.push("--log-level", "warn", "--component-max-workers", "1", "--heartbeat-interval-ms", "30000");
     for (const [k, v] of Object.entries(labels)) args.push("--label", `${k}=${v}`);
-    const proc = spawn(process.execPath, args, { env: { ...process.env, TRELLIS_DATA_DIR: dataDir, ...extra.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, args, { env: { ...process.env, TRELLIS_DATA_DIR: dataDir, ...HOST_POLICY_ENV, ...extra.env }, stdio: ["ignore", "pipe", "pipe"] });
     const output: string[] = [];
     const keep = (d: Buffer) => {
       output.push(...d.toString().split("\n").filter(Boolean));
