@@ -101,7 +101,7 @@ describe("trellis app", () => {
     assert.equal(status.code, 0);
     assert.equal((JSON.parse(status.stdout) as { status: string }).status, "deployed");
     const text = await trellis("app", "status", "demo");
-    assert.match(text.stdout, /^app demo \(version v1, deployed .*\)\nstatus: deployed\n$/);
+    assert.match(text.stdout, /^app demo \(version v1, deployed .*\)\nstatus: deployed\nreconciler: none on this lattice .*\n$/);
   });
 
   test("dry run prints the plan and changes nothing", async () => {

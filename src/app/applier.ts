@@ -11,7 +11,7 @@ import { eventSubject } from "../core/subjects.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import type { AppliedState, DesiredState } from "./desired.ts";
 import { configNamesToObserve } from "./desired.ts";
-import { observeLattice } from "./observe.ts";
+import { type ObserveOptions, observeLattice } from "./observe.ts";
 import {
   type AppAction,
   type AppPlan,
@@ -94,6 +94,13 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** Stops waiting early (the result then says `timed_out`). */
   signal?: AbortSignal;
+  /**
+   * Failures recorded elsewhere, read on every round (a deploy left to the reconciler reads the app record's
+   * `last_apply.failures`). @default none
+   */
+  recordFailures?: () => Promise<ApplyFailure[]>;
+  /** How the lattice is observed. */
+  observe?: ObserveOptions;
 }
 
 /** What {@link waitForApp} ends with. */
@@ -139,9 +146,10 @@ export async function waitForApp(
   try {
     await client.nc.flush();
     for (;;) {
-      const observed = await observeLattice(client, configNamesToObserve(desired, applied));
+      const observed = await observeLattice(client, configNamesToObserve(desired, applied), opts.observe);
       const plan = planApp(desired, observed, applied);
-      const status = statusFromPlan(plan, failures);
+      const recorded = opts.recordFailures ? await opts.recordFailures() : [];
+      const status = statusFromPlan(plan, [...failures, ...recorded]);
       if (status.status !== "reconciling") return { status, plan, timed_out: false };
       if (Date.now() >= deadline || opts.signal?.aborted) return { status, plan, timed_out: true };
       await new Promise((r) => setTimeout(r, WAIT_INTERVAL_MS));

@@ -1,7 +1,7 @@
 /**
- * Application manifests in wadm's OAM format (reference §8), applied client-side: parse and validate
- * ({@link parseManifestText}), plan ({@link planApp}), apply ({@link deployApp}), status, list, undeploy, watch.
- * docs/apps.md; ADR 0006.
+ * Application manifests in wadm's OAM format (reference §8): parse and validate ({@link parseManifestText}), plan
+ * ({@link planApp}), store for the hosts' resident reconciler or apply ({@link deployApp}, {@link applyApp}), status,
+ * list, undeploy, watch. docs/apps.md; ADR 0012 (superseding ADR 0006).
  * @module
  */
 export {
@@ -49,3 +49,7 @@ export { AppStore } from "./store.ts";
 export type { AppRecord } from "./store.ts";
 export { deployApp, undeployApp, reconcileApp, getAppStatus, listApps, watchApp, manifestVersion, canonicalJson } from "./deploy.ts";
 export type { DeployOptions, DeployOutcome, DeployResult, UndeployResult, AppStatusResult, WatchOptions } from "./deploy.ts";
+export { applyApp, applyUndeploy, resolveApplyBy } from "./deploy.ts";
+export type { ApplyBy } from "./deploy.ts";
+export { Reconciler, Lease, readLease, HostTracker } from "./reconciler/index.ts";
+export type { ReconcilerOptions, LeaseOptions, LeaseRecord, LostHost } from "./reconciler/index.ts";

@@ -13,6 +13,11 @@ export interface ObserveOptions {
    * (the `CtlClient.getHosts` default)
    */
   hostStallMs?: number;
+  /**
+   * Host ids known to be alive (the reconciler's liveness tracker): asked with `host.get` even when their `host.ping`
+   * reply was slow, so that a busy host's instances are not taken for missing. @default none
+   */
+  knownHosts?: () => readonly string[];
 }
 
 /**
@@ -22,7 +27,7 @@ export interface ObserveOptions {
  * @throws TrellisError from the client (`TIMEOUT`).
  */
 export async function observeLattice(client: CtlClient, configNames: readonly string[], opts: ObserveOptions = {}): Promise<ObservedState> {
-  const hosts = await observeHosts(client, opts.hostStallMs ?? 300);
+  const hosts = await observeHosts(client, opts.hostStallMs ?? 300, opts.knownHosts?.() ?? []);
   if (hosts.length === 0) return { hosts, links: [], configs: {} };
   const [links, configs] = await Promise.all([
     client.getLinks(),
@@ -31,13 +36,14 @@ export async function observeLattice(client: CtlClient, configNames: readonly st
   return { hosts, links, configs: Object.fromEntries(configs) };
 }
 
-async function observeHosts(client: CtlClient, stallMs: number): Promise<ObservedHost[]> {
+async function observeHosts(client: CtlClient, stallMs: number, known: readonly string[]): Promise<ObservedHost[]> {
   const infos = await client.getHosts(client.timeoutMs, stallMs);
+  const ids = [...new Set([...infos.map((h) => h.id), ...known])].sort();
   const hosts = await Promise.all(
-    infos.map(async (h): Promise<ObservedHost | undefined> => {
+    ids.map(async (id): Promise<ObservedHost | undefined> => {
       try {
-        const inv = await client.getInventory(h.id);
-        return { id: h.id, labels: inv.labels, components: inv.components, providers: inv.providers };
+        const inv = await client.getInventory(id);
+        return { id, labels: inv.labels, components: inv.components, providers: inv.providers };
       } catch {
         return undefined;
       }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { KV } from "@nats-io/kv";
+import { type KV, KvWatchInclude } from "@nats-io/kv";
 import { appsBucket } from "../core/subjects.ts";
 import { ErrorCode, TrellisError } from "../core/errors.ts";
 import { validateId } from "../core/ids.ts";
@@ -87,9 +87,34 @@ export class AppStore {
     }
   }
 
-  /** Removes `name` (purge: nothing is kept). */
-  async delete(name: string): Promise<void> {
-    await this.#kv.purge(validateId("app name", name));
+  /**
+   * Removes `name` (purge: nothing is kept); with `revision`, only if the key is still at it.
+   * @throws TrellisError `ALREADY_EXISTS` when `revision` is given and another client wrote the app in between.
+   */
+  async delete(name: string, revision?: number): Promise<void> {
+    try {
+      await this.#kv.purge(validateId("app name", name), revision === undefined ? undefined : { previousSeq: revision });
+    } catch (err) {
+      if (isRevisionConflict(err)) {
+        throw new TrellisError(ErrorCode.AlreadyExists, `app ${name} was changed by another client during this command; run it again`, {
+          details: { app: name },
+          cause: err,
+        });
+      }
+      throw TrellisError.from(err, ErrorCode.Lattice);
+    }
+  }
+
+  /**
+   * Calls `onChange(name, revision)` for every later write or delete of an app record (not for what is stored now),
+   * until the returned function is called.
+   */
+  async watch(onChange: (name: string, revision: number) => void): Promise<() => void> {
+    const iter = await this.#kv.watch({ key: ">", include: KvWatchInclude.UpdatesOnly });
+    void (async () => {
+      for await (const e of iter) onChange(e.key, e.revision);
+    })().catch(() => undefined);
+    return () => iter.stop();
   }
 
   /** Every stored app, sorted by name. A malformed entry is skipped. */

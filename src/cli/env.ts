@@ -41,6 +41,9 @@ export const ENV = {
   policyChangesTopic: "TRELLIS_POLICY_CHANGES_TOPIC",
   policyTimeoutMs: "TRELLIS_POLICY_TIMEOUT_MS",
   policyInvocations: "TRELLIS_POLICY_INVOCATIONS",
+  noReconciler: "TRELLIS_NO_RECONCILER",
+  livenessIntervalMs: "TRELLIS_LIVENESS_INTERVAL_MS",
+  reconcilerLeaseTtlMs: "TRELLIS_RECONCILER_LEASE_TTL_MS",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

@@ -304,3 +304,31 @@ export function isSubscribeSubject(subject: string): boolean {
   const tokens = subject.split(".");
   return tokens.every((t, i) => t === "*" || (t === ">" && i === tokens.length - 1) || (t.length > 0 && !/[\s*>]/.test(t)));
 }
+// ---- Resident reconciler and host liveness (src/app/reconciler, ADR 0012) -----------------------
+
+/** Prefix of host liveness beats (Trellis-only, ADR 0012). */
+export const LIVENESS_PREFIX = "trellis.live.v1";
+
+/**
+ * `trellis.live.v1.{lattice}.{hostId}`: a host's short liveness beat (every `livenessIntervalMs`, default 1 s), which
+ * the active reconciler watches to notice a dead host in seconds rather than after the 30 s heartbeat (ADR 0012).
+ */
+export function livenessSubject(lattice: string, hostId: string): string {
+  return `${LIVENESS_PREFIX}.${lattice}.${hostId}`;
+}
+
+/** `trellis.live.v1.{lattice}.*`: every host's liveness beat. */
+export function livenessWildcard(lattice: string): string {
+  return `${LIVENESS_PREFIX}.${lattice}.*`;
+}
+
+/**
+ * JetStream KV bucket of the reconciler lease: `TRELLIS_RECONCILER_{lattice}`, key {@link RECONCILER_LEASE_KEY}, value
+ * the lease JSON (`src/app/reconciler/lease.ts`). One reconciler per lattice is active: the lease holder.
+ */
+export function reconcilerBucket(lattice: string): string {
+  return `TRELLIS_RECONCILER_${lattice}`;
+}
+
+/** Key of the reconciler lease in {@link reconcilerBucket}. */
+export const RECONCILER_LEASE_KEY = "lease";

@@ -83,13 +83,17 @@ export async function deployExample(client: CtlClient, app: ExampleApp, waitTime
   return r;
 }
 
-/** Undeploys the example apps (`trellis app undeploy NAME`); failures are returned, not thrown. */
+/**
+ * Undeploys the example apps (`trellis app undeploy NAME --wait`: the host's reconciler removes them before the demo
+ * stops its host); failures are returned, not thrown.
+ */
 export async function undeployExamples(client: CtlClient, names: readonly string[]): Promise<string[]> {
   const problems: string[] = [];
   for (const n of names) {
     try {
-      const r = await undeployApp(client, n, { wait: false });
+      const r = await undeployApp(client, n, { wait: true, waitTimeoutMs: 10_000 });
       for (const f of r.failures) problems.push(`${n}: ${f.action}: ${f.message}`);
+      if (r.timed_out) problems.push(`${n}: not removed within 10 s`);
     } catch (err) {
       problems.push(`${n}: ${(err as Error).message}`);
     }

@@ -30,6 +30,8 @@ import { WadmServer } from "../app/wadm/server.ts";
 import { WadmStateWriter } from "../app/wadm/state.ts";
 import { Admission } from "../policy/admission.ts";
 import { PolicyClient } from "../policy/service.ts";
+import { livenessSubject } from "../core/subjects.ts";
+import { Reconciler } from "../app/reconciler/reconciler.ts";
 
 /** Lifecycle of a {@link Host}. */
 export type HostState = "STARTING" | "RUNNING" | "STOPPING" | "STOPPED";
@@ -56,6 +58,8 @@ export class Host {
   #heartbeat: NodeJS.Timeout | undefined;
   #wadm: WadmServer | undefined;
   #wadmState: WadmStateWriter | undefined;
+  #liveness: NodeJS.Timeout | undefined;
+  #reconciler: Reconciler | undefined;
   #stopping: Promise<void> | undefined;
   readonly #stopped: Promise<void>;
   #resolveStopped!: () => void;
@@ -204,6 +208,16 @@ export class Host {
     this.#sendHeartbeat();
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.config.heartbeatIntervalMs);
     this.#heartbeat.unref();
+    this.#startLiveness();
+    if (this.config.reconciler) {
+      this.#reconciler = await Reconciler.start({
+        nc: this.nc,
+        lattice: this.config.lattice,
+        hostId: this.id,
+        logger: this.config.logger.child({ host_id: this.id }),
+        leaseTtlMs: this.config.reconcilerLeaseTtlMs,
+      });
+    }
     this.#logger.info("host started", { friendly_name: this.friendlyName, nats_url: this.config.natsUrl });
   }
 
@@ -227,6 +241,28 @@ export class Host {
   /** The wadm API server this host runs (undefined with `wadm: false`). */
   get wadm(): WadmServer | undefined {
     return this.#wadm;
+  }
+
+  /** Liveness beats on `trellis.live.v1.{lattice}.{host}` every `livenessIntervalMs` (ADR 0012). */
+  #startLiveness(): void {
+    const subject = livenessSubject(this.config.lattice, this.id);
+    const intervalMs = this.config.livenessIntervalMs;
+    let seq = 0;
+    const beat = () => {
+      try {
+        this.nc.publish(subject, JSON.stringify({ host_id: this.id, interval_ms: intervalMs, seq: ++seq }));
+      } catch (err) {
+        this.#logger.debug("cannot publish a liveness beat", { error: String(err) });
+      }
+    };
+    beat();
+    this.#liveness = setInterval(beat, intervalMs);
+    this.#liveness.unref();
+  }
+
+  /** This host's reconciler, unless it runs with `reconciler: false`. */
+  get reconciler(): Reconciler | undefined {
+    return this.#reconciler;
   }
 
   #sendHeartbeat(): void {
@@ -308,6 +344,8 @@ export class Host {
     this.#state = "STOPPING";
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     await this.#wadm?.stop();
+    if (this.#liveness) clearInterval(this.#liveness);
+    await this.#reconciler?.stop();
     await this.#control?.stop();
     const closing = Promise.allSettled([this.#components?.close(), this.#providers?.close()]);
     await Promise.race([closing, new Promise((r) => setTimeout(r, timeoutMs).unref())]);

@@ -105,7 +105,22 @@ export interface HostOptions {
   policyTimeoutMs?: number;
   /** Ask the policy service before each invocation a component serves (cached). @default true (`--no-policy-invocations`, `TRELLIS_POLICY_INVOCATIONS=false`) */
   policyInvocations?: boolean;
+  /**
+   * Run the resident app reconciler (src/app/reconciler, ADR 0012): the host contends for the lattice's reconciler
+   * lease and, while it holds it, keeps the stored apps applied. @default true (`--no-reconciler`,
+   * `TRELLIS_NO_RECONCILER=1`)
+   */
+  reconciler?: boolean;
+  /** Interval of the host's liveness beats, in milliseconds (ADR 0012). @default 1000 (`TRELLIS_LIVENESS_INTERVAL_MS`) */
+  livenessIntervalMs?: number;
+  /** Time-to-live of the reconciler lease, in milliseconds (≥ 100). @default 3000 (`TRELLIS_RECONCILER_LEASE_TTL_MS`) */
+  reconcilerLeaseTtlMs?: number;
 }
+
+/** Default interval of host liveness beats: 1 s (ADR 0012). */
+export const DEFAULT_LIVENESS_INTERVAL_MS = 1_000;
+/** Default reconciler lease time-to-live: 3 s (ADR 0012). */
+export const DEFAULT_RECONCILER_LEASE_TTL_MS = 3_000;
 
 /** {@link HostOptions} with defaults filled and values checked. */
 export interface HostConfig {
@@ -131,6 +146,9 @@ export interface HostConfig {
   readonly load: LoadPermissions;
   /** The policy service (`policyTopic`, `policyChangesTopic`, `policyTimeoutMs`, `policyInvocations`). */
   readonly policy: PolicyConfig;
+  readonly reconciler: boolean;
+  readonly livenessIntervalMs: number;
+  readonly reconcilerLeaseTtlMs: number;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -139,6 +157,12 @@ function positiveInt(field: string, value: number | undefined, dflt: number): nu
     throw new InvalidArgumentError(field, `${field} must be a positive integer, got ${String(value)}`);
   }
   return value;
+}
+
+function leaseTtl(value: number | undefined): number {
+  const v = positiveInt("reconcilerLeaseTtlMs", value, DEFAULT_RECONCILER_LEASE_TTL_MS);
+  if (v < 100) throw new InvalidArgumentError("reconcilerLeaseTtlMs", `reconcilerLeaseTtlMs must be at least 100, got ${v}`);
+  return v;
 }
 
 /**
@@ -194,5 +218,8 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
       ...(opts.policyTimeoutMs === undefined ? {} : { timeoutMs: opts.policyTimeoutMs }),
       ...(opts.policyInvocations === undefined ? {} : { invocations: opts.policyInvocations }),
     }),
+    reconciler: opts.reconciler ?? true,
+    livenessIntervalMs: positiveInt("livenessIntervalMs", opts.livenessIntervalMs, DEFAULT_LIVENESS_INTERVAL_MS),
+    reconcilerLeaseTtlMs: leaseTtl(opts.reconcilerLeaseTtlMs),
   });
 }

@@ -16,7 +16,7 @@ export interface TestLattice {
   lattice: string;
   hosts: Host[];
   client: CtlClient;
-  /** Starts one more host on this lattice; with no `workloads` it runs none (pass them for components/providers). */
+  /** Starts one more host on this lattice; with no `workloads` it runs none (pass them for components/providers); no reconciler unless `reconciler: true`. */
   startHost(opts?: HostOptions): Promise<Host>;
   /** Records every event of the lattice from now on. */
   recordEvents(): Promise<EventRecorder>;
@@ -44,7 +44,7 @@ export async function testLattice(nats?: TestNats): Promise<TestLattice> {
     hosts,
     client,
     async startHost(opts = {}) {
-      const h = await Host.create({ natsUrl: server.url, lattice, logger: silentLogger, cacheDir: "/tmp/trellis-test-cache", workloads: {}, ...opts });
+      const h = await Host.create({ natsUrl: server.url, lattice, logger: silentLogger, cacheDir: "/tmp/trellis-test-cache", workloads: {}, reconciler: false, ...opts });
       hosts.push(h);
       return h;
     },

@@ -21,6 +21,7 @@ import {
   getAppStatus,
   listApps,
   parseManifestText,
+  readLease,
   undeployApp,
   watchApp,
 } from "../../app/index.ts";
@@ -56,7 +57,8 @@ function statusLines(s: AppStatusReport): string[] {
 }
 
 function deployText(r: DeployResult, warnings: readonly string[]): string {
-  const head = `app ${r.app} (version ${r.version}): ${r.outcome}${r.outcome === "planned" ? ` (dry run, ${r.actions.length} request(s))` : ""}`;
+  const by = r.outcome !== "planned" && r.applied_by === "reconciler" ? " (stored; the lattice's reconciler applies it)" : "";
+  const head = `app ${r.app} (version ${r.version}): ${r.outcome}${r.outcome === "planned" ? ` (dry run, ${r.actions.length} request(s))` : by}`;
   const lines = [head];
   for (const a of r.actions) lines.push(`  ${describeAction(a)}  (${a.reason})`);
   for (const f of r.failures) lines.push(`  FAILED ${f.action}: ${f.message}`);
@@ -81,10 +83,10 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
   app
     .command("deploy <file>")
     .description("deploy or update an app from a manifest (YAML or JSON; - reads stdin); idempotent")
-    .option("--wait", "wait until the lattice shows the app deployed, or a failure")
+    .option("--wait", "wait until the reconciler has the app deployed (or it failed)")
     .option("--wait-timeout-ms <ms>", `longest wait with --wait, ms (default ${DEFAULT_WAIT_TIMEOUT_MS})`)
     .option("--dry-run", "print the requests a deploy would send; send and store nothing")
-    .option("--watch", "keep reconciling on host_started / host_stopped / heartbeat / label events until Ctrl-C")
+    .option("--watch", "on a lattice without reconcilers: keep reconciling from here on host events until Ctrl-C")
     .action(
       ctx.action(async (file: string, o: DeployFlags) => {
         const waitTimeoutMs = o.waitTimeoutMs === undefined ? undefined : parsePositiveInt("--wait-timeout-ms", o.waitTimeoutMs);
@@ -96,6 +98,10 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
         if (bad) process.exitCode = 1;
         const out = { text: deployText(r, warnings), json: { success: !bad, ...r, warnings } };
         if (!o.watch || o.dryRun) return out;
+        if (r.applied_by === "reconciler") {
+          // A reconciler holds the lease: it re-applies on every change; a client-side watch would only race it.
+          return { ...out, text: `${out.text}\nnote: a reconciler runs on this lattice and keeps the app applied; --watch is not needed` };
+        }
         ctx.print(out);
         const ac = new AbortController();
         const stop = () => ac.abort();
@@ -130,10 +136,12 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
         const waitTimeoutMs = o.waitTimeoutMs === undefined ? undefined : parsePositiveInt("--wait-timeout-ms", o.waitTimeoutMs);
         const client = await ctx.client();
         const r = await undeployApp(client, name, { wait: o.wait === true, waitTimeoutMs });
-        if (r.removed) await recordHistory(() => WadmApi.open(client).then((a) => a.recordUndeployed(name)));
-        const ok = r.removed && !r.timed_out;
+        const requested = r.applied_by === "reconciler" && !o.wait;
+        if (r.removed || requested) await recordHistory(() => WadmApi.open(client).then((a) => a.recordUndeployed(name)));
+        const ok = (r.removed || requested) && !r.timed_out;
         if (!ok) process.exitCode = 1;
-        const lines = [`app ${name}: ${r.removed ? "undeployed" : "undeploy incomplete; run it again"}`];
+        const what = r.removed ? "undeployed" : requested ? "undeploy requested; the lattice's reconciler removes it" : r.timed_out ? "not removed in time" : "undeploy incomplete; run it again";
+        const lines = [`app ${name}: ${what}`];
         for (const a of r.actions) lines.push(`  ${describeAction(a)}`);
         for (const f of r.failures) lines.push(`  FAILED ${f.action}: ${f.message}`);
         if (r.timed_out) lines.push("  (timed out waiting for workloads to stop)");
@@ -158,9 +166,15 @@ export function registerAppCommands(program: Command, ctx: CliContext): void {
     .description("deployed / reconciling (with what is missing) / failed (with why); exits 1 unless deployed")
     .action(
       ctx.action(async (name: string) => {
-        const s = await getAppStatus(await ctx.client(), name);
+        const client = await ctx.client();
+        const s = await getAppStatus(client, name);
         if (s.status !== "deployed") process.exitCode = 1;
-        return { text: statusText(s), json: s };
+        // Who keeps it applied (ADR 0012): the lease holder, or nobody.
+        const lease = await readLease(client.nc, client.lattice);
+        const who = lease
+          ? `reconciler: host ${lease.holder} (term ${lease.term}, renewed ${lease.renewed_at})`
+          : "reconciler: none on this lattice — nothing re-applies the app by itself (`trellis app deploy` does)";
+        return { text: `${statusText(s)}\n${who}`, json: { ...s, reconciler: lease ?? null } };
       }),
     );
 

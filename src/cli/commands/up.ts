@@ -40,6 +40,9 @@ interface UpFlags {
   natsStoreDir?: string;
   natsWebsocketPort?: string;
   detached?: boolean;
+  reconciler?: boolean;
+  livenessIntervalMs?: string;
+  reconcilerLeaseTtlMs?: string;
   maxUploads?: string;
   maxUploadBytes?: string;
   maxCallTimeoutMs?: string;
@@ -162,6 +165,11 @@ async function ensureNats(natsUrl: string, flags: UpFlags, env: Env, log: (m: st
   return server;
 }
 
+/** `1`, `true`, `yes`, `on` (any case) → true. */
+function truthy(v: string | undefined): boolean {
+  return v !== undefined && ["1", "true", "yes", "on"].includes(v.trim().toLowerCase());
+}
+
 /** Registers `up` and `down`. */
 export function registerUpCommands(program: Command, ctx: CliContext): void {
   const up = program
@@ -191,7 +199,10 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--policy-topic <subject>", `ask the policy service on this subject before starts and invocations (${ENV.policyTopic})`)
     .option("--policy-changes-topic <subject>", `receive policy decision overrides on this subject (${ENV.policyChangesTopic})`)
     .option("--policy-timeout-ms <ms>", `wait for a policy decision, ms; no answer denies (${ENV.policyTimeoutMs}; default 1000)`)
-    .option("--no-policy-invocations", `do not ask the policy service before each invocation (${ENV.policyInvocations}=false)`);
+    .option("--no-policy-invocations", `do not ask the policy service before each invocation (${ENV.policyInvocations}=false)`)
+    .option("--no-reconciler", `do not run the app reconciler in this host (${ENV.noReconciler}=1)`)
+    .option("--liveness-interval-ms <ms>", `interval of liveness beats, ms (${ENV.livenessIntervalMs}; default 1000)`)
+    .option("--reconciler-lease-ttl-ms <ms>", `reconciler lease time-to-live, ms (${ENV.reconcilerLeaseTtlMs}; default 3000)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -230,6 +241,9 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             kvReplicas: num("--kv-replicas", flags.kvReplicas ?? env[ENV.kvReplicas]),
             jsDomain: flags.jsDomain ?? env[ENV.jsDomain],
             ...admissionOptions(flags, env),
+            reconciler: flags.reconciler !== false && !truthy(env[ENV.noReconciler]),
+            livenessIntervalMs: num("--liveness-interval-ms", flags.livenessIntervalMs ?? env[ENV.livenessIntervalMs]),
+            reconcilerLeaseTtlMs: num("--reconciler-lease-ttl-ms", flags.reconcilerLeaseTtlMs ?? env[ENV.reconcilerLeaseTtlMs]),
           });
         } catch (err) {
           await nats?.stop();
