@@ -194,10 +194,13 @@ export class Host {
         this.#logger.warn("component spec deleted, but component is still running", { component_id: id });
       }
     });
-    if (this.config.wadm && this.config.jsDomain !== undefined) {
-      // the wadm API and wadm_state live in the hub's JetStream; serving them from a leaf host is not supported yet
-      this.#logger.warn("wadm API not served: this host uses a JetStream domain (--js-domain); a hub host serves it", { js_domain: this.config.jsDomain });
-    } else if (this.config.wadm) await this.#startWadm();
+    // The wadm API, wadm_state and the reconciler keep their buckets in the hub's JetStream: a host on a leaf node
+    // (jsDomain) leaves them to the hub's hosts (docs/nats-cluster.md, "Across sites").
+    const onLeaf = this.config.jsDomain !== undefined;
+    if (onLeaf && (this.config.wadm || this.config.reconciler)) {
+      this.#logger.warn("wadm API and reconciler not run here: this host uses a JetStream domain (--js-domain); the hub's hosts run them", { js_domain: this.config.jsDomain });
+    }
+    if (this.config.wadm && !onLeaf) await this.#startWadm();
     this.#state = "RUNNING";
     this.events.publish(EventType.HostStarted, {
       friendly_name: this.friendlyName,
@@ -209,7 +212,7 @@ export class Host {
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.config.heartbeatIntervalMs);
     this.#heartbeat.unref();
     this.#startLiveness();
-    if (this.config.reconciler) {
+    if (this.config.reconciler && !onLeaf) {
       this.#reconciler = await Reconciler.start({
         nc: this.nc,
         lattice: this.config.lattice,
