@@ -7,7 +7,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { availableParallelism } from "node:os";
-import type { ConnectionOptions } from "@nats-io/transport-node";
+import type { NatsConnectData } from "../core/connection.ts";
 import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
 import { fail, ok, type CtlResponse } from "../core/envelope.ts";
 import { validateId } from "../core/ids.ts";
@@ -61,10 +61,11 @@ export interface ComponentRuntimeOptions
    */
   specs?: { setUrl(id: string, url: string): Promise<void> };
   /**
-   * Options for the NATS connection each worker thread opens (plain data: servers, user/pass, token…).
-   * @default { servers: nc.getServer() } — enough for an unauthenticated server.
+   * Settings of the NATS connection each worker thread opens: plain data with credentials and TLS
+   * (src/core/connection.ts `NatsConnectData`), normally the host's (`WorkloadContext.nats`).
+   * @default `{ servers: [nc.getServer()], tls: false }` — enough for an unauthenticated server.
    */
-  workerNats?: ConnectionOptions;
+  workerNats?: NatsConnectData;
 }
 
 interface Managed {
@@ -136,7 +137,7 @@ export class ComponentRuntime {
     this.#pool = new WorkerPool({
       nc: o.nc,
       lattice: o.lattice,
-      nats: o.workerNats ?? { servers: o.nc.getServer() },
+      nats: o.workerNats ?? { servers: [o.nc.getServer()], tls: false },
       logger: o.logger.child({ component: "runtime" }),
       maxWorkers: policy.maxWorkers,
       workerHeapMb: policy.workerHeapMb,
@@ -497,7 +498,7 @@ export class ComponentRuntime {
  * @example Host.create({ …, workloads: { components: componentRuntime({ policy: { maxMemoryMb: 128 } }) } })
  */
 export function componentRuntime(
-  options: { policy?: ComponentPolicy; workerNats?: ConnectionOptions } = {},
+  options: { policy?: ComponentPolicy; workerNats?: NatsConnectData } = {},
 ): (ctx: WorkloadContext) => Promise<ComponentManager> {
   return (ctx) =>
     ComponentRuntime.create({
@@ -512,6 +513,6 @@ export function componentRuntime(
       events: ctx.events,
       specs: ctx.specs,
       ...(options.policy ? { policy: options.policy } : {}),
-      ...(options.workerNats ? { workerNats: options.workerNats } : {}),
+      ...(options.workerNats ? { workerNats: options.workerNats } : ctx.nats ? { workerNats: ctx.nats } : {}),
     });
 }

@@ -5,7 +5,8 @@
  * @module
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectNats, type NatsConnectData } from "../core/connection.ts";
 import { TrellisError } from "../core/errors.ts";
 import { serveInvocations, type InvocationServer } from "../invocation/server.ts";
 import { GuestComponent, type GuestSpec } from "./guest.ts";
@@ -15,8 +16,8 @@ import { WatchdogWriter } from "./watchdog.ts";
 /** Data a worker starts with. */
 export interface WorkerInit {
   lattice: string;
-  /** NATS connection options (plain data) for the worker's own connection. */
-  nats: ConnectionOptions;
+  /** Settings of the worker's own NATS connection, credentials and TLS included (plain data, src/core/connection.ts). */
+  nats: NatsConnectData;
   watchdog: SharedArrayBuffer;
   /** Heartbeat period in milliseconds. */
   heartbeatMs: number;
@@ -112,7 +113,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
 }
 
 async function main(): Promise<void> {
-  nc = await connect({ ...init.nats, name: `trellis-component-worker` });
+  nc = await connectNats(init.nats, { name: `trellis-component-worker` });
   port.on("message", (req: WorkerRequest) => {
     handle(req).then(
       (value) => post({ t: "res", id: req.id, ok: true, value }),

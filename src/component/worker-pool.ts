@@ -5,7 +5,8 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
-import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnectData } from "../core/connection.ts";
 import { invocationQueue, invocationWildcard } from "../core/subjects.ts";
 import { ErrorCode, IllegalStateError, TimeoutError, TrellisError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
@@ -21,7 +22,8 @@ export interface WorkerPoolOptions {
   nc: NatsConnection;
   lattice: string;
   /** Options of each worker's own NATS connection (plain data). */
-  nats: ConnectionOptions;
+  /** Settings of each worker's own NATS connection (plain data, src/core/connection.ts). */
+  nats: NatsConnectData;
   logger: Logger;
   /** Most worker threads; components beyond one per worker share workers (least loaded first). */
   maxWorkers: number;

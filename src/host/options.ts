@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { InvalidArgumentError } from "../core/errors.ts";
+import { type NatsAuth, type NatsAuthOptions, parseNatsAuth } from "../core/connection.ts";
 import { validateId } from "../core/ids.ts";
 import { type Logger, createLogger } from "../core/logger.ts";
 import type { WorkloadFactories } from "./workloads.ts";
@@ -31,6 +32,12 @@ export interface HostOptions {
   natsUrl?: string;
   /** An existing NATS connection to use instead of connecting; the host does not close it. */
   nc?: NatsConnection;
+  /**
+   * Credentials and TLS of the host's NATS connection, also used by its component workers and given to the providers
+   * it spawns (docs/security.md). @default none: anonymous, plain TCP (`--nats-creds`, `--nats-nkey`, `--nats-user`/
+   * `--nats-password`, `--nats-token`, `--nats-tls-ca`/`-cert`/`-key`; `TRELLIS_NATS_*`)
+   */
+  natsAuth?: NatsAuthOptions;
   /** Server nkey seed (`SN…`) fixing the host id; a new key per start when absent. (`TRELLIS_HOST_SEED`) */
   hostSeed?: string;
   /** Friendly name. @default a random `{adjective}-{noun}-{number}` (`TRELLIS_FRIENDLY_NAME`) */
@@ -59,6 +66,7 @@ export interface HostConfig {
   readonly lattice: string;
   readonly natsUrl: string;
   readonly nc: NatsConnection | undefined;
+  readonly natsAuth: NatsAuth;
   readonly hostSeed: string | undefined;
   readonly friendlyName: string | undefined;
   readonly labels: Readonly<Record<string, string>>;
@@ -101,6 +109,7 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     lattice,
     natsUrl,
     nc: opts.nc,
+    natsAuth: parseNatsAuth(opts.natsAuth),
     hostSeed: opts.hostSeed,
     friendlyName: opts.friendlyName,
     labels: Object.freeze(labels),
