@@ -6,7 +6,8 @@
 import type { Command } from "commander";
 import { CtlClient } from "../control/client.ts";
 import { InvalidArgumentError, TrellisError } from "../core/errors.ts";
-import { type Env, ENV } from "./env.ts";
+import { type NatsAuth, parseNatsAuth } from "../core/connection.ts";
+import { type Env, ENV, NATS_AUTH_FLAGS } from "./env.ts";
 
 /** Output format of every command. */
 export type OutputFormat = "text" | "json";
@@ -17,6 +18,26 @@ export interface GlobalOptions {
   natsUrl: string;
   timeoutMs: number;
   output: OutputFormat;
+  /** Credentials and TLS from `--nats-creds`, `--nats-nkey`, `--nats-user`/`--nats-password`, `--nats-token`, `--nats-tls-*` (or `TRELLIS_NATS_*`). */
+  natsAuth: NatsAuth;
+}
+
+/** Reads the NATS credential / TLS flags (flag over env twin) into validated auth options. @throws InvalidArgumentError */
+export function natsAuthFrom(opts: Record<string, unknown>, env: Env): NatsAuth {
+  const out: Record<string, string> = {};
+  for (const f of NATS_AUTH_FLAGS) {
+    const v = opts[f.key] ?? env[ENV[f.key]];
+    if (typeof v === "string" && v !== "") out[f.field] = v;
+  }
+  const flagOf = Object.fromEntries(NATS_AUTH_FLAGS.map((f) => [f.field, f.flag.split(" ")[0]!]));
+  try {
+    return parseNatsAuth(out, "nats");
+  } catch (err) {
+    const field = (err as InvalidArgumentError).field?.split(".")[1] ?? "";
+    const flag = flagOf[field];
+    if (flag) throw new InvalidArgumentError(flag, (err as Error).message.replace(/nats\.(\w+)/g, (_m, k: string) => flagOf[k] ?? k));
+    throw err;
+  }
 }
 
 /** What a command prints: `text` for people, `json` for `--output json`. */
@@ -69,6 +90,7 @@ export function createContext(program: Command, env: Env): CliContext & { close(
       natsUrl: o.natsUrl ?? env[ENV.natsUrl] ?? "nats://127.0.0.1:4222",
       timeoutMs: parsePositiveInt("--timeout-ms", o.timeoutMs ?? env[ENV.timeoutMs] ?? "2000"),
       output,
+      natsAuth: natsAuthFrom(o, env),
     };
   };
   const ctx: CliContext & { close(): Promise<void> } = {
@@ -76,7 +98,7 @@ export function createContext(program: Command, env: Env): CliContext & { close(
     globals,
     client: () => {
       const g = globals();
-      client ??= CtlClient.connect({ natsUrl: g.natsUrl, lattice: g.lattice, timeoutMs: g.timeoutMs });
+      client ??= CtlClient.connect({ natsUrl: g.natsUrl, lattice: g.lattice, timeoutMs: g.timeoutMs, natsAuth: g.natsAuth });
       return client;
     },
     print: (r) => {

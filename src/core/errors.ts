@@ -41,6 +41,8 @@ export const ErrorCode = {
   IllegalState: "ILLEGAL_STATE",
   /** A bug or an unexpected failure. */
   Internal: "INTERNAL",
+  /** The NATS server refused a publish or subscribe: the connection's user lacks the subject permission (docs/security.md). */
+  NatsPermissionDenied: "NATS_PERMISSION_DENIED",
 } as const;
 /** One of {@link ErrorCode}'s values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -12,6 +12,7 @@ export {
   type NatsServerHandle,
   type NatsServerOptions,
 } from "../lattice/nats-server.ts";
+export { startSecureTestNats, makeTestCertificates, type SecureTestNats, type SecureTestNatsOptions, type TestCertificates } from "./nats-secure.ts";
 export { startTestRedis, pingRedis, TestRedisError, type TestRedis, type TestRedisOptions } from "./redis.ts";
 
 // ---- small async helpers for tests -------------------------------------------------------------
