@@ -36,7 +36,7 @@ export const ENV = {
   natsTlsCa: "TRELLIS_NATS_TLS_CA",
   natsTlsCert: "TRELLIS_NATS_TLS_CERT",
   natsTlsKey: "TRELLIS_NATS_TLS_KEY",
-  natsServerInclude: "TRELLIS_NATS_SERVER_INCLUDE",
+  natsServerAccounts: "TRELLIS_NATS_SERVER_ACCOUNTS",
 } as const;
 
 /**

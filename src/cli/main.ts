@@ -16,6 +16,7 @@ import { registerLatticeCommands } from "./commands/lattice.ts";
 import { registerLinkCommands } from "./commands/link.ts";
 import { registerProviderCommands } from "./commands/provider.ts";
 import { registerUpCommands } from "./commands/up.ts";
+import { registerSecureCommands } from "./commands/secure.ts";
 
 const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
@@ -41,6 +42,7 @@ registerConfigCommands(program, ctx);
 registerComponentCommands(program, ctx);
 registerProviderCommands(program, ctx);
 registerAppCommands(program, ctx);
+registerSecureCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

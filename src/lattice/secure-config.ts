@@ -113,7 +113,7 @@ export interface ServerConfigOptions {
   listen?: string;
   /** JetStream store directory. */
   storeDir: string;
-  /** Account files to include in the `accounts {}` block (absolute or relative to the config file). */
+  /** Account files to include in the `accounts {}` block, relative to the config file (nats-server 2.9 resolves `include` so). */
   accountFiles: readonly string[];
   /** TLS of the client listener: PEM files; `verify` demands client certificates. */
   tls?: { certFile: string; keyFile: string; caFile?: string; verify?: boolean };
@@ -194,6 +194,6 @@ export async function initSecureLattice(dir: string, lattice: string, opts: { li
   const accountFile = path.join(abs, `${lattice}.accounts.conf`);
   await writeFile(accountFile, accountConfig(lattice, users));
   const serverConfigFile = path.join(abs, "nats-server.conf");
-  await writeFile(serverConfigFile, serverConfig({ ...(opts.listen ? { listen: opts.listen } : {}), storeDir: path.join(abs, "jetstream"), accountFiles: [accountFile] }));
+  await writeFile(serverConfigFile, serverConfig({ ...(opts.listen ? { listen: opts.listen } : {}), storeDir: path.join(abs, "jetstream"), accountFiles: [path.basename(accountFile)] }));
   return { accountFile, serverConfigFile, nkeyFiles, publicKeys };
 }
