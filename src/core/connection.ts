@@ -284,9 +284,9 @@ export function describeNatsAuth(data: NatsConnectData): string {
 
 /** Replaces every secret of `data` that occurs in `text` by `***` (for error messages from libraries). */
 export function redactSecrets(text: string, data: Partial<NatsConnectData>): string {
-  let out = redactUrl(text);
+  let out = text;
   for (const s of [data.pass, data.token, data.seed, data.jwt, data.tlsKey]) {
     if (s && s.length >= 4) out = out.split(s).join("***");
   }
-  return out;
+  return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/\s]*@/gi, "$1***@");
 }

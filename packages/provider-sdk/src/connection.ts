@@ -170,9 +170,9 @@ export function redactUrl(url: string): string {
 
 /** Replaces every secret of the connection fields found in `text` (e.g. a library error message) by `***`. */
 export function redactConnectionSecrets(text: string, hd: Partial<HostDataConnection>): string {
-  let out = redactUrl(text);
+  let out = text;
   for (const s of [hd.lattice_rpc_password, hd.lattice_rpc_token, hd.lattice_rpc_user_seed, hd.lattice_rpc_user_jwt, hd.lattice_rpc_tls_key]) {
     if (s && s.length >= 4) out = out.split(s).join("***");
   }
-  return out;
+  return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/\s]*@/gi, "$1***@");
 }
