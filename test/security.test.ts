@@ -6,7 +6,8 @@
  * - CLI → host → component workers → spawned providers → components → the http-server provider, all with credentials
  *   over mutual TLS: the Rust hello world behind the http-server provider, and http_counter whose
  *   `wasi:keyvalue/atomics.increment` import goes to the kv-memory provider; a remote kv-memory provider (its own
- *   process, its own `provider` user) joins and serves the counter;
+ *   process, its own `provider` user) joins and serves the counter; so does python-kv, spawned (the host's nkey in
+ *   host data) and remote (the `provider` user; Ed25519 through libcrypto);
  * - an anonymous client, a client without a client certificate and a client of the other account are refused or see
  *   nothing of the lattice (subjects, KV buckets, events), even when they name them;
  * - the read-only user is refused `link.put` and `config.put` by the server;
@@ -189,6 +190,36 @@ void describe("a lattice on a secured NATS: accounts, nkey users, mutual TLS", (
     }, { timeoutMs: 30_000, intervalMs: 200, message: "the counter to count from 1 on the remote provider" });
     assert.equal(counter.body, "1");
     assert.equal(remote.exitCode, null, "the remote provider runs");
+  });
+
+  void test("python-kv (standard library + libcrypto Ed25519): spawned with the host's credentials, and remote with its own user", async () => {
+    const countsFromOne = async (target: string) => {
+      await admin.deleteLink({ source_id: "counter", wit_namespace: "wasi", wit_package: "keyvalue", name: "default" });
+      await admin.putLink({ source_id: "counter", target, wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["atomics", "store"] });
+      const port = await counterPortOf(admin);
+      await waitFor(async () => {
+        const r = await get(`http://127.0.0.1:${port}/`);
+        return r.status === 200 && r.body === "1" ? r : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 200, message: `the counter to count from 1 on ${target}` });
+      assert.equal((await get(`http://127.0.0.1:${port}/`)).body, "2");
+    };
+    await ok(["start", "provider", path.join(ROOT, "providers/python-kv/provider.py"), "pykv"]);
+    await countsFromOne("pykv");
+    const a = s.auth("provider");
+    const py = spawn(path.join(ROOT, "providers/python-kv/provider.py"), ["--provider-id", "pykv-remote", "--lattice", lattice, "--nats-url", s.url, "--nats-tls-ca", a.tlsCaFile!], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { PATH: process.env.PATH, TRELLIS_NATS_NKEY: a.nkeyFile, TRELLIS_NATS_TLS_CERT: a.tlsCertFile, TRELLIS_NATS_TLS_KEY: a.tlsKeyFile, TRELLIS_LOG_LEVEL: "debug" },
+    });
+    py.stdout?.on("data", (c: Buffer) => outputs.push(c.toString()));
+    py.stderr?.on("data", (c: Buffer) => outputs.push(c.toString()));
+    try {
+      await countsFromOne("pykv-remote");
+    } finally {
+      py.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 300));
+      if (py.exitCode === null) py.kill("SIGKILL");
+    }
   });
 
   void test("an anonymous client, a client without certificate and a client of another account see nothing", async () => {
