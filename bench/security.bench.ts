@@ -8,15 +8,16 @@
  * - import call: a WAT guest whose export calls an imported `ping(u32) -> u32` 3,000 times, routed by a link to a
  *   target served by this process (as bench/component-calls.bench.ts); one round trip = the time between two
  *   consecutive arrivals at the target.
- * Order: plain, secure, plain again; ratios are secure ÷ the mean of the two plain runs (≤ 1.3× expected for
- * latencies, ≥ 0.77× for throughput).
+ * Order: plain, secure, plain, secure (alternating, so that drifting load on a shared machine hits both alike);
+ * ratios are the mean of the secure runs ÷ the mean of the plain runs (≤ 1.3× expected for latencies, ≥ 0.77× for
+ * throughput).
  * Env: BENCH_HTTP_SECONDS (default 8), BENCH_HTTP_CONNECTIONS (default 32).
  *
  * Fixture (../shared/fixtures/components/, read in place): http_hello_world_rust.wasm, Apache-2.0, from
  * wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parse } from "@bytecodealliance/jco";
 import { CtlClient } from "../src/control/client.ts";
@@ -97,39 +98,51 @@ export default async function security(ctx: { natsUrl: string }): Promise<Record
   const dir = await mkdtemp(path.join(tmpdir(), "trellis-bench-sec-"));
   const pinger = path.join(dir, "pinger.wasm");
   await writeFile(pinger, await parse(PINGER_WAT));
-  const secureLattice = uniqueLattice("benchsec");
-  const secure = await startSecureTestNats(secureLattice);
   try {
-    const plainBefore = await scenario(ctx.natsUrl, uniqueLattice("benchplain"), {}, {}, pinger);
-    const sec = await scenario(secure.url, secureLattice, secure.auth("host"), secure.auth("admin"), pinger);
-    const plainAfter = await scenario(ctx.natsUrl, uniqueLattice("benchplain"), {}, {}, pinger);
-    const plain = {
-      reqPerSec: mean(plainBefore.http.reqPerSec, plainAfter.http.reqPerSec),
-      httpP50Ms: mean(plainBefore.http.p50Ms, plainAfter.http.p50Ms),
-      httpP99Ms: mean(plainBefore.http.p99Ms, plainAfter.http.p99Ms),
-      importP50Us: mean(plainBefore.importRoundTrip.p50Us, plainAfter.importRoundTrip.p50Us),
-      importP99Us: mean(plainBefore.importRoundTrip.p99Us, plainAfter.importRoundTrip.p99Us),
-    };
+    // alternate, so that drifting load on a shared machine hits both alike
+    const plainRuns: Scenario[] = [];
+    const secureRuns: Scenario[] = [];
+    for (let round = 0; round < 2; round++) {
+      plainRuns.push(await scenario(ctx.natsUrl, uniqueLattice("benchplain"), {}, {}, pinger));
+      // a fresh secured server per run: its account holds one lattice
+      const lattice = uniqueLattice("benchsec");
+      const secure = await startSecureTestNats(lattice);
+      try {
+        secureRuns.push(await scenario(secure.url, lattice, secure.auth("host"), secure.auth("admin"), pinger));
+      } finally {
+        await secure.stop();
+      }
+    }
+    const summary = (runs: Scenario[]) => ({
+      reqPerSec: mean(runs[0]!.http.reqPerSec, runs[1]!.http.reqPerSec),
+      httpP50Ms: mean(runs[0]!.http.p50Ms, runs[1]!.http.p50Ms),
+      httpP99Ms: mean(runs[0]!.http.p99Ms, runs[1]!.http.p99Ms),
+      importP50Us: mean(runs[0]!.importRoundTrip.p50Us, runs[1]!.importRoundTrip.p50Us),
+      importP99Us: mean(runs[0]!.importRoundTrip.p99Us, runs[1]!.importRoundTrip.p99Us),
+    });
+    const plain = summary(plainRuns);
+    const sec = summary(secureRuns);
     const ratios = {
-      httpReqPerSecSecureVsPlain: ratio(sec.http.reqPerSec, plain.reqPerSec),
-      httpP50SecureVsPlain: ratio(sec.http.p50Ms, plain.httpP50Ms),
-      httpP99SecureVsPlain: ratio(sec.http.p99Ms, plain.httpP99Ms),
-      importP50SecureVsPlain: ratio(sec.importRoundTrip.p50Us, plain.importP50Us),
-      importP99SecureVsPlain: ratio(sec.importRoundTrip.p99Us, plain.importP99Us),
+      httpReqPerSecSecureVsPlain: ratio(sec.reqPerSec, plain.reqPerSec),
+      httpP50SecureVsPlain: ratio(sec.httpP50Ms, plain.httpP50Ms),
+      httpP99SecureVsPlain: ratio(sec.httpP99Ms, plain.httpP99Ms),
+      importP50SecureVsPlain: ratio(sec.importP50Us, plain.importP50Us),
+      importP99SecureVsPlain: ratio(sec.importP99Us, plain.importP99Us),
     };
     process.stdout.write(
-      `security: http ${sec.http.reqPerSec} req/s secure vs ${plain.reqPerSec} plain (×${ratios.httpReqPerSecSecureVsPlain}), ` +
-        `import p50 ${sec.importRoundTrip.p50Us} µs vs ${plain.importP50Us} µs (×${ratios.importP50SecureVsPlain})\n`,
+      `security: http ${sec.reqPerSec} req/s secure vs ${plain.reqPerSec} plain (×${ratios.httpReqPerSecSecureVsPlain}), ` +
+        `import p50 ${sec.importP50Us} µs vs ${plain.importP50Us} µs (×${ratios.importP50SecureVsPlain})\n`,
     );
+    const row = (r: Scenario) => ({ http: httpRow(r.http), importRoundTrip: r.importRoundTrip });
     return {
-      tool: sec.http.tool,
+      tool: secureRuns[0]!.http.tool,
       connections: CONNECTIONS,
       seconds: SECONDS,
+      loadAverage1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
       secureSetup: "TLS (server certificate, CA given to every client) + nkey users in a per-lattice account",
-      plainBefore: { http: httpRow(plainBefore.http), importRoundTrip: plainBefore.importRoundTrip },
-      secure: { http: httpRow(sec.http), importRoundTrip: sec.importRoundTrip },
-      plainAfter: { http: httpRow(plainAfter.http), importRoundTrip: plainAfter.importRoundTrip },
+      runs: { plain: plainRuns.map(row), secure: secureRuns.map(row) },
       plainMean: plain,
+      secureMean: sec,
       ratios,
       goal: {
         httpThroughputWithin1_3x: ratios.httpReqPerSecSecureVsPlain >= 1 / 1.3,
@@ -138,7 +151,6 @@ export default async function security(ctx: { natsUrl: string }): Promise<Record
       },
     };
   } finally {
-    await secure.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
