@@ -29,15 +29,23 @@ export function natsAuthFrom(opts: Record<string, unknown>, env: Env): NatsAuth 
     const v = opts[f.key] ?? env[ENV[f.key]];
     if (typeof v === "string" && v !== "") out[f.field] = v;
   }
-  const flagOf = Object.fromEntries(NATS_AUTH_FLAGS.map((f) => [f.field, f.flag.split(" ")[0]!]));
   try {
     return parseNatsAuth(out, "nats");
   } catch (err) {
-    const field = (err as InvalidArgumentError).field?.split(".")[1] ?? "";
-    const flag = flagOf[field];
-    if (flag) throw new InvalidArgumentError(flag, (err as Error).message.replace(/nats\.(\w+)/g, (_m, k: string) => flagOf[k] ?? k));
-    throw err;
+    throw inFlagTerms(err);
   }
+}
+
+const FLAG_OF: Record<string, string> = Object.fromEntries(NATS_AUTH_FLAGS.map((f) => [f.field, f.flag.split(" ")[0]!]));
+
+/** Rewrites an InvalidArgumentError about a `natsAuth` field (`nats.user`, `nkeyFile`, …) in terms of its CLI flag. */
+function inFlagTerms(err: unknown): unknown {
+  if (!(err instanceof InvalidArgumentError)) return err;
+  const field = err.field.replace(/^nats\./, "");
+  const flag = FLAG_OF[field];
+  if (!flag) return err;
+  const message = err.message.replace(/\b(?:nats\.)?(credsFile|nkeyFile|user|password|token|tlsCaFile|tlsCertFile|tlsKeyFile)\b/g, (m, k: string) => FLAG_OF[k] ?? m);
+  return new InvalidArgumentError(flag, message);
 }
 
 /** What a command prints: `text` for people, `json` for `--output json`. */
@@ -98,7 +106,9 @@ export function createContext(program: Command, env: Env): CliContext & { close(
     globals,
     client: () => {
       const g = globals();
-      client ??= CtlClient.connect({ natsUrl: g.natsUrl, lattice: g.lattice, timeoutMs: g.timeoutMs, natsAuth: g.natsAuth });
+      client ??= CtlClient.connect({ natsUrl: g.natsUrl, lattice: g.lattice, timeoutMs: g.timeoutMs, natsAuth: g.natsAuth }).catch((err: unknown) => {
+        throw inFlagTerms(err);
+      });
       return client;
     },
     print: (r) => {
