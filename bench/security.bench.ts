@@ -7,7 +7,9 @@
  *   keep-alive connections;
  * - import call: a WAT guest whose export calls an imported `ping(u32) -> u32` 3,000 times, routed by a link to a
  *   target served by this process (as bench/component-calls.bench.ts); one round trip = the time between two
- *   consecutive arrivals at the target.
+ *   consecutive arrivals at the target;
+ * - raw NATS request/reply, one in flight, between two connections of this process: what TLS costs NATS itself, the
+ *   floor under the import-call figure.
  * Order: plain, secure, plain, secure (alternating, so that drifting load on a shared machine hits both alike);
  * ratios are the mean of the secure runs ÷ the mean of the plain runs (≤ 1.3× expected for latencies, ≥ 0.77× for
  * throughput).
@@ -38,6 +40,29 @@ const CONNECTIONS = Number(process.env["BENCH_HTTP_CONNECTIONS"] ?? 32);
 interface Scenario {
   http: LoadResult;
   importRoundTrip: LatencySummary;
+  /** Raw NATS request/reply (two connections of this process, one in flight): what TLS costs NATS itself. */
+  rawNatsSerial: LatencySummary;
+}
+
+/** 3,000 requests (after 300 warm-up), 16 bytes each way, one in flight, between two connections with `auth`. */
+async function rawSerial(natsUrl: string, auth: NatsAuthOptions, subject: string): Promise<LatencySummary> {
+  const data = await resolveNatsConnection(natsUrl, parseNatsAuth(auth));
+  const [a, b] = [await connectNats(data), await connectNats(data)];
+  try {
+    b.subscribe(subject, { callback: (_e, m) => void m.respond(m.data) });
+    await b.flush();
+    const payload = new Uint8Array(16);
+    const samples: number[] = [];
+    for (let i = 0; i < 3300; i++) {
+      const t0 = performance.now();
+      await a.request(subject, payload, { timeout: 5000 });
+      if (i >= 300) samples.push((performance.now() - t0) * 1000);
+    }
+    return summarize(samples);
+  } finally {
+    await a.close();
+    await b.close();
+  }
 }
 
 /** One full run on one server: a host with `hostAuth`, the HTTP hello path under load, then the import loop. */
@@ -80,7 +105,8 @@ async function scenario(natsUrl: string, lattice: string, hostAuth: NatsAuthOpti
       await invoke(nc, call, run, [3000]);
       for (let i = 1; i < arrivals.length; i++) deltas.push((arrivals[i]! - arrivals[i - 1]!) * 1000);
     }
-    return { http, importRoundTrip: summarize(deltas) };
+    const rawNatsSerial = await rawSerial(natsUrl, clientAuth, `trellis.inv.v1.${lattice}.rawbench.x`);
+    return { http, importRoundTrip: summarize(deltas), rawNatsSerial };
   } finally {
     await nc.close();
     await client.close();
@@ -119,6 +145,7 @@ export default async function security(ctx: { natsUrl: string }): Promise<Record
       httpP99Ms: mean(runs[0]!.http.p99Ms, runs[1]!.http.p99Ms),
       importP50Us: mean(runs[0]!.importRoundTrip.p50Us, runs[1]!.importRoundTrip.p50Us),
       importP99Us: mean(runs[0]!.importRoundTrip.p99Us, runs[1]!.importRoundTrip.p99Us),
+      rawNatsP50Us: mean(runs[0]!.rawNatsSerial.p50Us, runs[1]!.rawNatsSerial.p50Us),
     });
     const plain = summary(plainRuns);
     const sec = summary(secureRuns);
@@ -128,12 +155,13 @@ export default async function security(ctx: { natsUrl: string }): Promise<Record
       httpP99SecureVsPlain: ratio(sec.httpP99Ms, plain.httpP99Ms),
       importP50SecureVsPlain: ratio(sec.importP50Us, plain.importP50Us),
       importP99SecureVsPlain: ratio(sec.importP99Us, plain.importP99Us),
+      rawNatsP50SecureVsPlain: ratio(sec.rawNatsP50Us, plain.rawNatsP50Us),
     };
     process.stdout.write(
       `security: http ${sec.reqPerSec} req/s secure vs ${plain.reqPerSec} plain (×${ratios.httpReqPerSecSecureVsPlain}), ` +
         `import p50 ${sec.importP50Us} µs vs ${plain.importP50Us} µs (×${ratios.importP50SecureVsPlain})\n`,
     );
-    const row = (r: Scenario) => ({ http: httpRow(r.http), importRoundTrip: r.importRoundTrip });
+    const row = (r: Scenario) => ({ http: httpRow(r.http), importRoundTrip: r.importRoundTrip, rawNatsSerial: r.rawNatsSerial });
     return {
       tool: secureRuns[0]!.http.tool,
       connections: CONNECTIONS,
