@@ -54,6 +54,31 @@ void describe("connection options", () => {
     assert.throws(() => remoteConnectionFields("nats://h:1", { user: "u" }), /user and password go together/);
   });
 
+  void test("a password in the URL: the host connects, and host.ping replies and logs show the URL redacted", async () => {
+    const password = "url-pass-0123456789";
+    const server = await startNatsServer({ extraConfig: ["authorization {", "  user: ops", `  password: ${JSON.stringify(password)}`, "}"] });
+    const lattice = uniqueLattice("urlpw");
+    const lines: string[] = [];
+    const rec = (b: LogMeta): Logger => {
+      const r = (msg: string, meta?: LogMeta) => void lines.push(JSON.stringify({ msg, ...b, ...meta }));
+      return { trace: r, debug: r, info: r, warn: r, error: r, child: (c) => rec({ ...b, ...c }) };
+    };
+    const url = server.url.replace("nats://", `nats://ops:${password}@`);
+    const host = await Host.create({ natsUrl: url, lattice, logger: rec({}), cacheDir: path.join(tmpdir(), "trellis-test-cache"), workloads: {} });
+    const client = await CtlClient.connect({ natsUrl: url, lattice });
+    try {
+      const [info] = await client.getHosts();
+      assert.equal(info?.ctl_host, server.url.replace("nats://", "nats://***@"));
+      assert.ok(!JSON.stringify(info).includes(password), "no password in the host.ping reply");
+      assert.ok(lines.some((l) => l.includes("host started")) && !lines.join("\n").includes(password), "no password in the logs");
+      await assert.rejects(CtlClient.connect({ natsUrl: server.url.replace("nats://", "nats://ops:wrong-password@"), lattice, timeoutMs: 3000 }), (e: unknown) => e instanceof TrellisError && /Authorization Violation/i.test(e.message) && !e.message.includes("wrong-password"));
+    } finally {
+      await client.close();
+      await host.stop();
+      await server.stop();
+    }
+  });
+
   void test("a .creds (JWT) user: host, spawned provider and control client connect; a JWT with another user's seed is refused", async () => {
     const operator = createOperator();
     const account = createAccount();

@@ -33,9 +33,14 @@ export interface SubjectPermissions {
  * - `reader`: a read-only operator — `host.ping`, `host.get`, `link.get`, `config.get`, events; refused by the
  *   server on `link.put`, `config.put`, `component.scale` and every other write;
  * - `admin`: everything in the account (the CLI of an operator who changes the lattice).
+ *
+ * `opts.providerId` narrows a `provider` user to one provider id: it may then subscribe only to that id's contract and
+ * invocation subjects, so it cannot read or answer calls meant for another target (docs/security.md "Trust model").
+ * @throws InvalidArgumentError for a bad lattice name or provider id.
  */
-export function rolePermissions(role: LatticeRole, lattice: string): SubjectPermissions {
+export function rolePermissions(role: LatticeRole, lattice: string, opts: { providerId?: string } = {}): SubjectPermissions {
   validateId("lattice", lattice);
+  if (opts.providerId !== undefined) validateId("providerId", opts.providerId);
   const root = ctlRoot(lattice);
   const inbox = "_INBOX.>";
   switch (role) {
@@ -60,7 +65,11 @@ export function rolePermissions(role: LatticeRole, lattice: string): SubjectPerm
         publish: {
           allow: [`${INVOCATION_PREFIX}.${lattice}.>`, ctl.linkGet(lattice), `${root}.config.get.*`, inbox],
         },
-        subscribe: { allow: [`${PROVIDER_RPC_PREFIX}.${lattice}.>`, `${INVOCATION_PREFIX}.${lattice}.>`, inbox] },
+        subscribe: {
+          allow: opts.providerId
+            ? [`${PROVIDER_RPC_PREFIX}.${lattice}.${opts.providerId}.>`, `${INVOCATION_PREFIX}.${lattice}.${opts.providerId}.>`, inbox]
+            : [`${PROVIDER_RPC_PREFIX}.${lattice}.>`, `${INVOCATION_PREFIX}.${lattice}.>`, inbox],
+        },
       };
     case "reader":
       return {
@@ -72,10 +81,11 @@ export function rolePermissions(role: LatticeRole, lattice: string): SubjectPerm
   }
 }
 
-/** A user of {@link accountConfig}: its role and nkey public key (`U…`). */
+/** A user of {@link accountConfig}: its role, nkey public key (`U…`) and, for a narrowed provider, its provider id. */
 export interface AccountUser {
   role: LatticeRole;
   nkey: string;
+  providerId?: string;
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -94,9 +104,9 @@ export function accountConfig(lattice: string, users: readonly AccountUser[]): s
   validateId("lattice", lattice);
   const lines = [`# Trellis lattice ${lattice}: one account, one nkey user per role (docs/security.md)`, `${q(lattice)}: {`, "  jetstream: enabled", "  users: ["];
   for (const u of users) {
-    const p = rolePermissions(u.role, lattice);
+    const p = rolePermissions(u.role, lattice, u.providerId ? { providerId: u.providerId } : {});
     lines.push(
-      `    # ${u.role}`,
+      `    # ${u.role}${u.providerId ? ` ${u.providerId}` : ""}`,
       `    { nkey: ${q(u.nkey)}, permissions: {`,
       `        publish: { allow: [${p.publish.allow.map(q).join(", ")}] }`,
       `        subscribe: { allow: [${p.subscribe.allow.map(q).join(", ")}] }`,
@@ -166,17 +176,21 @@ export interface SecureLatticeFiles {
   nkeyFiles: Record<LatticeRole, string>;
   /** Public key per role. */
   publicKeys: Record<LatticeRole, string>;
+  /** Seed file per narrowed provider user (`<lattice>-provider-<id>.nk`), by provider id. */
+  providerNkeyFiles: Record<string, string>;
 }
 
 /**
  * Writes, into `dir` (created when missing), the account file `<lattice>.accounts.conf`, a server config
- * `nats-server.conf` including it, and `<lattice>-<role>.nk` seed files (mode 0600) for host, provider, reader and admin.
+ * `nats-server.conf` including it, and `<lattice>-<role>.nk` seed files (mode 0600) for host, provider, reader and admin,
+ * plus `<lattice>-provider-<id>.nk` for each of `opts.providerIds` (a provider user narrowed to that id).
  * Existing files of the same names are overwritten.
  * @param opts.listen client listener of the server config. @default "127.0.0.1:4222"
- * @throws InvalidArgumentError for a bad lattice name; file system errors as they come.
+ * @throws InvalidArgumentError for a bad lattice name or provider id; file system errors as they come.
  */
-export async function initSecureLattice(dir: string, lattice: string, opts: { listen?: string } = {}): Promise<SecureLatticeFiles> {
+export async function initSecureLattice(dir: string, lattice: string, opts: { listen?: string; providerIds?: readonly string[] } = {}): Promise<SecureLatticeFiles> {
   validateId("lattice", lattice);
+  for (const id of opts.providerIds ?? []) validateId("providerId", id);
   const abs = path.resolve(dir);
   await mkdir(abs, { recursive: true, mode: 0o700 });
   const users: AccountUser[] = [];
@@ -191,9 +205,18 @@ export async function initSecureLattice(dir: string, lattice: string, opts: { li
     publicKeys[role] = k.publicKey;
     users.push({ role, nkey: k.publicKey });
   }
+  const providerNkeyFiles: Record<string, string> = {};
+  for (const id of opts.providerIds ?? []) {
+    const k = newUserKey();
+    const file = path.join(abs, `${lattice}-provider-${id}.nk`);
+    await writeFile(file, `${k.seed}\n`, { mode: 0o600 });
+    await chmod(file, 0o600);
+    providerNkeyFiles[id] = file;
+    users.push({ role: "provider", nkey: k.publicKey, providerId: id });
+  }
   const accountFile = path.join(abs, `${lattice}.accounts.conf`);
   await writeFile(accountFile, accountConfig(lattice, users));
   const serverConfigFile = path.join(abs, "nats-server.conf");
   await writeFile(serverConfigFile, serverConfig({ ...(opts.listen ? { listen: opts.listen } : {}), storeDir: path.join(abs, "jetstream"), accountFiles: [path.basename(accountFile)] }));
-  return { accountFile, serverConfigFile, nkeyFiles, publicKeys };
+  return { accountFile, serverConfigFile, nkeyFiles, publicKeys, providerNkeyFiles };
 }
