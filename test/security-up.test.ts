@@ -2,7 +2,8 @@
  * `trellis up`'s own nats-server (issue 8 §2–3): loopback only; WebSocket off unless `--nats-websocket-port`; when the
  * host has credentials the started server demands them on the client and the WebSocket listener; and the secure
  * set-up in one command — `trellis lattice secure init` writes an account with nkey users per role, `trellis up
- * --nats-server-accounts` starts a server with it, and the read-only user is refused `link.put` by the server.
+ * --nats-server-accounts` starts a server with it, and the read-only user is refused `link.put` by the server; a
+ * provider user narrowed to one provider id runs that provider and may not subscribe to another target's calls.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { wsconnect } from "@nats-io/nats-core";
 import { getFreePort, isNatsReachable } from "../src/lattice/nats-server.ts";
+import { connectNats, resolveNatsConnection } from "../src/core/connection.ts";
 import { waitFor } from "../src/testing/index.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -103,9 +105,9 @@ test("the secure set-up in one command: lattice secure init, then up with the ac
   const port = await getFreePort();
   const lattice = "prod";
   const base = { ...process.env, TRELLIS_DATA_DIR: join(dir, "data"), TRELLIS_NATS_URL: `nats://127.0.0.1:${port}`, TRELLIS_LATTICE: lattice };
-  const init = await trellis(["--output", "json", "lattice", "secure", "init", join(dir, "creds")], base);
+  const init = await trellis(["--output", "json", "lattice", "secure", "init", join(dir, "creds"), "--provider-id", "kv"], base);
   assert.equal(init.code, 0, init.stderr);
-  const files = JSON.parse(init.stdout) as { accountFile: string; serverConfigFile: string; nkeyFiles: Record<string, string> };
+  const files = JSON.parse(init.stdout) as { accountFile: string; serverConfigFile: string; nkeyFiles: Record<string, string>; providerNkeyFiles: Record<string, string> };
   assert.equal((await stat(files.nkeyFiles.host!)).mode & 0o777, 0o600, "seed files are private");
   assert.match(await readFile(files.accountFile, "utf8"), /"prod": \{/);
   const { child, out } = await up(["up", "--log-level", "warn", "--nats-server-accounts", files.accountFile], { ...base, TRELLIS_NATS_NKEY: files.nkeyFiles.host });
@@ -121,7 +123,26 @@ test("the secure set-up in one command: lattice secure init, then up with the ac
     const asAdmin = { ...base, TRELLIS_NATS_NKEY: files.nkeyFiles.admin };
     const adminPut = await trellis(["link", "put", "a", "b", "wasi", "keyvalue", "--interface", "store"], asAdmin);
     assert.equal(adminPut.code, 0, adminPut.stderr);
-    const seeds = await Promise.all(Object.values(files.nkeyFiles).map(async (f) => (await readFile(f, "utf8")).trim()));
+
+    // a provider user narrowed to `kv`: a real kv-memory joins with it; it cannot subscribe to another target's calls
+    const kvSeed = files.providerNkeyFiles.kv!;
+    const kv = spawn(process.execPath, [join(ROOT, "providers/kv-memory/main.ts"), "--provider-id", "kv", "--nats-nkey", kvSeed], { env: { ...base }, stdio: ["ignore", "pipe", "pipe"] });
+    let kvOut = "";
+    kv.stderr?.on("data", (d: Buffer) => (kvOut += d.toString()));
+    kv.stdout?.on("data", (d: Buffer) => (kvOut += d.toString()));
+    try {
+      await waitFor(() => /loaded links with link\.get/.test(kvOut), { timeoutMs: 20_000, message: `kv-memory up with the narrowed user: ${kvOut}` });
+      const nc = await connectNats(await resolveNatsConnection(`nats://127.0.0.1:${port}`, { nkeyFile: kvSeed }));
+      const other = nc.subscribe(`trellis.inv.v1.${lattice}.other.>`);
+      const closed = await other.closed;
+      assert.match(String(closed), /Permissions Violation for Subscription to "trellis\.inv\.v1\.prod\.other\.>"/);
+      await nc.close();
+    } finally {
+      kv.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 300));
+      if (kv.exitCode === null) kv.kill("SIGKILL");
+    }
+    const seeds = await Promise.all([...Object.values(files.nkeyFiles), kvSeed].map(async (f) => (await readFile(f, "utf8")).trim()));
     for (const seed of seeds) assert.ok(![out(), hosts.stdout, hosts.stderr, put.stderr, adminPut.stdout, init.stdout].some((t) => t.includes(seed)), "no seed in any output");
   } finally {
     await stopUp(child);
