@@ -6,9 +6,12 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from "@nats-io/jwt";
 import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
 import { CtlClient } from "../src/control/client.ts";
@@ -22,6 +25,8 @@ import { uniqueLattice, waitFor } from "../src/testing/index.ts";
 import { providerConnectionOptions, remoteConnectionFields } from "../packages/provider-sdk/src/connection.ts";
 
 const dec = new TextDecoder();
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const execFileP = promisify(execFile);
 
 void describe("connection options", () => {
   void test("auth options are validated once, naming the bad field and never echoing a value", () => {
@@ -76,6 +81,28 @@ void describe("connection options", () => {
       await client.close();
       await host.stop();
       await server.stop();
+    }
+  });
+
+  void test("python-kv's client: user/password, token and credentials in the URL; wrong ones refused", async () => {
+    const script = (url: string, auth: Record<string, string>) =>
+      `import sys; sys.path.insert(0, ${JSON.stringify(path.join(ROOT, "providers/python-kv"))}); import provider\n` +
+      `try:\n  nc = provider.Nats(${JSON.stringify(url)}, "t", ${JSON.stringify(auth)}); nc.flush(); print("connected")\n` +
+      `except Exception as e:\n  print("refused", type(e).__name__)`;
+    const py = (url: string, auth: Record<string, string>) => execFileP("python3", ["-c", script(url, auth)], { timeout: 20_000 }).then((r) => r.stdout.trim());
+    const withUser = await startNatsServer({ extraConfig: ["authorization {", "  user: ops", '  password: "py-pass"', "}"] });
+    const withToken = await startNatsServer({ extraConfig: ["authorization {", '  token: "py-token-123"', "}"] });
+    try {
+      assert.equal(await py(withUser.url, { user: "ops", password: "py-pass" }), "connected");
+      assert.equal(await py(withUser.url.replace("nats://", "nats://ops:py-pass@"), {}), "connected");
+      assert.match(await py(withUser.url, { user: "ops", password: "nope" }), /^refused/);
+      assert.match(await py(withUser.url, {}), /^refused/);
+      assert.equal(await py(withToken.url, { token: "py-token-123" }), "connected");
+      assert.equal(await py(withToken.url.replace("nats://", "nats://py-token-123@"), {}), "connected");
+      assert.match(await py(withToken.url, { token: "other" }), /^refused/);
+    } finally {
+      await withUser.stop();
+      await withToken.stop();
     }
   });
 

@@ -138,12 +138,6 @@ def auth_from_args(args):
     return a
 
 
-def redact_url(url):
-    """nats://user:pass@host -> nats://***@host."""
-    u = urlparse(url)
-    return url.replace(u.netloc, "***@" + u.netloc.split("@", 1)[1]) if "@" in u.netloc else url
-
-
 class Nats:
     """A minimal synchronous NATS client: one socket, one reader, messages handed out one at a time."""
 
