@@ -38,8 +38,8 @@ export function natsAuthFrom(opts: Record<string, unknown>, env: Env): NatsAuth 
 
 const FLAG_OF: Record<string, string> = Object.fromEntries(NATS_AUTH_FLAGS.map((f) => [f.field, f.flag.split(" ")[0]!]));
 
-/** Rewrites an InvalidArgumentError about a `natsAuth` field (`nats.user`, `nkeyFile`, …) in terms of its CLI flag. */
-function inFlagTerms(err: unknown): unknown {
+/** Rewrites an InvalidArgumentError about a `natsAuth` field (`nats.user`, `nkeyFile`, …) in terms of its CLI flag; other errors unchanged. */
+export function inFlagTerms(err: unknown): unknown {
   if (!(err instanceof InvalidArgumentError)) return err;
   const field = err.field.replace(/^nats\./, "");
   const flag = FLAG_OF[field];

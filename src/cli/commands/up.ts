@@ -24,7 +24,7 @@ import {
   isNatsReachable,
   startNatsServer,
 } from "../../lattice/nats-server.ts";
-import { type CliContext, parsePairs, parsePositiveInt } from "../context.ts";
+import { type CliContext, inFlagTerms, parsePairs, parsePositiveInt } from "../context.ts";
 import { type Env, ENV, envLabels } from "../env.ts";
 
 interface UpFlags {
@@ -204,7 +204,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
           });
         } catch (err) {
           await nats?.stop();
-          throw err;
+          throw inFlagTerms(err);
         }
         const info = { host_id: host.id, friendly_name: host.friendlyName, lattice: g.lattice, nats_url: redactUrl(g.natsUrl), nats_started: nats !== undefined, pid: process.pid };
         await mkdir(dataDir(env), { recursive: true });
