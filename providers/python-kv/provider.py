@@ -9,8 +9,14 @@ MSG/HMSG, PING/PONG).
 
 Started by a host:  trellis start provider /path/to/provider.py kv
 Started by hand:    provider.py --provider-id kv --lattice default --nats-url nats://127.0.0.1:4222
-Limits: one NATS server URL (the first of a list), no TLS or credentials, no chunked bodies (values up to about
-max_payload - 8 KiB), binary value encoding only (no JSON form).
+Credentials and TLS (docs/security.md): from host data (`lattice_rpc_user_jwt` + `lattice_rpc_user_seed`, the seed
+alone for an nkey user, and the Trellis extensions `lattice_rpc_user`/`_password`, `_token`, `_tls_ca`, `_tls_cert`,
+`_tls_key`), or by hand with --nats-creds, --nats-nkey, --nats-user/--nats-password, --nats-token, --nats-tls-ca,
+--nats-tls-cert/--nats-tls-key (env TRELLIS_NATS_* twins) and tls:// URLs. TLS uses the ssl module. Nkey and JWT
+users need an Ed25519 signature, which the standard library does not offer: it is made with the system OpenSSL's
+libcrypto (the library the ssl module links) through ctypes; without it only user/password, token and TLS work.
+Limits: one NATS server URL (the first of a list), no chunked bodies (values up to about max_payload - 8 KiB), binary
+value encoding only (no JSON form).
 """
 import argparse
 import base64
@@ -18,10 +24,12 @@ import json
 import os
 import signal
 import socket
+import ssl
 import sys
+import tempfile
 import time
 import uuid
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 # ---- NATS client (just enough of the protocol) ---------------------------------------------------------------
 
@@ -31,12 +39,118 @@ class Msg:
         self.subject, self.reply, self.headers, self.data = subject, reply, headers, data
 
 
+# ---- credentials: nkeys (Ed25519 through the system libcrypto) ------------------------------------------------
+
+
+def _crc16(data):
+    """CRC-16/XMODEM, as nkeys uses it."""
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def _libcrypto():
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("crypto")
+    if not name:
+        raise RuntimeError("nkey/JWT authentication needs OpenSSL's libcrypto (not found); use a user/password or token")
+    lib = ctypes.CDLL(name)
+    lib.EVP_PKEY_new_raw_private_key.restype = ctypes.c_void_p
+    lib.EVP_PKEY_new_raw_private_key.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.EVP_PKEY_get_raw_public_key.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t)]
+    lib.EVP_MD_CTX_new.restype = ctypes.c_void_p
+    lib.EVP_DigestSignInit.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    lib.EVP_DigestSign.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t), ctypes.c_char_p, ctypes.c_size_t]
+    lib.EVP_MD_CTX_free.argtypes = [ctypes.c_void_p]
+    lib.EVP_PKEY_free.argtypes = [ctypes.c_void_p]
+    return ctypes, lib
+
+
+def nkey_sign(seed, nonce):
+    """(public key "U...", base64url signature of nonce) for a user nkey seed "SU..."."""
+    raw = base64.b32decode(seed + "=" * (-len(seed) % 8))
+    if len(raw) != 36 or _crc16(raw[:34]) != int.from_bytes(raw[34:], "little") or seed[:2] != "SU":
+        raise ValueError("not a user nkey seed")
+    ctypes, lib = _libcrypto()
+    pkey = lib.EVP_PKEY_new_raw_private_key(1087, None, raw[2:34], 32)  # EVP_PKEY_ED25519
+    if not pkey:
+        raise RuntimeError("libcrypto refused the Ed25519 key")
+    ctx = lib.EVP_MD_CTX_new()
+    try:
+        pub = ctypes.create_string_buffer(32)
+        n = ctypes.c_size_t(32)
+        lib.EVP_PKEY_get_raw_public_key(pkey, pub, ctypes.byref(n))
+        sig = ctypes.create_string_buffer(64)
+        slen = ctypes.c_size_t(64)
+        msg = nonce.encode()
+        if lib.EVP_DigestSignInit(ctx, None, None, None, pkey) != 1 or lib.EVP_DigestSign(ctx, sig, ctypes.byref(slen), msg, len(msg)) != 1:
+            raise RuntimeError("Ed25519 signing failed")
+    finally:
+        lib.EVP_MD_CTX_free(ctx)
+        lib.EVP_PKEY_free(pkey)
+    body = bytes([20 << 3]) + pub.raw
+    public = base64.b32encode(body + _crc16(body).to_bytes(2, "little")).decode().rstrip("=")
+    return public, base64.urlsafe_b64encode(sig.raw[:slen.value]).decode().rstrip("=")
+
+
+def auth_from_host_data(hd):
+    """The connection settings of host data (secrets stay in this dict; never log it)."""
+    keys = ["user_jwt", "user_seed", "user", "password", "token", "tls_ca", "tls_cert", "tls_key"]
+    return {k: hd.get("lattice_rpc_" + k) or "" for k in keys}
+
+
+def read_file(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        sys.exit(f"cannot read {what} {path}: {e.strerror}")
+
+
+def auth_from_args(args):
+    """Remote mode: --nats-* flags / TRELLIS_NATS_* variables -> the host data connection fields."""
+    a = {"user_jwt": "", "user_seed": "", "user": args.nats_user or "", "password": args.nats_password or "",
+         "token": args.nats_token or "", "tls_ca": "", "tls_cert": "", "tls_key": ""}
+    given = [n for n in ("nats_creds", "nats_nkey", "nats_user", "nats_token") if getattr(args, n)]
+    if len(given) > 1:
+        sys.exit("give one way to authenticate, not " + " and ".join("--" + g.replace("_", "-") for g in given))
+    if bool(args.nats_user) != bool(args.nats_password):
+        sys.exit("--nats-user and --nats-password go together")
+    if args.nats_creds:
+        blocks = [ln.strip() for ln in read_file(args.nats_creds, "--nats-creds").splitlines()]
+        vals = [blocks[i + 1] for i, ln in enumerate(blocks[:-1]) if ln.startswith("-----BEGIN")]
+        if len(vals) < 2 or not vals[1].startswith("SU"):
+            sys.exit("--nats-creds is not a NATS .creds file")
+        a["user_jwt"], a["user_seed"] = vals[0], vals[1]
+    if args.nats_nkey:
+        seeds = [w for w in read_file(args.nats_nkey, "--nats-nkey").split() if w.startswith("SU")]
+        if not seeds:
+            sys.exit("--nats-nkey holds no user nkey seed (a line starting with SU)")
+        a["user_seed"] = seeds[0]
+    for k, flag in (("tls_ca", "nats_tls_ca"), ("tls_cert", "nats_tls_cert"), ("tls_key", "nats_tls_key")):
+        if getattr(args, flag):
+            a[k] = read_file(getattr(args, flag), "--" + flag.replace("_", "-"))
+    return a
+
+
 class Nats:
     """A minimal synchronous NATS client: one socket, one reader, messages handed out one at a time."""
 
-    def __init__(self, url, name):
+    def __init__(self, url, name, auth=None):
+        auth = dict(auth or {})
         u = urlparse(url.split(",")[0].strip())
-        self.sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 4222), timeout=5)
+        if u.username is not None:                      # credentials in the URL
+            if u.password is not None:
+                auth["user"], auth["password"] = unquote(u.username), unquote(u.password)
+            else:
+                auth["token"] = unquote(u.username)
+        host = u.hostname or "127.0.0.1"
+        self.sock = socket.create_connection((host, u.port or 4222), timeout=5)
         self.buf = bytearray()
         self.pending = []
         self.sid = 0
@@ -44,11 +158,42 @@ class Nats:
         self.closed = False
         line = self._line(block=True)
         self.info = json.loads(line[5:]) if line.startswith(b"INFO ") else {}
+        want_tls = u.scheme == "tls" or bool(auth.get("tls_ca")) or bool(auth.get("tls_cert"))
+        if self.info.get("tls_required") or want_tls:
+            if want_tls and not (self.info.get("tls_required") or self.info.get("tls_available")):
+                raise ConnectionError("TLS was asked for but the NATS server does not offer it")
+            self.sock = self._tls(host, auth)
         connect = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True,
                    "protocol": 1, "lang": "python-stdlib", "version": "0.1.0", "name": name}
+        nonce = self.info.get("nonce")
+        if auth.get("user_seed") and nonce:
+            public, sig = nkey_sign(auth["user_seed"], nonce)
+            connect["sig"] = sig
+            if auth.get("user_jwt"):
+                connect["jwt"] = auth["user_jwt"]
+            else:
+                connect["nkey"] = public
+        elif auth.get("user"):
+            connect["user"], connect["pass"] = auth["user"], auth.get("password", "")
+        elif auth.get("token"):
+            connect["auth_token"] = auth["token"]
         self.sock.sendall(b"CONNECT " + json.dumps(connect).encode() + b"\r\n")
         self.flush()
         self.sock.settimeout(0.5)
+
+    def _tls(self, host, auth):
+        """Upgrades the socket after INFO: the CA of host data (or the system's), a client certificate when given."""
+        ctx = ssl.create_default_context(cadata=auth["tls_ca"]) if auth.get("tls_ca") else ssl.create_default_context()
+        if auth.get("tls_cert") and auth.get("tls_key"):
+            # load_cert_chain takes files only: a private temporary directory, removed at once
+            with tempfile.TemporaryDirectory() as d:
+                cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+                for path, text in ((cert, auth["tls_cert"]), (key, auth["tls_key"])):
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w") as f:
+                        f.write(text)
+                ctx.load_cert_chain(cert, key)
+        return ctx.wrap_socket(self.sock, server_hostname=host)
 
     def _recv(self):
         chunk = self.sock.recv(65536)
@@ -296,7 +441,8 @@ class Provider:
         self.stopping = False
         self.rpc = f"wasmbus.rpc.{self.lattice}.{self.id}"
         self.inv = f"trellis.inv.v1.{self.lattice}.{self.id}"
-        self.nc = Nats(hd.get("lattice_rpc_url") or "nats://127.0.0.1:4222", f"trellis-provider-{self.id}")
+        self.nc = Nats(hd.get("lattice_rpc_url") or "nats://127.0.0.1:4222", f"trellis-provider-{self.id}",
+                       auth_from_host_data(hd))
         self.live_seen = set() if mode == "remote" else None
 
     # -- links (Provider contract §P5) --
@@ -533,12 +679,15 @@ def main():
     ap.add_argument("--config", action="append",
                     default=[c for c in os.environ.get("TRELLIS_PROVIDER_CONFIG", "").split(",") if c])
     ap.add_argument("--log-level", default=os.environ.get("TRELLIS_LOG_LEVEL", "info"))
+    for flag in ("creds", "nkey", "user", "password", "token", "tls-ca", "tls-cert", "tls-key"):
+        ap.add_argument(f"--nats-{flag}", default=os.environ.get("TRELLIS_NATS_" + flag.upper().replace("-", "_")) or None)
     args = ap.parse_args()
     if args.provider_id:
         mode = "remote"
         hd = {"host_id": "", "lattice_rpc_prefix": args.lattice, "lattice_rpc_url": args.nats_url,
               "provider_key": args.provider_id, "instance_id": str(uuid.uuid4()), "link_definitions": [],
               "config": {}, "log_level": args.log_level}
+        hd.update({"lattice_rpc_" + k: v for k, v in auth_from_args(args).items()})
     else:
         mode = "spawned"
         if sys.stdin.isatty():

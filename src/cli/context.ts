@@ -6,7 +6,8 @@
 import type { Command } from "commander";
 import { CtlClient } from "../control/client.ts";
 import { InvalidArgumentError, TrellisError } from "../core/errors.ts";
-import { type Env, ENV } from "./env.ts";
+import { type NatsAuth, parseNatsAuth } from "../core/connection.ts";
+import { type Env, ENV, NATS_AUTH_FLAGS } from "./env.ts";
 
 /** Output format of every command. */
 export type OutputFormat = "text" | "json";
@@ -17,6 +18,34 @@ export interface GlobalOptions {
   natsUrl: string;
   timeoutMs: number;
   output: OutputFormat;
+  /** Credentials and TLS from `--nats-creds`, `--nats-nkey`, `--nats-user`/`--nats-password`, `--nats-token`, `--nats-tls-*` (or `TRELLIS_NATS_*`). */
+  natsAuth: NatsAuth;
+}
+
+/** Reads the NATS credential / TLS flags (flag over env twin) into validated auth options. @throws InvalidArgumentError */
+export function natsAuthFrom(opts: Record<string, unknown>, env: Env): NatsAuth {
+  const out: Record<string, string> = {};
+  for (const f of NATS_AUTH_FLAGS) {
+    const v = opts[f.key] ?? env[ENV[f.key]];
+    if (typeof v === "string" && v !== "") out[f.field] = v;
+  }
+  try {
+    return parseNatsAuth(out, "nats");
+  } catch (err) {
+    throw inFlagTerms(err);
+  }
+}
+
+const FLAG_OF: Record<string, string> = Object.fromEntries(NATS_AUTH_FLAGS.map((f) => [f.field, f.flag.split(" ")[0]!]));
+
+/** Rewrites an InvalidArgumentError about a `natsAuth` field (`nats.user`, `nkeyFile`, …) in terms of its CLI flag; other errors unchanged. */
+export function inFlagTerms(err: unknown): unknown {
+  if (!(err instanceof InvalidArgumentError)) return err;
+  const field = err.field.replace(/^nats\./, "");
+  const flag = FLAG_OF[field];
+  if (!flag) return err;
+  const message = err.message.replace(/\b(?:nats\.)?(credsFile|nkeyFile|user|password|token|tlsCaFile|tlsCertFile|tlsKeyFile)\b/g, (m, k: string) => FLAG_OF[k] ?? m);
+  return new InvalidArgumentError(flag, message);
 }
 
 /** What a command prints: `text` for people, `json` for `--output json`. */
@@ -69,6 +98,7 @@ export function createContext(program: Command, env: Env): CliContext & { close(
       natsUrl: o.natsUrl ?? env[ENV.natsUrl] ?? "nats://127.0.0.1:4222",
       timeoutMs: parsePositiveInt("--timeout-ms", o.timeoutMs ?? env[ENV.timeoutMs] ?? "2000"),
       output,
+      natsAuth: natsAuthFrom(o, env),
     };
   };
   const ctx: CliContext & { close(): Promise<void> } = {
@@ -76,7 +106,9 @@ export function createContext(program: Command, env: Env): CliContext & { close(
     globals,
     client: () => {
       const g = globals();
-      client ??= CtlClient.connect({ natsUrl: g.natsUrl, lattice: g.lattice, timeoutMs: g.timeoutMs });
+      client ??= CtlClient.connect({ natsUrl: g.natsUrl, lattice: g.lattice, timeoutMs: g.timeoutMs, natsAuth: g.natsAuth }).catch((err: unknown) => {
+        throw inFlagTerms(err);
+      });
       return client;
     },
     print: (r) => {

@@ -44,7 +44,31 @@ export const ENV = {
   noReconciler: "TRELLIS_NO_RECONCILER",
   livenessIntervalMs: "TRELLIS_LIVENESS_INTERVAL_MS",
   reconcilerLeaseTtlMs: "TRELLIS_RECONCILER_LEASE_TTL_MS",
+  natsCreds: "TRELLIS_NATS_CREDS",
+  natsNkey: "TRELLIS_NATS_NKEY",
+  natsUser: "TRELLIS_NATS_USER",
+  natsPassword: "TRELLIS_NATS_PASSWORD",
+  natsToken: "TRELLIS_NATS_TOKEN",
+  natsTlsCa: "TRELLIS_NATS_TLS_CA",
+  natsTlsCert: "TRELLIS_NATS_TLS_CERT",
+  natsTlsKey: "TRELLIS_NATS_TLS_KEY",
+  natsServerAccounts: "TRELLIS_NATS_SERVER_ACCOUNTS",
 } as const;
+
+/**
+ * The global NATS credential and TLS options of every command (docs/security.md): flag, env twin (a key of
+ * {@link ENV}), the `NatsAuthOptions` field it fills, and its help text.
+ */
+export const NATS_AUTH_FLAGS = [
+  { flag: "--nats-creds <file>", key: "natsCreds", field: "credsFile", help: "NATS .creds file (user JWT + seed)" },
+  { flag: "--nats-nkey <file>", key: "natsNkey", field: "nkeyFile", help: "file holding a NATS user nkey seed (SU…)" },
+  { flag: "--nats-user <user>", key: "natsUser", field: "user", help: "NATS user (with --nats-password)" },
+  { flag: "--nats-password <password>", key: "natsPassword", field: "password", help: "NATS password (prefer the env twin)" },
+  { flag: "--nats-token <token>", key: "natsToken", field: "token", help: "NATS authorization token (prefer the env twin)" },
+  { flag: "--nats-tls-ca <file>", key: "natsTlsCa", field: "tlsCaFile", help: "PEM CA of the NATS server's certificate (implies TLS)" },
+  { flag: "--nats-tls-cert <file>", key: "natsTlsCert", field: "tlsCertFile", help: "PEM client certificate for mutual TLS" },
+  { flag: "--nats-tls-key <file>", key: "natsTlsKey", field: "tlsKeyFile", help: "PEM key of --nats-tls-cert" },
+] as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */
 export const LABEL_ENV_PREFIX = "TRELLIS_LABEL_";

@@ -1,12 +1,14 @@
 /**
  * The `trellis` command line: a thin shell over the library (`CtlClient`, `Host`). Every command takes the global
- * `--lattice`, `--nats-url`, `--timeout-ms` and `--output json|text`; errors print one line and exit non-zero.
+ * `--lattice`, `--nats-url`, `--timeout-ms`, `--output json|text` and the NATS credential / TLS options
+ * (`--nats-creds`, `--nats-nkey`, `--nats-user`/`--nats-password`, `--nats-token`, `--nats-tls-ca`/`-cert`/`-key`,
+ * docs/security.md); errors print one line and exit non-zero.
  * @module
  */
 import { Command } from "commander";
 import { TRELLIS_VERSION } from "../core/version.ts";
 import { createContext } from "./context.ts";
-import { ENV } from "./env.ts";
+import { ENV, NATS_AUTH_FLAGS } from "./env.ts";
 import { registerAppCommands } from "./commands/app.ts";
 import { registerComponentCommands } from "./commands/component.ts";
 import { registerConfigCommands } from "./commands/config.ts";
@@ -15,6 +17,7 @@ import { registerLinkCommands } from "./commands/link.ts";
 import { registerOciCommands } from "./commands/oci.ts";
 import { registerProviderCommands } from "./commands/provider.ts";
 import { registerUpCommands } from "./commands/up.ts";
+import { registerSecureCommands } from "./commands/secure.ts";
 
 const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
@@ -23,7 +26,9 @@ const program = new Command("trellis")
   .option("--lattice <name>", `lattice name (${ENV.lattice}; default "default")`)
   .option("--nats-url <url>", `NATS server URL (${ENV.natsUrl}; default nats://127.0.0.1:4222)`)
   .option("--timeout-ms <ms>", `control request timeout, ms (${ENV.timeoutMs}; default 2000)`)
-  .option("--output <format>", `text or json (${ENV.output}; default text)`)
+  .option("--output <format>", `text or json (${ENV.output}; default text)`);
+for (const f of NATS_AUTH_FLAGS) program.option(f.flag, `${f.help} (${ENV[f.key]})`);
+program
   .showHelpAfterError()
   .exitOverride((err) => {
     if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") process.exit(0);
@@ -39,6 +44,7 @@ registerComponentCommands(program, ctx);
 registerProviderCommands(program, ctx);
 registerAppCommands(program, ctx);
 registerOciCommands(program, ctx);
+registerSecureCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -7,7 +7,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { availableParallelism } from "node:os";
-import type { ConnectionOptions } from "@nats-io/transport-node";
+import type { NatsConnectData } from "../core/connection.ts";
 import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
 import { fail, ok, type CtlResponse } from "../core/envelope.ts";
 import { validateId } from "../core/ids.ts";
@@ -58,10 +58,11 @@ export interface ComponentRuntimeOptions
    */
   specs?: { setUrl(id: string, url: string): Promise<void> };
   /**
-   * Options for the NATS connection each worker thread opens (plain data: servers, user/pass, token…).
-   * @default { servers: nc.getServer() } — enough for an unauthenticated server.
+   * Settings of the NATS connection each worker thread opens: plain data with credentials and TLS
+   * (src/core/connection.ts `NatsConnectData`), normally the host's (`WorkloadContext.nats`).
+   * @default `{ servers: [nc.getServer()], tls: false }` — enough for an unauthenticated server.
    */
-  workerNats?: ConnectionOptions;
+  workerNats?: NatsConnectData;
   /**
    * What may be loaded and started (src/policy; docs/security.md): file paths and http(s) URLs need the host's
    * `--allow-file-load` or an `--allowed-path`; the policy service, when set, decides starts and invocations.
@@ -142,7 +143,7 @@ export class ComponentRuntime {
       nc: o.nc,
       lattice: o.lattice,
       hostId: o.hostId,
-      nats: o.workerNats ?? { servers: o.nc.getServer() },
+      nats: o.workerNats ?? { servers: [o.nc.getServer()], tls: false },
       logger: o.logger.child({ component: "runtime" }),
       maxWorkers: policy.maxWorkers,
       workerHeapMb: policy.workerHeapMb,
@@ -595,7 +596,7 @@ export class ComponentRuntime {
  * @example Host.create({ …, workloads: { components: componentRuntime({ policy: { maxMemoryMb: 128 } }) } })
  */
 export function componentRuntime(
-  options: { policy?: ComponentPolicy; workerNats?: ConnectionOptions } = {},
+  options: { policy?: ComponentPolicy; workerNats?: NatsConnectData } = {},
 ): (ctx: WorkloadContext) => Promise<ComponentManager> {
   return (ctx) =>
     ComponentRuntime.create({
@@ -612,6 +613,6 @@ export function componentRuntime(
       ...(ctx.invocationLimits ? { invocationLimits: ctx.invocationLimits } : {}),
       admission: ctx.admission,
       ...(options.policy ? { policy: options.policy } : {}),
-      ...(options.workerNats ? { workerNats: options.workerNats } : {}),
+      ...(options.workerNats ? { workerNats: options.workerNats } : ctx.nats ? { workerNats: ctx.nats } : {}),
     });
 }

@@ -5,7 +5,8 @@
  * @module
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectNats, type NatsConnectData } from "../core/connection.ts";
 import { TrellisError } from "../core/errors.ts";
 import { serveInvocations, type InvocationServer } from "../invocation/server.ts";
 import { type InvocationLimits, UploadBudget } from "../invocation/uploads.ts";
@@ -18,8 +19,8 @@ import type { InvocationPolicySpec } from "../policy/admission.ts";
 /** Data a worker starts with. */
 export interface WorkerInit {
   lattice: string;
-  /** NATS connection options (plain data) for the worker's own connection. */
-  nats: ConnectionOptions;
+  /** Settings of the worker's own NATS connection, credentials and TLS included (plain data, src/core/connection.ts). */
+  nats: NatsConnectData;
   watchdog: SharedArrayBuffer;
   /** Heartbeat period in milliseconds. */
   heartbeatMs: number;
@@ -143,7 +144,8 @@ async function handle(req: WorkerRequest): Promise<unknown> {
 }
 
 async function main(): Promise<void> {
-  nc = await connect({ ...init.nats, name: `trellis-component-worker` });
+  // a worker reconnects forever after a NATS restart (ADR 0014)
+  nc = await connectNats(init.nats, { name: `trellis-component-worker`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   // A connection that is closed for good (reconnect attempts exhausted) cannot serve: exit, so the pool restarts this
   // worker with backoff and reports its components failed meanwhile (ADR 0014).
   void nc.closed().then(() => {

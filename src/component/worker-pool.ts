@@ -7,7 +7,8 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
-import type { ConnectionOptions, Msg, NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnectData } from "../core/connection.ts";
 import { invocationQueue, invocationWildcard } from "../core/subjects.ts";
 import { ErrorCode, IllegalStateError, TimeoutError, TrellisError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
@@ -27,7 +28,8 @@ export interface WorkerPoolOptions {
   /** Id of this host, named in target exit notices. @default "" */
   hostId?: string;
   /** Options of each worker's own NATS connection (plain data). */
-  nats: ConnectionOptions;
+  /** Settings of each worker's own NATS connection (plain data, src/core/connection.ts). */
+  nats: NatsConnectData;
   logger: Logger;
   /** Most worker threads; components beyond one per worker share workers (least loaded first). */
   maxWorkers: number;
@@ -98,8 +100,7 @@ class WorkerHandle {
     this.reader = new WatchdogReader(sab);
     const init: WorkerInit = {
       lattice: this.#pool.opts.lattice,
-      // a worker reconnects forever after a NATS restart (ADR 0014) unless the options say otherwise
-      nats: { maxReconnectAttempts: -1, reconnectTimeWait: 250, ...this.#pool.opts.nats },
+      nats: this.#pool.opts.nats,
       watchdog: sab,
       heartbeatMs: this.#pool.heartbeatMs,
       ...(this.#pool.opts.compileCacheDir ? { compileCacheDir: this.#pool.opts.compileCacheDir } : {}),

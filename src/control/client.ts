@@ -12,7 +12,8 @@
  * ```
  * @module
  */
-import { connect, errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { type NatsAuthOptions, connectNats, parseNatsAuth, resolveNatsConnection } from "../core/connection.ts";
 import { ctl } from "../core/subjects.ts";
 import type { CtlResponse } from "../core/envelope.ts";
 import { ErrorCode, TimeoutError, TrellisError } from "../core/errors.ts";
@@ -33,6 +34,8 @@ export interface CtlClientOptions {
   lattice?: string;
   /** Timeout of each request, in milliseconds. @default 2000 */
   timeoutMs?: number;
+  /** Credentials and TLS of the connection (docs/security.md, src/core/connection.ts). @default none (anonymous, plain TCP) */
+  natsAuth?: NatsAuthOptions;
 }
 
 /** A link as sent to `link.put`: `name` and the config lists may be left out. */
@@ -100,20 +103,17 @@ export class CtlClient {
   }
 
   /**
-   * Connects to NATS (unless `nc` is given).
-   * @throws TrellisError `LATTICE_ERROR` when NATS cannot be reached; InvalidArgumentError for a bad lattice name.
+   * Connects to NATS (unless `nc` is given), with `natsAuth` credentials and TLS.
+   * @throws TrellisError `LATTICE_ERROR` when NATS cannot be reached or refuses the credentials (no secret in the
+   *   message); InvalidArgumentError for a bad lattice name or bad / unreadable `natsAuth`.
    */
   static async connect(opts: CtlClientOptions = {}): Promise<CtlClient> {
     const lattice = validateId("lattice", opts.lattice ?? "default");
     const timeoutMs = opts.timeoutMs ?? DEFAULT_CTL_TIMEOUT_MS;
     if (opts.nc) return new CtlClient(opts.nc, lattice, timeoutMs, false);
-    const url = opts.natsUrl ?? "nats://127.0.0.1:4222";
-    try {
-      const nc = await connect({ servers: url.split(",").map((s) => s.trim()), name: "trellis-ctl", timeout: timeoutMs });
-      return new CtlClient(nc, lattice, timeoutMs, true);
-    } catch (err) {
-      throw new TrellisError(ErrorCode.Lattice, `cannot connect to NATS at ${url}: ${(err as Error).message}`, { cause: err });
-    }
+    const data = await resolveNatsConnection(opts.natsUrl ?? "nats://127.0.0.1:4222", parseNatsAuth(opts.natsAuth));
+    const nc = await connectNats(data, { name: "trellis-ctl", timeout: timeoutMs });
+    return new CtlClient(nc, lattice, timeoutMs, true);
   }
 
   /**
@@ -332,6 +332,12 @@ export function mapRequestError(err: unknown, subject: string, timeoutMs: number
   }
   if (err instanceof natsErrors.TimeoutError || (err instanceof natsErrors.RequestError && /timeout/i.test(err.message))) {
     return new TimeoutError(`no reply to ${subject} within ${timeoutMs} ms`, timeoutMs, { subject });
+  }
+  if (err instanceof natsErrors.PermissionViolationError || /permissions violation/i.test((err as Error).message ?? "")) {
+    return new TrellisError(ErrorCode.NatsPermissionDenied, `the NATS server refused ${subject} for this user: ${(err as Error).message}`, {
+      cause: err,
+      details: { subject },
+    });
   }
   return new TrellisError(ErrorCode.Lattice, `request ${subject} failed: ${(err as Error).message ?? String(err)}`, { cause: err });
 }

@@ -67,6 +67,8 @@ export const ErrorCode = {
   LoadNotAllowed: "LOAD_NOT_ALLOWED",
   /** The policy service denied the action, or did not answer in time (reference §6.4; docs/security.md). */
   PolicyDenied: "POLICY_DENIED",
+  /** The NATS server refused a publish or subscribe: the connection's user lacks the subject permission (docs/security.md). */
+  NatsPermissionDenied: "NATS_PERMISSION_DENIED",
 } as const;
 /** One of {@link ErrorCode}'s values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -10,9 +10,10 @@
  * ```
  * @module
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnectData, connectNats, describeNatsAuth, redactUrl, resolveNatsConnection } from "../core/connection.ts";
 import { EventType } from "../core/events.ts";
-import { ErrorCode, IllegalStateError, TrellisError } from "../core/errors.ts";
+import { IllegalStateError } from "../core/errors.ts";
 import { type HostInfo, type HostInventory, humanUptime } from "../core/host.ts";
 import type { Logger } from "../core/logger.ts";
 import { TRELLIS_VERSION } from "../core/version.ts";
@@ -49,6 +50,8 @@ export class Host {
   readonly #labels: Map<string, string>;
   readonly #ownsConnection: boolean;
   readonly #logger: Logger;
+  /** Connection settings for workers and providers; undefined when the host was given a connection without auth. */
+  readonly #natsData: NatsConnectData | undefined;
   readonly #startedAt = Date.now();
   #state: HostState = "STARTING";
   #control: ControlServer | undefined;
@@ -70,12 +73,14 @@ export class Host {
     nc: NatsConnection,
     ownsConnection: boolean,
     lattice: LatticeData,
+    natsData: NatsConnectData | undefined,
   ) {
     this.config = config;
     this.id = ids.id;
     this.friendlyName = ids.friendlyName;
     this.nc = nc;
     this.#ownsConnection = ownsConnection;
+    this.#natsData = natsData;
     this.lattice = lattice;
     this.#logger = config.logger.child({ component: "host", host_id: ids.id, lattice: config.lattice });
     this.#labels = new Map(Object.entries({ ...config.labels, ...builtinLabels() }));
@@ -93,29 +98,17 @@ export class Host {
   /**
    * Connects (unless `options.nc` is given), opens the lattice's KV buckets and loads them, starts the workload
    * managers, subscribes to the control interface and publishes `host_started`.
-   * @throws InvalidArgumentError for bad options; TrellisError `LATTICE_ERROR` when NATS cannot be reached or has no
-   *   JetStream.
+   * @throws InvalidArgumentError for bad options (including unreadable credential or certificate files);
+   *   TrellisError `LATTICE_ERROR` when NATS cannot be reached, refuses the credentials, or has no JetStream.
    */
   static async create(options: HostOptions = {}): Promise<Host> {
     const config = compileHostOptions(options);
     const keys = hostKeys(config.hostSeed);
     let nc = config.nc;
     const owns = nc === undefined;
-    if (!nc) {
-      try {
-        nc = await connect({
-          servers: config.natsUrl.split(",").map((s) => s.trim()),
-          name: `trellis-host-${keys.id.slice(0, 8)}`,
-          maxReconnectAttempts: -1,
-        });
-      } catch (err) {
-        throw new TrellisError(
-          ErrorCode.Lattice,
-          `cannot connect to NATS at ${config.natsUrl}: ${(err as Error).message}`,
-          { cause: err },
-        );
-      }
-    }
+    const authGiven = Object.keys(config.natsAuth).length > 0 || config.natsUrl.includes("@");
+    const natsData = nc && !authGiven ? undefined : await resolveNatsConnection(config.natsUrl, config.natsAuth);
+    if (!nc) nc = await connectNats(natsData!, { name: `trellis-host-${keys.id.slice(0, 8)}`, maxReconnectAttempts: -1 });
     let lattice: LatticeData;
     try {
       lattice = await openLatticeData(
@@ -131,7 +124,7 @@ export class Host {
       if (owns) await nc.close();
       throw err;
     }
-    const host = new Host(config, { id: keys.id, friendlyName: config.friendlyName ?? friendlyName() }, nc, owns, lattice);
+    const host = new Host(config, { id: keys.id, friendlyName: config.friendlyName ?? friendlyName() }, nc, owns, lattice, natsData);
     try {
       await host.#start();
     } catch (err) {
@@ -151,7 +144,8 @@ export class Host {
     await this.#policy.start();
     const ctx: WorkloadContext = {
       nc: this.nc,
-      natsUrl: this.config.nc ? `nats://${this.nc.getServer()}` : this.config.natsUrl,
+      natsUrl: this.#natsData ? this.#natsData.servers.join(",") : `nats://${this.nc.getServer()}`,
+      ...(this.#natsData ? { nats: this.#natsData } : {}),
       lattice: this.config.lattice,
       hostId: this.id,
       logger: this.config.logger.child({ host_id: this.id }),
@@ -221,7 +215,11 @@ export class Host {
         leaseTtlMs: this.config.reconcilerLeaseTtlMs,
       });
     }
-    this.#logger.info("host started", { friendly_name: this.friendlyName, nats_url: this.config.natsUrl });
+    this.#logger.info("host started", {
+      friendly_name: this.friendlyName,
+      nats_url: redactUrl(this.config.natsUrl),
+      ...(this.#natsData ? { nats_auth: describeNatsAuth(this.#natsData) } : {}),
+    });
   }
 
   /** wadm's API and this host's part of `wadm_state` (src/app/wadm, ADR 0013). */
@@ -303,8 +301,8 @@ export class Host {
       uptime_seconds: up,
       uptime_human: humanUptime(up),
       version: TRELLIS_VERSION,
-      ctl_host: this.config.natsUrl,
-      rpc_host: this.config.natsUrl,
+      ctl_host: redactUrl(this.config.natsUrl),
+      rpc_host: redactUrl(this.config.natsUrl),
     };
   }
 

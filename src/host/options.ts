@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { validateId, validateLabel } from "../core/ids.ts";
+import { type NatsAuth, type NatsAuthOptions, parseNatsAuth } from "../core/connection.ts";
 import { type Logger, createLogger } from "../core/logger.ts";
 import type { WorkloadFactories } from "./workloads.ts";
 import { defaultWorkloads } from "./default-workloads.ts";
@@ -35,6 +36,12 @@ export interface HostOptions {
   natsUrl?: string;
   /** An existing NATS connection to use instead of connecting; the host does not close it. */
   nc?: NatsConnection;
+  /**
+   * Credentials and TLS of the host's NATS connection, also used by its component workers and given to the providers
+   * it spawns (docs/security.md). @default none: anonymous, plain TCP (`--nats-creds`, `--nats-nkey`, `--nats-user`/
+   * `--nats-password`, `--nats-token`, `--nats-tls-ca`/`-cert`/`-key`; `TRELLIS_NATS_*`)
+   */
+  natsAuth?: NatsAuthOptions;
   /** Server nkey seed (`SN…`) fixing the host id; a new key per start when absent. (`TRELLIS_HOST_SEED`) */
   hostSeed?: string;
   /** Friendly name. @default a random `{adjective}-{noun}-{number}` (`TRELLIS_FRIENDLY_NAME`) */
@@ -127,6 +134,7 @@ export interface HostConfig {
   readonly lattice: string;
   readonly natsUrl: string;
   readonly nc: NatsConnection | undefined;
+  readonly natsAuth: NatsAuth;
   readonly hostSeed: string | undefined;
   readonly friendlyName: string | undefined;
   readonly labels: Readonly<Record<string, string>>;
@@ -187,6 +195,7 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     lattice,
     natsUrl,
     nc: opts.nc,
+    natsAuth: parseNatsAuth(opts.natsAuth),
     hostSeed: opts.hostSeed,
     friendlyName: opts.friendlyName,
     labels: Object.freeze(labels),

@@ -5,6 +5,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { CtlResponse } from "../core/envelope.ts";
+import type { NatsConnectData } from "../core/connection.ts";
 import type { ComponentDescription, ProviderDescription } from "../core/host.ts";
 import type { ConfigSource, EventPublisher, LinkSource } from "../core/ports.ts";
 import type { Logger } from "../core/logger.ts";
@@ -15,8 +16,13 @@ import type { Admission } from "../policy/admission.ts";
 /** What the host gives a workload manager when it starts it. */
 export interface WorkloadContext {
   nc: NatsConnection;
-  /** The NATS URL(s) the host connected with (comma-separated), for processes the host starts. */
+  /** The NATS URL(s) the host connected with (comma-separated, credentials removed), for processes the host starts. */
   natsUrl: string;
+  /**
+   * The host's NATS connection settings with credentials and TLS (src/core/connection.ts), for the connections of
+   * component workers and spawned providers. Absent: anonymous connections to {@link natsUrl}.
+   */
+  nats?: NatsConnectData;
   lattice: string;
   hostId: string;
   logger: Logger;

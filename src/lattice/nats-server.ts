@@ -47,6 +47,12 @@ export interface NatsServerOptions {
   /** Extra lines appended verbatim to the generated config file (NATS config syntax). */
   extraConfig?: readonly string[];
   /**
+   * Files holding account entries (`NAME: { users: […] }`, as `trellis lattice secure init` writes them), included in
+   * an `accounts { … }` block. Given as any path; written relative to the generated config file, since nats-server
+   * 2.9 resolves `include` relative to the including file. Anonymous clients are then refused.
+   */
+  accountFiles?: readonly string[];
+  /**
    * When `false` (default) the child process does not keep the Node.js event loop alive,
    * and it is SIGKILLed (and its temp dirs removed) when this process exits, so a forgotten
    * `stop()` never hangs a test run. Set `true` for a long-running server owned by a CLI.
@@ -389,6 +395,9 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     if (opts.websocketPort !== undefined) {
       const wsPort = opts.websocketPort === 0 ? -1 : opts.websocketPort;
       lines.push(`websocket {`, `  listen: ${confString(hostPort(host, wsPort))}`, `  no_tls: true`, `}`);
+    }
+    if (opts.accountFiles?.length) {
+      lines.push("accounts {", ...opts.accountFiles.map((f) => `  include ${confString(path.relative(workDir, path.resolve(f)))}`), "}");
     }
     lines.push(...(opts.extraConfig ?? []));
     await writeFile(configFile, lines.join("\n") + "\n", "utf8");

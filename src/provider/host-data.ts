@@ -7,6 +7,7 @@
  * ({@link decodeHostData}).
  * @module
  */
+import type { NatsConnectData } from "../core/connection.ts";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { validateId } from "../core/ids.ts";
 import { DEFAULT_LINK_NAME, type InterfaceLinkDefinition } from "../core/link.ts";
@@ -22,9 +23,9 @@ export interface HostData {
   lattice_rpc_prefix: string;
   /** Always `"default"` (legacy, reference §4.2). */
   link_name: string;
-  /** NATS user JWT for the provider's connection; `""` (Trellis hosts do not hand out credentials yet). */
+  /** NATS user JWT for the provider's connection (the host's own, docs/security.md); `""` when none. */
   lattice_rpc_user_jwt: string;
-  /** NATS nkey seed for the provider's connection; `""`. */
+  /** NATS user nkey seed (`SU…`) for the provider's connection: with a JWT, or alone for an nkey user; `""` when none. */
   lattice_rpc_user_seed: string;
   /** NATS URL the provider connects to, e.g. `nats://127.0.0.1:4222`. */
   lattice_rpc_url: string;
@@ -48,6 +49,18 @@ export interface HostData {
   provider_xkey_private_key: string;
   /** Timeout the provider should use for its own lattice calls, in milliseconds. */
   default_rpc_timeout_ms: number;
+  /** Trellis extension: NATS user name (with {@link HostData.lattice_rpc_password}); absent or `""` when none. */
+  lattice_rpc_user?: string;
+  /** Trellis extension: NATS password; absent or `""` when none. */
+  lattice_rpc_password?: string;
+  /** Trellis extension: NATS authorization token; absent or `""` when none. */
+  lattice_rpc_token?: string;
+  /** Trellis extension: PEM of the CA that signed the NATS server's certificate; set means "use TLS". */
+  lattice_rpc_tls_ca?: string;
+  /** Trellis extension: PEM client certificate for mutual TLS. */
+  lattice_rpc_tls_cert?: string;
+  /** Trellis extension: PEM private key of {@link HostData.lattice_rpc_tls_cert}. */
+  lattice_rpc_tls_key?: string;
   /** Whether the provider should log JSON lines (true) or text (false). */
   structured_logging: boolean;
   /** Lowest log level: `trace`, `debug`, `info`, `warn` or `error`. */
@@ -100,6 +113,7 @@ export function decodeHostData(line: string): HostData {
     lattice_rpc_user_jwt: str("lattice_rpc_user_jwt", ""),
     lattice_rpc_user_seed: str("lattice_rpc_user_seed", ""),
     lattice_rpc_url: str("lattice_rpc_url", "nats://127.0.0.1:4222") || "nats://127.0.0.1:4222",
+    ...optionalStrings(v, ["lattice_rpc_user", "lattice_rpc_password", "lattice_rpc_token", "lattice_rpc_tls_ca", "lattice_rpc_tls_cert", "lattice_rpc_tls_key"]),
     provider_key: validateId("provider_key", str("provider_key")),
     env_values: stringMap("env_values", v.env_values),
     instance_id: str("instance_id", ""),
@@ -116,6 +130,37 @@ export function decodeHostData(line: string): HostData {
       typeof v.otel_config === "object" && v.otel_config !== null
         ? { enable_observability: false, ...(v.otel_config as Record<string, unknown>) }
         : { enable_observability: false },
+  };
+}
+
+/** The non-empty string fields among `fields` (Trellis extensions a wasmCloud host does not send). */
+function optionalStrings<K extends string>(v: Record<string, unknown>, fields: readonly K[]): Partial<Record<K, string>> {
+  const out: Partial<Record<K, string>> = {};
+  for (const f of fields) {
+    const x = v[f];
+    if (x === undefined || x === null || x === "") continue;
+    if (typeof x !== "string") throw new InvalidArgumentError(f, `host data field ${f} must be a string`);
+    out[f] = x;
+  }
+  return out;
+}
+
+/**
+ * The connection fields of host data for a provider the host spawns: the host's own credentials and TLS settings
+ * (wasmCloud 1.x passes the host's RPC JWT and seed the same way, reference §6.6), written only to the provider's
+ * stdin. `data` is the host's resolved connection (src/core/connection.ts); undefined gives empty credentials.
+ */
+export function hostDataConnectionFields(
+  data: NatsConnectData | undefined,
+): Pick<HostData, "lattice_rpc_user_jwt" | "lattice_rpc_user_seed" | "lattice_rpc_user" | "lattice_rpc_password" | "lattice_rpc_token" | "lattice_rpc_tls_ca" | "lattice_rpc_tls_cert" | "lattice_rpc_tls_key"> {
+  return {
+    lattice_rpc_user_jwt: data?.jwt ?? "",
+    lattice_rpc_user_seed: data?.seed ?? "",
+    ...(data?.user !== undefined ? { lattice_rpc_user: data.user, lattice_rpc_password: data.pass ?? "" } : {}),
+    ...(data?.token !== undefined ? { lattice_rpc_token: data.token } : {}),
+    ...(data?.tlsCa ? { lattice_rpc_tls_ca: data.tlsCa } : {}),
+    ...(data?.tlsCert ? { lattice_rpc_tls_cert: data.tlsCert } : {}),
+    ...(data?.tlsKey ? { lattice_rpc_tls_key: data.tlsKey } : {}),
   };
 }
 

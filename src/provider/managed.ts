@@ -16,7 +16,7 @@ import { providerRpc } from "../core/subjects.ts";
 import { toInterfaceLinkDefinition } from "../link/notify.ts";
 import { encodeTargetExit } from "../invocation/exit.ts";
 import type { WorkloadContext } from "../host/workloads.ts";
-import { encodeHostData, type HostData } from "./host-data.ts";
+import { encodeHostData, hostDataConnectionFields, type HostData } from "./host-data.ts";
 import { describeExit, ProviderProcess } from "./process.ts";
 import type { ProviderCommand } from "./ref.ts";
 import type { SupervisorConfig } from "./options.ts";
@@ -150,8 +150,7 @@ export class ManagedProvider {
       host_id: this.#ctx.hostId,
       lattice_rpc_prefix: this.#ctx.lattice,
       link_name: "default",
-      lattice_rpc_user_jwt: "",
-      lattice_rpc_user_seed: "",
+      ...hostDataConnectionFields(this.#ctx.nats),
       lattice_rpc_url: this.#cfg.natsUrl ?? this.#ctx.natsUrl,
       provider_key: this.spec.id,
       env_values: {},

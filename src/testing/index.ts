@@ -13,6 +13,7 @@ export {
   type NatsServerOptions,
 } from "../lattice/nats-server.ts";
 export { startTestNatsCluster, type TestNatsCluster, type TestNatsClusterOptions, type TestNatsNode } from "./nats-cluster.ts";
+export { startSecureTestNats, makeTestCertificates, type SecureTestNats, type SecureTestNatsOptions, type TestCertificates } from "./nats-secure.ts";
 export { startTestRedis, pingRedis, TestRedisError, type TestRedis, type TestRedisOptions } from "./redis.ts";
 export { startTestRegistry, type TestRegistry, type TestRegistryOptions } from "./oci-registry.ts";
 

@@ -12,6 +12,8 @@ export { LinkTable, toProviderLink, releaseResource, DEFAULT_LINK_DRAIN_MS } fro
 export type { LinkOutcome } from "./links.ts";
 export { remoteSettings, readHostData, remoteHostData } from "./startup.ts";
 export type { RemoteSettings } from "./startup.ts";
+export { providerConnectionOptions, remoteConnectionFields, redactUrl, NATS_AUTH_SETTINGS, ProviderAuthError } from "./connection.ts";
+export type { HostDataConnection, ProviderNatsAuth } from "./connection.ts";
 export { TRACE_CONFIG_KEY, TRACE_PREFIX } from "./trace.ts";
 export type {
   ProviderDefinition,

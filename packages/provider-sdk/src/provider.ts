@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { connect, jwtAuthenticator, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { CtlResponse } from "../../../src/core/envelope.ts";
 import { ErrorCode, TrellisError } from "../../../src/core/errors.ts";
 import type { InterfaceLinkDefinition, Link } from "../../../src/core/link.ts";
@@ -29,6 +29,7 @@ import {
 } from "../../../src/invocation/index.ts";
 import { type HostData, linkIdentity, parseInterfaceLinkDefinition } from "../../../src/provider/host-data.ts";
 import { LinkTable } from "./links.ts";
+import { providerConnectionOptions, redactConnectionSecrets, redactUrl } from "./connection.ts";
 import { readHostData, remoteHostData, remoteSettings, type RemoteSettings } from "./startup.ts";
 import { Tracer } from "./trace.ts";
 import type { CallContext, HealthStatus, ProviderContext, ProviderDefinition, ProviderLink, ProviderMode } from "./types.ts";
@@ -98,16 +99,10 @@ export async function runProvider<R = unknown>(def: ProviderDefinition<R>, opts:
   });
   let nc: NatsConnection;
   try {
-    const jwt = hostData.lattice_rpc_user_jwt;
-    const seed = hostData.lattice_rpc_user_seed;
-    nc = await connect({
-      servers: hostData.lattice_rpc_url.split(",").map((s) => s.trim()),
-      name: `trellis-provider-${hostData.provider_key}`,
-      maxReconnectAttempts: -1,
-      ...(jwt && seed ? { authenticator: jwtAuthenticator(jwt, encoder.encode(seed)) } : {}),
-    });
+    nc = await connect(providerConnectionOptions(hostData, { name: `trellis-provider-${hostData.provider_key}`, maxReconnectAttempts: -1 }));
   } catch (err) {
-    throw new TrellisError(ErrorCode.Lattice, `provider ${hostData.provider_key} cannot connect to NATS at ${hostData.lattice_rpc_url}: ${(err as Error).message}`, { cause: err });
+    const why = redactConnectionSecrets((err as Error).message, hostData);
+    throw new TrellisError(ErrorCode.Lattice, `provider ${hostData.provider_key} cannot connect to NATS at ${redactUrl(hostData.lattice_rpc_url)}: ${why}`, { cause: err });
   }
   const rt = new ProviderRuntime<R>(def, hostData, mode, nc, logger, opts);
   await rt.start(remote);

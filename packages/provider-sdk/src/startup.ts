@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { InvalidArgumentError } from "../../../src/core/errors.ts";
 import { validateId } from "../../../src/core/ids.ts";
 import { decodeHostData, type HostData } from "../../../src/provider/host-data.ts";
+import { NATS_AUTH_SETTINGS, type ProviderNatsAuth, remoteConnectionFields } from "./connection.ts";
 
 /** Settings of a remote provider. */
 export interface RemoteSettings {
@@ -21,6 +22,11 @@ export interface RemoteSettings {
   configNames: string[];
   /** Log level. Flag `--log-level`, env `TRELLIS_LOG_LEVEL`. @default "info" */
   logLevel: string;
+  /**
+   * Credentials and TLS (docs/security.md): flags `--nats-creds`, `--nats-nkey`, `--nats-user`, `--nats-password`,
+   * `--nats-token`, `--nats-tls-ca`, `--nats-tls-cert`, `--nats-tls-key`, env `TRELLIS_NATS_*` twins. @default none
+   */
+  natsAuth?: ProviderNatsAuth;
 }
 
 /**
@@ -39,6 +45,7 @@ export function remoteSettings(argv: readonly string[], env: NodeJS.ProcessEnv):
       "provider-id": { type: "string" },
       config: { type: "string", multiple: true },
       "log-level": { type: "string" },
+      ...Object.fromEntries(NATS_AUTH_SETTINGS.map((a) => [a.flag, { type: "string" as const }])),
     },
   });
   const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
@@ -46,7 +53,13 @@ export function remoteSettings(argv: readonly string[], env: NodeJS.ProcessEnv):
   if (providerId === undefined) return undefined;
   const cfgFlag = Array.isArray(values.config) ? values.config.filter((x): x is string => typeof x === "string") : [];
   const cfgEnv = (env.TRELLIS_PROVIDER_CONFIG ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const natsAuth: ProviderNatsAuth = {};
+  for (const a of NATS_AUTH_SETTINGS) {
+    const v = str(values[a.flag]) ?? str(env[a.env]);
+    if (v !== undefined) natsAuth[a.key] = v;
+  }
   return {
+    natsAuth,
     natsUrl: str(values["nats-url"]) ?? str(env.TRELLIS_NATS_URL) ?? "nats://127.0.0.1:4222",
     lattice: validateId("lattice", str(values.lattice) ?? str(env.TRELLIS_LATTICE) ?? "default"),
     providerId: validateId("provider-id", providerId),
@@ -55,15 +68,17 @@ export function remoteSettings(argv: readonly string[], env: NodeJS.ProcessEnv):
   };
 }
 
-/** Host data for a remote provider: no host, a fresh instance id, links and config filled in later. */
+/**
+ * Host data for a remote provider: no host, a fresh instance id, links and config filled in later; connection fields
+ * from {@link RemoteSettings.natsAuth} (files read now).
+ * @throws ProviderAuthError for bad or unreadable credential settings.
+ */
 export function remoteHostData(s: RemoteSettings, timeoutMs: number): HostData {
   return {
     host_id: "",
     lattice_rpc_prefix: s.lattice,
     link_name: "default",
-    lattice_rpc_user_jwt: "",
-    lattice_rpc_user_seed: "",
-    lattice_rpc_url: s.natsUrl,
+    ...remoteConnectionFields(s.natsUrl, s.natsAuth ?? {}),
     provider_key: s.providerId,
     env_values: {},
     instance_id: randomUUID(),

@@ -1,6 +1,7 @@
 /**
- * `trellis up` (run a host, starting a local nats-server with JetStream and WebSocket when none answers, as
- * `wash up` does) and `trellis down` (stop a host started with `--detached`).
+ * `trellis up` (run a host, starting a local nats-server with JetStream when none answers, as `wash up` does — on
+ * loopback only, WebSocket off unless `--nats-websocket-port`, credentials required when the host has them or an
+ * accounts file is given; docs/security.md) and `trellis down` (stop a host started with `--detached`).
  * @module
  */
 import { spawn } from "node:child_process";
@@ -15,6 +16,8 @@ import { parseAllowedPathList } from "../../policy/allow.ts";
 import { type DefaultWorkloadOptions, defaultWorkloads } from "../../host/default-workloads.ts";
 import { type LogLevel, createLogger } from "../../core/logger.ts";
 import { InvalidArgumentError, TrellisError, ErrorCode } from "../../core/errors.ts";
+import { type NatsAuth, redactUrl, resolveNatsConnection } from "../../core/connection.ts";
+import { fromSeed } from "@nats-io/nkeys";
 import {
   NATS_SERVER_INSTALL_HINT,
   type NatsServerHandle,
@@ -23,7 +26,7 @@ import {
   isNatsReachable,
   startNatsServer,
 } from "../../lattice/nats-server.ts";
-import { type CliContext, parsePairs, parsePositiveInt } from "../context.ts";
+import { type CliContext, inFlagTerms, parsePairs, parsePositiveInt } from "../context.ts";
 import { type Env, ENV, envLabels } from "../env.ts";
 
 interface UpFlags {
@@ -39,6 +42,7 @@ interface UpFlags {
   natsAutostart?: boolean;
   natsStoreDir?: string;
   natsWebsocketPort?: string;
+  natsServerAccounts?: string;
   detached?: boolean;
   reconciler?: boolean;
   livenessIntervalMs?: string;
@@ -144,7 +148,29 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-async function ensureNats(natsUrl: string, flags: UpFlags, env: Env, log: (m: string) => void): Promise<NatsServerHandle | undefined> {
+/**
+ * The auth lines of a nats-server that `trellis up` starts: the accounts file when given (`--nats-server-accounts`),
+ * else the host's own credentials as the server's only user (so the client and WebSocket listeners both demand them),
+ * else none (an anonymous, loopback-only server).
+ * @throws InvalidArgumentError for a `.creds` file without an accounts file (JWT users need an operator set-up).
+ */
+export async function startedServerAuth(auth: NatsAuth, accountsFile: string | undefined): Promise<{ accountFiles?: string[]; extraConfig?: string[] }> {
+  if (accountsFile) return { accountFiles: [accountsFile] };
+  if (auth.credsFile) {
+    throw new InvalidArgumentError("--nats-creds", "trellis up cannot start a nats-server for a .creds (JWT) user; start your own server in operator mode, or use --nats-nkey with --nats-server-accounts (trellis lattice secure init)");
+  }
+  const q = JSON.stringify;
+  if (auth.nkeyFile) {
+    const data = await resolveNatsConnection("nats://127.0.0.1", { nkeyFile: auth.nkeyFile });
+    const pub = fromSeed(new TextEncoder().encode(data.seed!)).getPublicKey();
+    return { extraConfig: ["authorization {", `  users: [ { nkey: ${q(pub)} } ]`, "}"] };
+  }
+  if (auth.user !== undefined) return { extraConfig: ["authorization {", `  user: ${q(auth.user)}`, `  password: ${q(auth.password ?? "")}`, "}"] };
+  if (auth.token !== undefined) return { extraConfig: ["authorization {", `  token: ${q(auth.token)}`, "}"] };
+  return {};
+}
+
+async function ensureNats(natsUrl: string, flags: UpFlags, env: Env, auth: NatsAuth, log: (m: string) => void): Promise<NatsServerHandle | undefined> {
   if (await isNatsReachable(natsUrl, 1000)) return undefined;
   const autostart = flags.natsAutostart !== false && env[ENV.natsAutostart] !== "false";
   if (!autostart || !isLoopback(natsUrl)) {
@@ -155,13 +181,24 @@ async function ensureNats(natsUrl: string, flags: UpFlags, env: Env, log: (m: st
   }
   const port = Number(new URL(natsUrl.split(",")[0]?.trim() ?? natsUrl).port || 4222);
   const wsFlag = flags.natsWebsocketPort ?? env[ENV.natsWebsocketPort];
-  let websocketPort = wsFlag === undefined ? 4223 : Number(wsFlag);
-  if (!Number.isInteger(websocketPort) || websocketPort < 0) throw new InvalidArgumentError("--nats-websocket-port", "--nats-websocket-port must be a port number");
-  if (websocketPort !== 0 && !(await portFree(websocketPort))) websocketPort = await getFreePort();
+  let websocketPort = wsFlag === undefined ? undefined : Number(wsFlag);
+  if (websocketPort !== undefined && (!Number.isInteger(websocketPort) || websocketPort < 0 || websocketPort > 65535)) {
+    throw new InvalidArgumentError("--nats-websocket-port", "--nats-websocket-port must be a port number");
+  }
+  if (websocketPort !== undefined && websocketPort !== 0 && !(await portFree(websocketPort))) websocketPort = await getFreePort();
   const storeDir = flags.natsStoreDir ?? env[ENV.natsStoreDir] ?? join(dataDir(env), "nats");
   await mkdir(storeDir, { recursive: true });
-  const server = await startNatsServer({ port, storeDir, websocketPort, keepProcessAlive: true });
-  log(`started nats-server ${server.url} (JetStream in ${storeDir}, WebSocket ${server.websocketUrl ?? "off"})`);
+  const serverAuth = await startedServerAuth(auth, flags.natsServerAccounts ?? env[ENV.natsServerAccounts]);
+  const server = await startNatsServer({
+    host: "127.0.0.1",
+    port,
+    storeDir,
+    ...(websocketPort === undefined ? {} : { websocketPort }),
+    ...serverAuth,
+    keepProcessAlive: true,
+  });
+  const secured = serverAuth.accountFiles || serverAuth.extraConfig ? "credentials required" : "no credentials";
+  log(`started nats-server ${server.url} (loopback only, ${secured}, JetStream in ${storeDir}, WebSocket ${server.websocketUrl ?? "off"})`);
   return server;
 }
 
@@ -174,7 +211,7 @@ function truthy(v: string | undefined): boolean {
 export function registerUpCommands(program: Command, ctx: CliContext): void {
   const up = program
     .command("up")
-    .description("run a host on the lattice; starts a local nats-server (JetStream + WebSocket) when none answers")
+    .description("run a host on the lattice; starts a local nats-server (loopback, JetStream) when none answers")
     .option("--host-seed <seed>", `server nkey seed fixing the host id (${ENV.hostSeed})`)
     .option("--friendly-name <name>", `friendly name (${ENV.friendlyName})`)
     .option("--label <k=v>", "host label (repeat; TRELLIS_LABEL_k=v)", collect)
@@ -186,7 +223,8 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--log-format <fmt>", `json|text (${ENV.logFormat}; default text)`)
     .option("--no-nats-autostart", `never start a nats-server (${ENV.natsAutostart}=false)`)
     .option("--nats-store-dir <dir>", `JetStream store of a started nats-server (${ENV.natsStoreDir})`)
-    .option("--nats-websocket-port <port>", `WebSocket port of a started nats-server (${ENV.natsWebsocketPort}; default 4223)`)
+    .option("--nats-websocket-port <port>", `open a WebSocket listener (loopback) on a started nats-server at this port; 0 picks one (${ENV.natsWebsocketPort}; default: none)`)
+    .option("--nats-server-accounts <file>", `accounts file for a started nats-server, e.g. from \`trellis lattice secure init\` (${ENV.natsServerAccounts})`)
     .option("--detached", "run the host in the background; stop it with `trellis down`")
     .option("--max-uploads <n>", `chunked uploads a component worker holds at once (${ENV.maxUploads}; default 16)`)
     .option("--max-upload-bytes <n>", `bytes a component worker buffers for chunked uploads (${ENV.maxUploadBytes}; default 134217728)`)
@@ -219,12 +257,13 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
         const say = (m: string) => {
           if (g.output === "text") process.stderr.write(`${m}\n`);
         };
-        const nats = await ensureNats(g.natsUrl, flags, env, say);
+        const nats = await ensureNats(g.natsUrl, flags, env, g.natsAuth, say);
         let host: Host;
         try {
           host = await Host.create({
             lattice: g.lattice,
             natsUrl: g.natsUrl,
+            natsAuth: g.natsAuth,
             hostSeed: flags.hostSeed ?? env[ENV.hostSeed],
             friendlyName: flags.friendlyName ?? env[ENV.friendlyName],
             labels: { ...envLabels(env), ...parsePairs("--label", flags.label ?? []) },
@@ -247,12 +286,12 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
           });
         } catch (err) {
           await nats?.stop();
-          throw err;
+          throw inFlagTerms(err);
         }
-        const info = { host_id: host.id, friendly_name: host.friendlyName, lattice: g.lattice, nats_url: g.natsUrl, nats_started: nats !== undefined, pid: process.pid };
+        const info = { host_id: host.id, friendly_name: host.friendlyName, lattice: g.lattice, nats_url: redactUrl(g.natsUrl), nats_started: nats !== undefined, pid: process.pid };
         await mkdir(dataDir(env), { recursive: true });
         await writeFile(stateFile(env, g.lattice), JSON.stringify(info));
-        ctx.print({ text: `host ${host.id} (${host.friendlyName}) is up on lattice ${g.lattice} at ${g.natsUrl}; Ctrl-C stops it`, json: info });
+        ctx.print({ text: `host ${host.id} (${host.friendlyName}) is up on lattice ${g.lattice} at ${info.nats_url}; Ctrl-C stops it`, json: info });
         const stop = () => void host.stop();
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
