@@ -28,6 +28,11 @@ export const ENV = {
   componentMaxMemoryMb: "TRELLIS_COMPONENT_MAX_MEMORY_MB",
   componentMaxWorkers: "TRELLIS_COMPONENT_MAX_WORKERS",
   componentCallTimeoutMs: "TRELLIS_COMPONENT_CALL_TIMEOUT_MS",
+  requireSigned: "TRELLIS_REQUIRE_SIGNED",
+  allowedIssuers: "TRELLIS_ALLOWED_ISSUERS",
+  secretsTopic: "TRELLIS_SECRETS_TOPIC",
+  claimsIssuer: "TRELLIS_CLAIMS_ISSUER",
+  secretsKeyFile: "TRELLIS_SECRETS_KEY_FILE",
 } as const;
 
 /** Prefix of label variables: `TRELLIS_LABEL_zone=east` gives label `zone=east`. */

@@ -14,6 +14,7 @@ import { registerLatticeCommands } from "./commands/lattice.ts";
 import { registerLinkCommands } from "./commands/link.ts";
 import { registerProviderCommands } from "./commands/provider.ts";
 import { registerUpCommands } from "./commands/up.ts";
+import { registerClaimsCommands } from "./commands/claims.ts";
 
 const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
@@ -37,6 +38,7 @@ registerConfigCommands(program, ctx);
 registerComponentCommands(program, ctx);
 registerProviderCommands(program, ctx);
 registerAppCommands(program, ctx);
+registerClaimsCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -23,6 +23,8 @@ import { DEFAULT_MAX_COMPONENT_BYTES, loadComponentBytes, resolveRef } from "./l
 import { buildLinkTable } from "./routing.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
+import { checkComponentClaims } from "./claims.ts";
+import { componentEventClaims, type ComponentMetadata, describeClaims, type Token } from "../claims/index.ts";
 
 /** Host policy for guests (issue 3 §3, §4). Every field is optional. */
 export interface ComponentPolicy {
@@ -52,7 +54,7 @@ export interface ComponentPolicy {
  * root of the compiled-output cache), plus the runtime's own policy.
  */
 export interface ComponentRuntimeOptions
-  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events"> {
+  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events" | "claims"> {
   policy?: ComponentPolicy;
   /**
    * `COMPONENT_{id}` writer shared with the host's link bookkeeping (src/host/workloads.ts `ComponentSpecs`). When
@@ -75,6 +77,8 @@ interface Managed {
   config: string[];
   limits: Record<string, string>;
   compiled: CompiledComponent;
+  /** Verified embedded claims; undefined when unsigned. */
+  claims?: Token<ComponentMetadata> | undefined;
 }
 
 interface ResolvedPolicy {
@@ -278,13 +282,14 @@ export class ComponentRuntime {
     return this.#enqueue(id, () => this.#update(id, ref, annotations));
   }
 
-  #scaledEvent(m: { id: string; imageRef: string; annotations: Record<string, string> }, maxInstances: number): void {
+  #scaledEvent(m: { id: string; imageRef: string; annotations: Record<string, string>; claims?: Token<ComponentMetadata> | undefined }, maxInstances: number): void {
     this.#o.events.publish(EventType.ComponentScaled, {
       annotations: m.annotations,
       host_id: this.#o.hostId,
       image_ref: m.imageRef,
       max_instances: maxInstances,
       component_id: m.id,
+      ...(m.claims ? { public_key: m.claims.claims.sub, claims: componentEventClaims(m.claims) } : {}),
     });
   }
 
@@ -300,7 +305,7 @@ export class ComponentRuntime {
         }
         if (!req.componentRef) throw new InvalidArgumentError("component_ref", `component_ref is required to start component ${id}`);
         const config = await this.#o.config.resolve(req.config);
-        const compiled = await this.#compile(req.componentRef);
+        const { compiled, claims } = await this.#compile(req.componentRef, id);
         const m: Managed = {
           id,
           imageRef: req.componentRef,
@@ -309,6 +314,7 @@ export class ComponentRuntime {
           config: req.config,
           limits: req.limits,
           compiled,
+          claims,
         };
         await this.#load(m, config);
         this.#components.set(id, m);
@@ -357,8 +363,8 @@ export class ComponentRuntime {
     if (cur.imageRef === ref) return;
     const old = { ...cur };
     try {
-      const compiled = await this.#compile(ref);
-      const next: Managed = { ...cur, imageRef: ref, compiled, annotations: annotations ?? cur.annotations };
+      const { compiled, claims } = await this.#compile(ref, id);
+      const next: Managed = { ...cur, imageRef: ref, compiled, claims, annotations: annotations ?? cur.annotations };
       // the worker swaps the subscription only once the new code is instantiated: no gap in serving
       await this.#load(next, this.#o.config.current(cur.config));
       this.#components.set(id, next);
@@ -380,7 +386,7 @@ export class ComponentRuntime {
     }
   }
 
-  async #compile(ref: string): Promise<CompiledComponent> {
+  async #compile(ref: string, id: string): Promise<{ compiled: CompiledComponent; claims: Token<ComponentMetadata> | undefined }> {
     const { kind } = resolveRef(ref);
     if (kind === "file" && !this.#policy.allowFileRefs) {
       throw new TrellisError(ErrorCode.ComponentLoad, `file references are not allowed by this host's policy: ${ref}`);
@@ -389,7 +395,8 @@ export class ComponentRuntime {
       throw new TrellisError(ErrorCode.ComponentLoad, `http(s) references are not allowed by this host's policy: ${ref}`);
     }
     const bytes = await loadComponentBytes(ref, { maxBytes: this.#policy.maxComponentBytes });
-    return compileComponent(bytes, this.#o.cacheDir);
+    const claims = checkComponentClaims(bytes, `component ${id} (${ref})`, this.#o.claims);
+    return { compiled: await compileComponent(bytes, this.#o.cacheDir), claims };
   }
 
   async #load(m: Managed, config: Record<string, string>): Promise<void> {
@@ -470,6 +477,7 @@ export class ComponentRuntime {
   inventory(): ComponentDescription[] {
     return [...this.#components.values()].map((m) => {
       const d: ComponentDescription = { id: m.id, image_ref: m.imageRef, revision: 0, max_instances: m.count, limits: Object.keys(m.limits).length ? m.limits : null };
+      if (m.claims) Object.assign(d, describeClaims(m.claims));
       if (Object.keys(m.annotations).length > 0) d.annotations = m.annotations;
       return d;
     });
@@ -509,6 +517,7 @@ export function componentRuntime(
       cacheDir: join(ctx.cacheDir, "components"),
       links: ctx.links,
       config: ctx.config,
+      claims: ctx.claims,
       events: ctx.events,
       specs: ctx.specs,
       ...(options.policy ? { policy: options.policy } : {}),

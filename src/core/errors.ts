@@ -41,6 +41,10 @@ export const ErrorCode = {
   IllegalState: "ILLEGAL_STATE",
   /** A bug or an unexpected failure. */
   Internal: "INTERNAL",
+  /** Embedded claims are invalid, tampered with, expired, missing where required, or from an issuer not allowed. */
+  ClaimsInvalid: "CLAIMS_INVALID",
+  /** A secret could not be fetched, sealed or opened (the message never holds the secret). */
+  Secrets: "SECRETS_ERROR",
 } as const;
 /** One of {@link ErrorCode}'s values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

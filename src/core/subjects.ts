@@ -42,6 +42,7 @@ export const ctl = {
   componentUpdate: (lattice: string, hostId: string) => `${ctlRoot(lattice)}.component.update.${hostId}`,
   providerStart: (lattice: string, hostId: string) => `${ctlRoot(lattice)}.provider.start.${hostId}`,
   providerStop: (lattice: string, hostId: string) => `${ctlRoot(lattice)}.provider.stop.${hostId}`,
+  claimsGet: (lattice: string) => `${ctlRoot(lattice)}.claims.get`,
 } as const;
 
 /**
@@ -58,6 +59,7 @@ export function ctlSubscriptions(lattice: string, hostId: string): { subject: st
     { subject: `${root}.provider.*.${hostId}` },
     { subject: `${root}.label.*.${hostId}` },
     { subject: `${root}.host.*.${hostId}` },
+    { subject: `${root}.claims.*`, queue: `${root}.claims` },
   ];
 }
 
@@ -174,4 +176,14 @@ export const COMPONENT_SPEC_PREFIX = "COMPONENT_";
  */
 export function appsBucket(lattice: string): string {
   return `TRELLIS_APPS_${lattice}`;
+}
+
+// ---- Claims (src/claims, reference §3.2, ADR 0016) -------------------------------------------------
+
+/** Prefix of stored claims keys in `LATTICEDATA_{lattice}`: `CLAIMS_{subject public key}`. */
+export const CLAIMS_KEY_PREFIX = "CLAIMS_";
+
+/** The `LATTICEDATA_{lattice}` key of a claims subject's stored claims. */
+export function claimsKey(subject: string): string {
+  return `${CLAIMS_KEY_PREFIX}${subject}`;
 }

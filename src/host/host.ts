@@ -134,6 +134,14 @@ export class Host {
       config: this.lattice.config,
       events: this.events,
       specs: this.lattice.specs,
+      claims: {
+        policy: this.config.claims,
+        record: (stored) => {
+          this.lattice.claims.put(stored).catch((err: unknown) =>
+            this.#logger.warn("cannot record claims in lattice data", { subject: stored.subject, error: String(err) }),
+          );
+        },
+      },
     };
     const factories = this.config.workloads;
     if (factories.components) this.#components = await factories.components(ctx);
@@ -154,6 +162,7 @@ export class Host {
         events: this.events,
         components: () => this.#components,
         providers: () => this.#providers,
+        claims: this.lattice.claims,
         requestStop: (timeoutMs) => {
           setTimeout(() => void this.stop(timeoutMs), 10);
         },

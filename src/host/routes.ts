@@ -13,6 +13,7 @@ import type { LinkService } from "../link/service.ts";
 import { type ConfigStore, parseConfigMap } from "../lattice/config-store.ts";
 import { type CtlRoutes, parseJsonBody, parseObjectBody } from "./control-server.ts";
 import type { ComponentManager, ProviderManager } from "./workloads.ts";
+import type { ClaimsStore } from "../lattice/claims-store.ts";
 
 /** What the handlers need from the host. */
 export interface RouteContext {
@@ -25,6 +26,8 @@ export interface RouteContext {
   events: EventPublisher;
   components(): ComponentManager | undefined;
   providers(): ProviderManager | undefined;
+  /** Stored claims (`CLAIMS_{subject}`), for `claims.get`. */
+  claims?: ClaimsStore;
   /** Stops the host after the reply has gone out; `timeoutMs` bounds the shutdown. */
   requestStop(timeoutMs: number | undefined): void;
 }
@@ -113,6 +116,8 @@ export function hostRoutes(ctx: RouteContext): CtlRoutes {
       ctx.events.publish(EventType.ConfigDeleted, { config_name: n });
       return ok("successfully deleted config");
     },
+
+    "claims.get": async () => ok("successfully retrieved claims", (await ctx.claims?.list()) ?? []),
 
     "component.scale": (payload) => ctx.components()?.handleScale(payload) ?? notAvailable("components"),
     "component.update": (payload) => ctx.components()?.handleUpdate(payload) ?? notAvailable("components"),

@@ -9,6 +9,7 @@ import type { ComponentDescription, ProviderDescription } from "../core/host.ts"
 import type { ConfigSource, EventPublisher, LinkSource } from "../core/ports.ts";
 import type { Logger } from "../core/logger.ts";
 import type { ComponentSpecification } from "../core/host.ts";
+import type { ClaimsPolicy } from "../claims/policy.ts";
 
 /** What the host gives a workload manager when it starts it. */
 export interface WorkloadContext {
@@ -27,6 +28,15 @@ export interface WorkloadContext {
   events: EventPublisher;
   /** `COMPONENT_{id}` specifications (reference §3.2). */
   specs: ComponentSpecs;
+  /** What the host requires of claims, and where verified claims are recorded; absent: signing optional, nothing recorded. */
+  claims?: WorkloadClaims;
+}
+
+/** Claims checks at load and their record (src/claims, docs/adr/0016-claims.md). */
+export interface WorkloadClaims {
+  policy: ClaimsPolicy;
+  /** Writes the stored form as `CLAIMS_{subject}` (reference §3.2); failures are logged, never thrown. */
+  record(stored: Record<string, string>): void;
 }
 
 /** Access to `COMPONENT_{id}` entries, shared with the host's link bookkeeping. */

@@ -19,6 +19,7 @@ import { encodeHostData, type HostData } from "./host-data.ts";
 import { describeExit, ProviderProcess } from "./process.ts";
 import type { ProviderCommand } from "./ref.ts";
 import type { SupervisorConfig } from "./options.ts";
+import { describeClaims, type ProviderMetadata, providerEventClaims, type Token } from "../claims/index.ts";
 
 /** Lifecycle of a supervised provider, as shown in inventories (`ProviderDescription.status`). */
 export type ProviderStatus = "starting" | "running" | "unhealthy" | "restarting" | "failed" | "stopping";
@@ -31,6 +32,8 @@ export interface ProviderSpec {
   /** Names of the provider's own configs, merged left to right. */
   configNames: string[];
   annotations: Record<string, string>;
+  /** Verified claims (from `<executable>.claims.jwt`); undefined when unsigned. */
+  claims?: Token<ProviderMetadata> | undefined;
 }
 
 /** A snapshot of a supervised provider, for tests and diagnostics. */
@@ -96,6 +99,7 @@ export class ManagedProvider {
   describe(): ProviderDescription {
     const d: ProviderDescription = { id: this.spec.id, image_ref: this.spec.ref, revision: 0, status: this.#status };
     if (Object.keys(this.spec.annotations).length > 0) d.annotations = { ...this.spec.annotations };
+    if (this.spec.claims) Object.assign(d, describeClaims(this.spec.claims));
     return d;
   }
 
@@ -137,6 +141,7 @@ export class ManagedProvider {
       instance_id: this.#instanceId,
       public_key: this.spec.id,
       link_name: "default",
+      ...(this.spec.claims ? { claims: providerEventClaims(this.spec.claims) } : {}),
     });
   }
 

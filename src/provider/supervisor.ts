@@ -18,6 +18,7 @@ import type { ProviderManager, WorkloadContext } from "../host/workloads.ts";
 import { ManagedProvider, type ProviderSnapshot } from "./managed.ts";
 import { compileSupervisorOptions, type ProviderSupervisorOptions, type SupervisorConfig } from "./options.ts";
 import { resolveProviderRef } from "./ref.ts";
+import { checkProviderClaims } from "./claims.ts";
 
 /** Options of {@link providerSupervisor}: supervision settings plus test hooks. */
 export interface ProviderSupervisorFactoryOptions extends ProviderSupervisorOptions {
@@ -94,9 +95,10 @@ export class ProviderSupervisor implements ProviderManager {
     let mp: ManagedProvider | undefined;
     try {
       const command = resolveProviderRef(cmd.provider_ref, process.cwd(), this.#cfg.firstPartyDir);
+      const claims = checkProviderClaims(command.file, `provider ${cmd.provider_id} (${cmd.provider_ref})`, this.#ctx.claims);
       await this.#ctx.config.resolve(cmd.config);
       mp = new ManagedProvider(
-        { id: cmd.provider_id, ref: cmd.provider_ref, command, configNames: cmd.config, annotations: cmd.annotations },
+        { id: cmd.provider_id, ref: cmd.provider_ref, command, configNames: cmd.config, annotations: cmd.annotations, claims },
         this.#ctx,
         this.#cfg,
         this.#onOutput,

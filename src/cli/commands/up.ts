@@ -38,6 +38,9 @@ interface UpFlags {
   natsStoreDir?: string;
   natsWebsocketPort?: string;
   detached?: boolean;
+  requireSigned?: boolean;
+  allowedIssuer?: string[];
+  secretsTopic?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -130,7 +133,10 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--no-nats-autostart", `never start a nats-server (${ENV.natsAutostart}=false)`)
     .option("--nats-store-dir <dir>", `JetStream store of a started nats-server (${ENV.natsStoreDir})`)
     .option("--nats-websocket-port <port>", `WebSocket port of a started nats-server (${ENV.natsWebsocketPort}; default 4223)`)
-    .option("--detached", "run the host in the background; stop it with `trellis down`");
+    .option("--detached", "run the host in the background; stop it with `trellis down`")
+    .option("--require-signed", `refuse components and providers without valid claims (${ENV.requireSigned}=true)`)
+    .option("--allowed-issuer <key>", `accept only claims from this issuer, A… (repeat; ${ENV.allowedIssuers}, comma-separated)`, collect)
+    .option("--secrets-topic <prefix>", `subject prefix of the secrets backend, e.g. wasmcloud.secrets (${ENV.secretsTopic}; WASMCLOUD_SECRETS_TOPIC honoured)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -162,6 +168,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             cacheDir: flags.cacheDir ?? env[ENV.cacheDir],
             logger,
             workloads: defaultWorkloads(workloadOptions(flags, env)),
+            ...securityOptions(flags, env),
           });
         } catch (err) {
           await nats?.stop();
@@ -237,4 +244,19 @@ async function upDetached(env: Env, lattice: string, output: string) {
   }
   void output;
   throw new TrellisError(ErrorCode.Internal, `the background host did not come up; see ${logPath}`);
+}
+
+/** `--require-signed`, `--allowed-issuer`, `--secrets-topic` and their env twins (flag over env). */
+function securityOptions(flags: UpFlags, env: Env): { requireSigned: boolean; allowedIssuers: string[]; secretsTopic?: string } {
+  const req = env[ENV.requireSigned];
+  if (req !== undefined && !["true", "false", "1", "0", ""].includes(req)) {
+    throw new InvalidArgumentError(ENV.requireSigned, `${ENV.requireSigned} must be true or false`);
+  }
+  const issuers = flags.allowedIssuer ?? (env[ENV.allowedIssuers] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const topic = flags.secretsTopic ?? env[ENV.secretsTopic] ?? env.WASMCLOUD_SECRETS_TOPIC;
+  return {
+    requireSigned: flags.requireSigned === true || req === "true" || req === "1",
+    allowedIssuers: issuers,
+    ...(topic ? { secretsTopic: topic } : {}),
+  };
 }
