@@ -187,3 +187,19 @@ export const CLAIMS_KEY_PREFIX = "CLAIMS_";
 export function claimsKey(subject: string): string {
   return `${CLAIMS_KEY_PREFIX}${subject}`;
 }
+
+// ---- Secrets backend (src/secrets, reference §6.5, ADR 0017) --------------------------------------
+
+/** Secrets backend API version token (reference §6.5). */
+export const SECRETS_API_VERSION = "v1alpha1";
+
+/** Subjects of a secrets backend: `{topic}.v1alpha1.{backend}.server_xkey` and `.get` (reference §6.5). */
+export const secretsSubjects = {
+  serverXkey: (topic: string, backend: string) => `${topic}.${SECRETS_API_VERSION}.${backend}.server_xkey`,
+  get: (topic: string, backend: string) => `${topic}.${SECRETS_API_VERSION}.${backend}.get`,
+} as const;
+
+/** Link puts to one provider instance, keyed by its xkey public key: used for links that carry sealed secrets (reference §4.3). */
+export function providerInstanceLinkPut(lattice: string, xkeyPublic: string): string {
+  return `${PROVIDER_RPC_PREFIX}.${lattice}.${xkeyPublic}.linkdefs.put`;
+}

@@ -25,6 +25,7 @@ import { builtinLabels, friendlyName, hostKeys } from "./identity.ts";
 import { type HostConfig, type HostOptions, compileHostOptions } from "./options.ts";
 import { hostRoutes } from "./routes.ts";
 import type { ComponentManager, ProviderManager, WorkloadContext } from "./workloads.ts";
+import { hostSecretsIdentity, SecretsClient } from "../secrets/client.ts";
 
 /** Lifecycle of a {@link Host}. */
 export type HostState = "STARTING" | "RUNNING" | "STOPPING" | "STOPPED";
@@ -134,6 +135,13 @@ export class Host {
       config: this.lattice.config,
       events: this.events,
       specs: this.lattice.specs,
+      secrets: new SecretsClient({
+        nc: this.nc,
+        topic: this.config.secretsTopic,
+        identity: hostSecretsIdentity(this.id, this.friendlyName),
+        config: this.lattice.config,
+        timeoutMs: Math.max(this.config.rpcTimeoutMs, 2000),
+      }),
       claims: {
         policy: this.config.claims,
         record: (stored) => {

@@ -10,6 +10,7 @@ import type { ConfigSource, EventPublisher, LinkSource } from "../core/ports.ts"
 import type { Logger } from "../core/logger.ts";
 import type { ComponentSpecification } from "../core/host.ts";
 import type { ClaimsPolicy } from "../claims/policy.ts";
+import type { SecretsClient } from "../secrets/client.ts";
 
 /** What the host gives a workload manager when it starts it. */
 export interface WorkloadContext {
@@ -30,6 +31,8 @@ export interface WorkloadContext {
   specs: ComponentSpecs;
   /** What the host requires of claims, and where verified claims are recorded; absent: signing optional, nothing recorded. */
   claims?: WorkloadClaims;
+  /** Fetches secrets for workloads and holds the host xkey (src/secrets); absent: secret references fail. */
+  secrets?: SecretsClient;
 }
 
 /** Claims checks at load and their record (src/claims, docs/adr/0016-claims.md). */

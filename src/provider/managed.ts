@@ -12,8 +12,10 @@ import type { InterfaceLinkDefinition, Link } from "../core/link.ts";
 import { linksEqual } from "../core/link.ts";
 import type { Logger } from "../core/logger.ts";
 import type { ProviderDescription } from "../core/host.ts";
-import { providerRpc } from "../core/subjects.ts";
-import { toInterfaceLinkDefinition } from "../link/notify.ts";
+import { providerInstanceLinkPut, providerRpc } from "../core/subjects.ts";
+import { linkHasSecrets, toInterfaceLinkDefinition } from "../link/notify.ts";
+import { newXKey, xkeySeed } from "../secrets/xkey.ts";
+import type { KeyPair } from "@nats-io/nkeys";
 import type { WorkloadContext } from "../host/workloads.ts";
 import { encodeHostData, type HostData } from "./host-data.ts";
 import { describeExit, ProviderProcess } from "./process.ts";
@@ -76,6 +78,9 @@ export class ManagedProvider {
   #delivered: Link[] | undefined;
   #lastConfig = "";
   #unwatchConfig: (() => void) | undefined;
+  #unwatchLinks: (() => void) | undefined;
+  /** This provider's xkey (reference §4.1 step 4): kept across restarts; link secrets are sealed to it. */
+  readonly #xkey: KeyPair = newXKey();
 
   constructor(
     spec: ProviderSpec,
@@ -125,10 +130,18 @@ export class ManagedProvider {
     this.#unwatchConfig = this.#ctx.config.onChange((name) => {
       if (this.spec.configNames.includes(name)) this.#pushConfig();
     });
+    // Links with secrets are delivered by this host, sealed to this instance (the put notifier skips them).
+    this.#unwatchLinks = this.#ctx.links.onChange((change) => {
+      if (this.#delivered !== undefined) return; // the catch-up after the first health check delivers them
+      for (const l of change.added) {
+        if (linkHasSecrets(l) && (l.source_id === this.spec.id || l.target === this.spec.id)) void this.#publishPut(l);
+      }
+    });
     try {
       await this.#spawn();
     } catch (err) {
       this.#unwatchConfig();
+      this.#unwatchLinks?.();
       this.#fail(TrellisError.from(err, ErrorCode.Provider).message);
       throw err;
     }
@@ -145,9 +158,45 @@ export class ManagedProvider {
     });
   }
 
+  /**
+   * The provider-facing form of a link; this provider's side of its secrets (`SECRET_…` names) fetched with the
+   * provider's claims and sealed from the host xkey to this provider's xkey (reference §2.2, §6.3).
+   * @throws SecretsError when a secret cannot be fetched (the message names it, never its value).
+   */
+  async #linkDefinition(l: Link): Promise<InterfaceLinkDefinition> {
+    const def = await toInterfaceLinkDefinition(l, this.#ctx.config);
+    if (!linkHasSecrets(l)) return def;
+    const secrets = this.#ctx.secrets;
+    if (!secrets) throw new TrellisError(ErrorCode.Secrets, `link ${l.source_id} -> ${l.target} names secrets, but this host has no secrets support`);
+    const mine = l.target === this.spec.id ? l.target_config : l.source_config;
+    const bundle = await secrets.fetch(mine, this.spec.claims?.jwt, this.spec.annotations["wasmcloud.dev/appspec"]);
+    const sealed = bundle.sealFor(secrets.identity.xkey, this.#xkey.getPublicKey());
+    return l.target === this.spec.id ? { ...def, target_secrets: sealed } : { ...def, source_secrets: sealed };
+  }
+
+  /** Publishes a link put: links with secrets to this instance's xkey subject, others to the provider id. */
+  async #publishPut(l: Link): Promise<void> {
+    try {
+      const def = await this.#linkDefinition(l);
+      const subject = linkHasSecrets(l) ? providerInstanceLinkPut(this.#ctx.lattice, this.#xkey.getPublicKey()) : providerRpc.linkPut(this.#ctx.lattice, this.spec.id);
+      this.#ctx.nc.publish(subject, JSON.stringify(def));
+    } catch (err) {
+      this.#logger.warn("cannot deliver a link to the provider", { source_id: l.source_id, target: l.target, link_name: l.name, error: (err as Error).message });
+    }
+  }
+
   async #hostData(): Promise<{ data: HostData; links: Link[] }> {
-    const links = this.#currentLinks();
-    const defs: InterfaceLinkDefinition[] = await Promise.all(links.map((l) => toInterfaceLinkDefinition(l, this.#ctx.config)));
+    const all = this.#currentLinks();
+    const links: Link[] = [];
+    const defs: InterfaceLinkDefinition[] = [];
+    for (const l of all) {
+      try {
+        defs.push(await this.#linkDefinition(l));
+        links.push(l);
+      } catch (err) {
+        this.#logger.warn("link left out of host data: its secrets cannot be fetched", { source_id: l.source_id, target: l.target, link_name: l.name, error: (err as Error).message });
+      }
+    }
     const config = this.#ctx.config.current(this.spec.configNames);
     this.#lastConfig = JSON.stringify(config);
     const data: HostData = {
@@ -164,8 +213,8 @@ export class ManagedProvider {
       cluster_issuers: [],
       config,
       secrets: {},
-      host_xkey_public_key: "",
-      provider_xkey_private_key: "",
+      host_xkey_public_key: this.#ctx.secrets?.identity.xkey.getPublicKey() ?? "",
+      provider_xkey_private_key: this.#ctx.secrets ? xkeySeed(this.#xkey) : "",
       default_rpc_timeout_ms: this.#ctx.rpcTimeoutMs,
       structured_logging: this.#cfg.structuredLogging,
       log_level: this.#cfg.providerLogLevel,
@@ -334,10 +383,7 @@ export class ManagedProvider {
       const del = { ...l, interfaces: [...l.interfaces], source_config: {}, target_config: {}, source_secrets: null, target_secrets: null };
       this.#ctx.nc.publish(providerRpc.linkDel(this.#ctx.lattice, this.spec.id), JSON.stringify(del));
     }
-    for (const l of added) {
-      const def = await toInterfaceLinkDefinition(l, this.#ctx.config);
-      this.#ctx.nc.publish(providerRpc.linkPut(this.#ctx.lattice, this.spec.id), JSON.stringify(def));
-    }
+    for (const l of added) await this.#publishPut(l);
   }
 
   /** Publishes the merged provider config on `config.update` when it changed (reference §3.4). */
@@ -361,6 +407,7 @@ export class ManagedProvider {
     this.#status = "stopping";
     if (this.#timer) clearTimeout(this.#timer);
     this.#unwatchConfig?.();
+    this.#unwatchLinks?.();
     const proc = this.#proc;
     if (proc && proc.exit === undefined) {
       const deadline = Date.now() + this.#cfg.shutdownDelayMs;

@@ -13,6 +13,8 @@ export type { LinkOutcome } from "./links.ts";
 export { remoteSettings, readHostData, remoteHostData } from "./startup.ts";
 export type { RemoteSettings } from "./startup.ts";
 export { TRACE_CONFIG_KEY, TRACE_PREFIX } from "./trace.ts";
+export { SecretOpener, secretString } from "./secrets.ts";
+export type { SecretValue } from "./secrets.ts";
 export type {
   ProviderDefinition,
   ProviderContext,

@@ -1,0 +1,188 @@
+/**
+ * Secrets (issue 10 items 2–3): the first-party backend (values sealed at rest in JetStream KV, requests and replies
+ * sealed with xkeys, reference §6.5), and sealed delivery of a link's target secret to a TypeScript-SDK provider
+ * (reference §2.2, §6.3): kv-redis, signed, opens the Redis password and uses it against a real
+ * `redis-server` with `requirepass`. Meanwhile a subscriber on `>`, a dump of every KV bucket, the host log, the
+ * provider's output and every event are searched for the password's plain text.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Redis } from "ioredis";
+import { newIssuer, providerClaimsPath, signProvider } from "../src/claims/index.ts";
+import { invoke, type InterfaceType } from "../src/invocation/index.ts";
+import { providerSupervisor } from "../src/provider/supervisor.ts";
+import { SecretsClient, hostSecretsIdentity } from "../src/secrets/client.ts";
+import { SecretsServer } from "../src/secrets/server.ts";
+import { SecretStore } from "../src/secrets/store.ts";
+import { policyString, referenceToConfig } from "../src/secrets/types.ts";
+import { newXKey } from "../src/secrets/xkey.ts";
+import { startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "../src/testing/index.ts";
+import { BUCKET_HANDLES, KEYVALUE_STORE } from "../providers/kv-redis/keyvalue-exports.ts";
+import { recordingLogger, type LogRecord } from "./support/components.ts";
+import { FAST_SUPERVISION } from "./support/providers.ts";
+import { testLattice, type TestLattice } from "./support/lattice.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const TOPIC = "wasmcloud.secrets";
+
+type Ok<T> = { tag: "ok"; val: T } | { tag: "err"; val: { tag: string; val?: string } };
+
+describe("secrets: backend, sealed delivery to a TypeScript provider, nothing in the clear", () => {
+  let nats: TestNats;
+  let redis: TestRedis;
+  let t: TestLattice;
+  let server: SecretsServer;
+  let wire: Buffer[];
+  let spy: NatsConnection;
+  const hostLog: LogRecord[] = [];
+  const providerOutput: string[] = [];
+  const password = `pw-${randomUUID()}`;
+  const issuer = newIssuer();
+  let providerScript: string;
+  let hostId: string;
+
+  before(async () => {
+    nats = await startTestNats();
+    redis = await startTestRedis({ private: true });
+    t = await testLattice(nats);
+    wire = [];
+    spy = await t.connection();
+    spy.subscribe(">", {
+      callback: (_e, m) => {
+        wire.push(Buffer.from(m.data));
+        if (m.headers) wire.push(Buffer.from(m.headers.toString()));
+      },
+    });
+    await spy.flush();
+    const host = await t.startHost({
+      secretsTopic: TOPIC,
+      logger: recordingLogger(hostLog, { who: "host" }),
+      workloads: { providers: providerSupervisor({ ...FAST_SUPERVISION, onOutput: (_id, _s, line) => providerOutput.push(line) }) },
+    });
+    hostId = host.id;
+    // the operator stores the secret (sealed at rest) and a reference to it named SECRET_redis
+    server = await SecretsServer.start({ nc: await t.connection(), topic: TOPIC, xkey: newXKey(), logger: recordingLogger(hostLog, { who: "backend" }) });
+    await server.store.put("redis-pass", { string_secret: password });
+    await t.client.putConfig("SECRET_redis", referenceToConfig({ name: "password", backend: "nats-kv", key: "redis-pass", policy: policyString() }));
+    // Redis now requires the password
+    const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await admin.config("SET", "requirepass", password);
+    } finally {
+      admin.disconnect();
+    }
+    // a signed kv-redis provider (claims file beside a wrapper script)
+    const dir = await mkdtemp(path.join(tmpdir(), "trellis-secrets-"));
+    providerScript = path.join(dir, "kv-redis.ts");
+    await writeFile(
+      providerScript,
+      `import { runProvider } from ${JSON.stringify(path.join(ROOT, "packages/provider-sdk/src/index.ts"))};\n` +
+        `import { kvRedisProvider } from ${JSON.stringify(path.join(ROOT, "providers/kv-redis/main.ts"))};\n` +
+        "await runProvider(kvRedisProvider({ drainMs: 100 }));\n",
+    );
+    await writeFile(providerClaimsPath(providerScript), signProvider(providerScript, { issuerSeed: issuer.seed, name: "kv-redis" }).jwt);
+  });
+  after(async () => {
+    await server?.stop();
+    await t?.close();
+    await redis?.stop();
+    await nats?.stop();
+  });
+
+  const kv = (source: string) => (fn: string, args: unknown[]) =>
+    invoke(t.client.nc, { lattice: t.lattice, targetId: "kvr", iface: KEYVALUE_STORE.name, fn, sourceId: source, linkName: "default", timeoutMs: 5000 }, KEYVALUE_STORE.functions[fn]!, args, BUCKET_HANDLES) as Promise<Ok<unknown>>;
+
+  test("the provider opens its link's target secret and authenticates to Redis with it; no plain text anywhere", async () => {
+    const ev = await t.recordEvents();
+    await t.client.putConfig("redis-url", { url: redis.url });
+    // a link put before the provider starts arrives in host data; one put after it arrives on the instance's xkey subject
+    await t.client.putLink({ source_id: "app1", target: "kvr", wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["atomics", "store"], target_config: ["redis-url", "SECRET_redis"] });
+    await t.client.startProvider(hostId, { provider_id: "kvr", provider_ref: providerScript });
+    await t.client.putLink({ source_id: "app2", target: "kvr", wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["atomics", "store"], target_config: ["redis-url", "SECRET_redis"] });
+    // and one without the secret, to show Redis really refuses without it
+    await t.client.putLink({ source_id: "nopass", target: "kvr", wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["atomics", "store"], target_config: ["redis-url"] });
+
+    for (const source of ["app1", "app2"]) {
+      const r = await waitFor(async () => {
+        const open = await kv(source)("open", ["b"]).catch(() => undefined);
+        if (!open || open.tag !== "ok") return undefined;
+        const set = await kv(source)("[method]bucket.set", ["b", `k-${source}`, new TextEncoder().encode("v")]);
+        return set.tag === "ok" ? set : undefined;
+      }, { timeoutMs: 15_000, message: `${source} writes through the password-protected link` });
+      assert.equal(r.tag, "ok");
+    }
+    const check = new Redis(redis.url, { password, lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      assert.equal(await check.get("b:k-app1"), "v");
+      assert.equal(await check.get("b:k-app2"), "v");
+    } finally {
+      check.disconnect();
+    }
+    const refused = await waitFor(async () => {
+      const open = await kv("nopass")("open", ["b"]).catch(() => undefined);
+      if (!open) return undefined;
+      const set = await kv("nopass")("[method]bucket.set", ["b", "x", new TextEncoder().encode("v")]).catch((e: Error) => ({ tag: "err", val: { tag: "other", val: e.message } }) as Ok<unknown>);
+      return set;
+    });
+    assert.equal(refused.tag, "err", "without the secret Redis refuses the write");
+
+    // the evidence: wire, every KV bucket, host and backend log, provider output, events
+    await spy.flush();
+    const needle = Buffer.from(password);
+    assert.ok(wire.length > 50, "the spy saw the run");
+    assert.equal(wire.filter((b) => b.includes(needle)).length, 0, "no NATS message carries the password in plain text");
+    const jsm = await jetstreamManager(spy);
+    let dumped = 0;
+    for await (const si of jsm.streams.list()) {
+      for (let seq = si.state.first_seq; seq <= si.state.last_seq; seq++) {
+        const m = await jsm.streams.getMessage(si.config.name, { seq }).catch(() => undefined);
+        if (!m) continue;
+        dumped++;
+        assert.ok(!Buffer.from(m.data).includes(needle), `stream ${si.config.name} seq ${seq} holds the password in plain text`);
+        assert.ok(!m.subject.includes(password));
+      }
+    }
+    assert.ok(dumped > 3, "the KV dump saw entries");
+    assert.ok(!JSON.stringify(hostLog).includes(password), "the host and backend logs never hold the password");
+    assert.ok(hostLog.length > 5);
+    assert.ok(!providerOutput.join("\n").includes(password), "the provider's output never holds it");
+    assert.ok(!JSON.stringify(ev.events).includes(password), "no event holds it");
+  });
+
+  test("the backend keeps values sealed at rest and refuses unsigned or unknown requests", async () => {
+    const nc = await t.connection();
+    const store = await SecretStore.open(nc, "nats-kv", newXKey());
+    await assert.rejects(store.get("redis-pass"), /cannot be opened with this backend's key/, "another key cannot open the stored value");
+    const client = new SecretsClient({ nc, topic: TOPIC, identity: hostSecretsIdentity("NTEST", "test-host"), config: await configOf(t) });
+    await assert.rejects(client.fetch(["SECRET_redis"], undefined), /not signed, and secrets are only given to signed components and providers/);
+    const forged = `${["eyJ0eXAiOiJqd3QiLCJhbGciOiJFZDI1NTE5In0", Buffer.from(JSON.stringify({ iss: issuer.publicKey, sub: "MX", iat: 1, jti: "x" })).toString("base64url"), "AAAA"].join(".")}`;
+    await assert.rejects(client.fetch(["SECRET_redis"], forged), /refused by the backend: \{"InvalidEntityJWT"/);
+    await assert.rejects(client.fetch(["SECRET_missing"], forged), /secret reference SECRET_missing does not exist/);
+    const noTopic = new SecretsClient({ nc, topic: undefined, identity: hostSecretsIdentity("NTEST", "h"), config: await configOf(t) });
+    await assert.rejects(noTopic.fetch(["SECRET_redis"], forged), /no secrets topic/);
+  });
+});
+
+/** A ConfigSource over the lattice's CONFIGDATA through the control client. */
+async function configOf(t: TestLattice) {
+  return {
+    resolve: async (names: readonly string[]) => {
+      const out: Record<string, string> = {};
+      for (const n of names) {
+        const v = await t.client.getConfig(n);
+        if (!v) throw new Error(`Config ${n} does not exist`);
+        Object.assign(out, v);
+      }
+      return out;
+    },
+    current: () => ({}),
+    onChange: () => () => undefined,
+  };
+}
