@@ -16,7 +16,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { newIssuer, providerClaimsPath, signProvider } from "../src/claims/index.ts";
-import { invoke, type InterfaceType } from "../src/invocation/index.ts";
+import { invoke } from "../src/invocation/index.ts";
 import { providerSupervisor } from "../src/provider/supervisor.ts";
 import { SecretsClient, hostSecretsIdentity } from "../src/secrets/client.ts";
 import { SecretsServer } from "../src/secrets/server.ts";
