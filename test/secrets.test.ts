@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -167,6 +168,34 @@ describe("secrets: backend, sealed delivery to a TypeScript provider, nothing in
     await assert.rejects(client.fetch(["SECRET_missing"], forged), /secret reference SECRET_missing does not exist/);
     const noTopic = new SecretsClient({ nc, topic: undefined, identity: hostSecretsIdentity("NTEST", "h"), config: await configOf(t) });
     await assert.rejects(noTopic.fetch(["SECRET_redis"], forged), /no secrets topic/);
+  });
+
+  test("trellis secret keygen / put --stdin / list / get / del", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "trellis-secret-cli-"));
+    const keyFile = path.join(dir, "backend.xk");
+    const run = (args: string[], input?: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const child = execFile(process.execPath, [path.join(ROOT, "bin", "trellis.mjs"), "--nats-url", t.nats.url, "--lattice", t.lattice, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+        );
+        child.stdin?.end(input ?? "");
+      });
+    assert.equal((await run(["secret", "keygen", keyFile])).code, 0);
+    const value = `cli-${randomUUID()}`;
+    const put = await run(["secret", "put", "api-token", "--stdin", "--key-file", keyFile, "--backend", "cli-kv"], `${value}\n`);
+    assert.equal(put.code, 0, put.stderr);
+    assert.ok(!put.stdout.includes(value));
+    assert.deepEqual(await t.client.getConfig("SECRET_api-token"), referenceToConfig({ name: "api-token", backend: "cli-kv", key: "api-token", policy: policyString() }));
+    const list = await run(["secret", "list", "--key-file", keyFile, "--backend", "cli-kv"]);
+    assert.match(list.stdout, /^api-token\tversion \d+$/m);
+    assert.ok(!list.stdout.includes(value));
+    const get = await run(["secret", "get", "api-token", "--key-file", keyFile, "--backend", "cli-kv"]);
+    assert.equal(get.stdout.trim(), value);
+    assert.equal((await run(["secret", "del", "api-token", "--key-file", keyFile, "--backend", "cli-kv"])).code, 0);
+    assert.equal(await t.client.getConfig("SECRET_api-token"), undefined);
+    const gone = await run(["secret", "get", "api-token", "--key-file", keyFile, "--backend", "cli-kv"]);
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /secret api-token not found/);
   });
 });
 

@@ -15,6 +15,7 @@ import { registerLinkCommands } from "./commands/link.ts";
 import { registerProviderCommands } from "./commands/provider.ts";
 import { registerUpCommands } from "./commands/up.ts";
 import { registerClaimsCommands } from "./commands/claims.ts";
+import { registerSecretCommands } from "./commands/secret.ts";
 
 const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
@@ -39,6 +40,7 @@ registerComponentCommands(program, ctx);
 registerProviderCommands(program, ctx);
 registerAppCommands(program, ctx);
 registerClaimsCommands(program, ctx);
+registerSecretCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);
