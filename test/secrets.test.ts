@@ -17,7 +17,11 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { newIssuer, providerClaimsPath, signProvider } from "../src/claims/index.ts";
-import { invoke } from "../src/invocation/index.ts";
+import { invoke, invokeJson } from "../src/invocation/index.ts";
+import { componentRuntime } from "../src/component/index.ts";
+import { signComponent } from "../src/claims/index.ts";
+import { readFile } from "node:fs/promises";
+import { buildSecretsGuest } from "./support/secrets-guest.ts";
 import { providerSupervisor } from "../src/provider/supervisor.ts";
 import { SecretsClient, hostSecretsIdentity } from "../src/secrets/client.ts";
 import { SecretsServer } from "../src/secrets/server.ts";
@@ -168,6 +172,31 @@ describe("secrets: backend, sealed delivery to a TypeScript provider, nothing in
     await assert.rejects(client.fetch(["SECRET_missing"], forged), /secret reference SECRET_missing does not exist/);
     const noTopic = new SecretsClient({ nc, topic: undefined, identity: hostSecretsIdentity("NTEST", "h"), config: await configOf(t) });
     await assert.rejects(noTopic.fetch(["SECRET_redis"], forged), /no secrets topic/);
+  });
+
+  test("a component reads its secret through wasmcloud:secrets/store + reveal; an unsigned one gets none", async () => {
+    const guest = await buildSecretsGuest();
+    const signed = path.join(path.dirname(guest), "secrets-guest_s.wasm");
+    await writeFile(signed, signComponent(await readFile(guest), { issuerSeed: issuer.seed, name: "secrets-guest" }).bytes);
+    const apiPassword = `api-${randomUUID()}`;
+    await server.store.put("api_password", { string_secret: apiPassword });
+    await t.client.putConfig("SECRET_api", referenceToConfig({ name: "api_password", backend: "nats-kv", key: "api_password", policy: policyString() }));
+    const ev = await t.recordEvents();
+    const host = await t.startHost({ secretsTopic: TOPIC, cacheDir: path.dirname(guest), logger: recordingLogger(hostLog, { who: "host2" }), workloads: { components: componentRuntime() } });
+    await t.client.scaleComponent(host.id, { component_ref: signed, component_id: "reader", count: 1, config: ["SECRET_api"] });
+    await waitFor(async () => (await t.client.getInventory(host.id)).components.some((c) => c.id === "reader"), { timeoutMs: 30_000, message: "reader running" });
+    // fetched and delivered at start: nothing so far carries it in plain text (the component itself returns it below)
+    await spy.flush();
+    assert.equal(wire.filter((b) => b.includes(Buffer.from(apiPassword))).length, 0, "the component's secret never crosses NATS in plain text");
+    const run = (key: string) => invokeJson(t.client.nc, { lattice: t.lattice, targetId: "reader", iface: "test:secrets/api", fn: "run", timeoutMs: 5000 }, [key]);
+    assert.equal(await run("api_password"), apiPassword);
+    assert.equal(await run("other"), "<not-found>");
+
+    await t.client.scaleComponent(host.id, { component_ref: guest, component_id: "unsigned-reader", count: 1, config: ["SECRET_api"] });
+    const failed = await waitFor(() => ev.ofType("component_scale_failed").find((e) => (e.data as { component_id?: string }).component_id === "unsigned-reader"), { timeoutMs: 30_000 });
+    assert.match(String((failed.data as { error?: string }).error), /secret SECRET_api cannot be fetched: the entity is not signed/);
+    assert.ok(!JSON.stringify(hostLog).includes(apiPassword));
+    assert.ok(!JSON.stringify(ev.events).includes(apiPassword));
   });
 
   test("trellis secret keygen / put --stdin / list / get / del", async () => {

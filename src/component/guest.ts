@@ -25,6 +25,8 @@ import { capMemory, WASM_PAGE } from "./wasm-patch.ts";
 import { collectResponse, IncomingRequest, ResponseOutparam } from "./wasi/http.ts";
 import { VALUE_RESOURCES } from "./wasi/blobstore.ts";
 import { localImports, type GuestContext, type GuestLogLevel } from "./wasi/index.ts";
+import { type GuestSecrets, openGuestSecrets } from "../secrets/client.ts";
+import type { SecretValue } from "../secrets/types.ts";
 
 /** Everything a worker needs to run one component (plain data: it crosses the thread boundary). */
 export interface GuestSpec {
@@ -42,6 +44,8 @@ export interface GuestSpec {
   links: LinkTable;
   config: Record<string, string>;
   env: [string, string][];
+  /** The component's secrets, sealed (src/secrets `SecretBundle.sealForGuest`); opened only inside the guest. */
+  secrets?: GuestSecrets | undefined;
 }
 
 /** Services of the worker a component uses. */
@@ -101,6 +105,7 @@ export class GuestComponent {
   readonly #waiters: { resolve: (i: Instance) => void; reject: (e: unknown) => void }[] = [];
   readonly #exportNames = new Map<string, string>();
   #closed = false;
+  #secrets: Map<string, SecretValue> | undefined;
 
   constructor(spec: GuestSpec, deps: GuestDeps) {
     this.spec = spec;
@@ -182,6 +187,7 @@ export class GuestComponent {
           ...(level === "critical" ? { critical: true } : {}),
         }),
       config: () => this.spec.config,
+      secret: (key) => (this.#secrets ??= openGuestSecrets(this.spec.secrets)).get(key),
       setLinkName: (name, interfaces) => {
         const missing = interfaces.find((i) => this.spec.links[name]?.[i] === undefined);
         for (const i of interfaces) inst.linkNames.set(i, name);

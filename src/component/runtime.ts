@@ -24,6 +24,8 @@ import { buildLinkTable } from "./routing.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
 import { checkComponentClaims } from "./claims.ts";
+import type { GuestSecrets } from "../secrets/client.ts";
+import { isSecretName } from "../secrets/types.ts";
 import { componentEventClaims, type ComponentMetadata, describeClaims, type Token } from "../claims/index.ts";
 
 /** Host policy for guests (issue 3 §3, §4). Every field is optional. */
@@ -54,7 +56,7 @@ export interface ComponentPolicy {
  * root of the compiled-output cache), plus the runtime's own policy.
  */
 export interface ComponentRuntimeOptions
-  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events" | "claims"> {
+  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events" | "claims" | "secrets"> {
   policy?: ComponentPolicy;
   /**
    * `COMPONENT_{id}` writer shared with the host's link bookkeeping (src/host/workloads.ts `ComponentSpecs`). When
@@ -79,6 +81,8 @@ interface Managed {
   compiled: CompiledComponent;
   /** Verified embedded claims; undefined when unsigned. */
   claims?: Token<ComponentMetadata> | undefined;
+  /** The component's secrets (its `SECRET_…` config names), sealed for its worker. */
+  secrets?: GuestSecrets | undefined;
 }
 
 interface ResolvedPolicy {
@@ -304,8 +308,9 @@ export class ComponentRuntime {
           return;
         }
         if (!req.componentRef) throw new InvalidArgumentError("component_ref", `component_ref is required to start component ${id}`);
-        const config = await this.#o.config.resolve(req.config);
+        const config = await this.#o.config.resolve(req.config.filter((n) => !isSecretName(n)));
         const { compiled, claims } = await this.#compile(req.componentRef, id);
+        const secrets = await this.#secrets(req.config, claims, req.annotations);
         const m: Managed = {
           id,
           imageRef: req.componentRef,
@@ -315,6 +320,7 @@ export class ComponentRuntime {
           limits: req.limits,
           compiled,
           claims,
+          secrets,
         };
         await this.#load(m, config);
         this.#components.set(id, m);
@@ -332,7 +338,7 @@ export class ComponentRuntime {
         return;
       }
       if (req.config.join("\0") !== cur.config.join("\0")) {
-        const config = await this.#o.config.resolve(req.config);
+        const config = await this.#o.config.resolve(req.config.filter((n) => !isSecretName(n)));
         cur.config = req.config;
         await this.#pool.setConfig(id, config);
       }
@@ -364,9 +370,11 @@ export class ComponentRuntime {
     const old = { ...cur };
     try {
       const { compiled, claims } = await this.#compile(ref, id);
-      const next: Managed = { ...cur, imageRef: ref, compiled, claims, annotations: annotations ?? cur.annotations };
+      const nextAnnotations = annotations ?? cur.annotations;
+      const secrets = await this.#secrets(cur.config, claims, nextAnnotations);
+      const next: Managed = { ...cur, imageRef: ref, compiled, claims, secrets, annotations: nextAnnotations };
       // the worker swaps the subscription only once the new code is instantiated: no gap in serving
-      await this.#load(next, this.#o.config.current(cur.config));
+      await this.#load(next, this.#o.config.current(cur.config.filter((n) => !isSecretName(n))));
       this.#components.set(id, next);
       await this.#putSpec(id, ref);
       this.#log.info("component updated", { component_id: id, from: old.imageRef, to: ref });
@@ -399,6 +407,19 @@ export class ComponentRuntime {
     return { compiled: await compileComponent(bytes, this.#o.cacheDir), claims };
   }
 
+  /**
+   * Fetches the secrets named by `SECRET_…` entries of the component's config list with its claims, sealed for its
+   * worker (docs/adr/0017-secrets.md).
+   * @throws SecretsError naming the secret (no topic, unsigned component, missing reference, refused).
+   */
+  async #secrets(configNames: string[], claims: Token<ComponentMetadata> | undefined, annotations: Record<string, string>): Promise<GuestSecrets | undefined> {
+    if (!configNames.some(isSecretName)) return undefined;
+    const client = this.#o.secrets;
+    if (!client) throw new TrellisError(ErrorCode.Secrets, "this component names secrets, but this host has no secrets support");
+    const bundle = await client.fetch(configNames, claims?.jwt, annotations["wasmcloud.dev/appspec"]);
+    return bundle.sealForGuest(client.identity.xkey);
+  }
+
   async #load(m: Managed, config: Record<string, string>): Promise<void> {
     const mem = Number(m.limits["max_linear_memory"] ?? NaN);
     const time = Number(m.limits["max_execution_time"] ?? NaN);
@@ -414,6 +435,7 @@ export class ComponentRuntime {
       links: buildLinkTable(this.#o.links.linksFrom(m.id)),
       config,
       env: this.#policy.env,
+      secrets: m.secrets,
     });
     // …and a change that arrived while the worker was loading (when it had no table to update) is applied now.
     await this.#pool.setLinks(m.id, buildLinkTable(this.#o.links.linksFrom(m.id)));
@@ -518,6 +540,7 @@ export function componentRuntime(
       links: ctx.links,
       config: ctx.config,
       claims: ctx.claims,
+      secrets: ctx.secrets,
       events: ctx.events,
       specs: ctx.specs,
       ...(options.policy ? { policy: options.policy } : {}),

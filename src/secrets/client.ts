@@ -13,7 +13,7 @@ import { ErrorCode, TrellisError } from "../core/errors.ts";
 import type { ConfigSource } from "../core/ports.ts";
 import { secretsSubjects } from "../core/subjects.ts";
 import { configToReference, HOST_XKEY_HEADER, isSecretName, RESPONSE_XKEY_HEADER, type SecretReference, type SecretRequest, type SecretResponse, type SecretValue } from "./types.ts";
-import { checkXKeyPublic, newXKey, openJson, sealJson } from "./xkey.ts";
+import { checkXKeyPublic, newXKey, openJson, sealJson, xkeyFromSeed } from "./xkey.ts";
 
 /** Secrets failure (code `SECRETS_ERROR`); the message names the secret, never a value. */
 export class SecretsError extends TrellisError {
@@ -53,6 +53,18 @@ export class SecretBundle {
     return [...sealJson(Object.fromEntries(this.#values), sender, checkXKeyPublic(recipient))];
   }
 
+  /**
+   * Sealed for a component's worker thread (plain data that crosses `postMessage`): the map sealed from `sender` to a
+   * one-time xkey whose seed travels alongside, so that the value never sits in a plain structure, a log or a
+   * message outside src/secrets. The worker opens it with {@link openGuestSecrets}. Undefined when empty.
+   */
+  sealForGuest(sender: KeyPair): GuestSecrets | undefined {
+    if (this.#values.size === 0) return undefined;
+    const oneTime = newXKey();
+    const sealed = sealJson(Object.fromEntries(this.#values), sender, oneTime.getPublicKey());
+    return { sealed, sender: sender.getPublicKey(), seed: new TextDecoder().decode(oneTime.getSeed()) };
+  }
+
   /** A bundle holding this one's and `other`'s secrets (`other` wins on equal names). */
   merge(other: SecretBundle): SecretBundle {
     return new SecretBundle(new Map([...this.#values, ...other.#values]));
@@ -69,6 +81,25 @@ export class SecretBundle {
   [inspect.custom](): string {
     return `SecretBundle(${this.names().join(", ")})`;
   }
+}
+
+/** Secrets on their way to a component's worker thread: see {@link SecretBundle.sealForGuest}. */
+export interface GuestSecrets {
+  sealed: Uint8Array;
+  /** Public xkey of the sealing host. */
+  sender: string;
+  /** Seed of the one-time recipient key. */
+  seed: string;
+}
+
+/**
+ * Opens {@link GuestSecrets} in the worker: secret values by name, for `wasmcloud:secrets/store`.
+ * @throws TrellisError `SECRETS_ERROR` when they cannot be opened.
+ */
+export function openGuestSecrets(g: GuestSecrets | undefined): Map<string, SecretValue> {
+  if (!g) return new Map();
+  const values = openJson<Record<string, SecretValue>>(g.sealed, xkeyFromSeed(g.seed), g.sender);
+  return new Map(Object.entries(values));
 }
 
 /** The host's identity towards secrets backends: its xkey and a self-signed host JWT (reference §6.1). */
