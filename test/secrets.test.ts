@@ -22,6 +22,8 @@ import { componentRuntime } from "../src/component/index.ts";
 import { signComponent } from "../src/claims/index.ts";
 import { readFile } from "node:fs/promises";
 import { buildSecretsGuest } from "./support/secrets-guest.ts";
+import { componentRuntime as runtimeFactory } from "../src/component/index.ts";
+import { deployApp, parseManifestText } from "../src/app/index.ts";
 import { providerSupervisor } from "../src/provider/supervisor.ts";
 import { SecretsClient, hostSecretsIdentity } from "../src/secrets/client.ts";
 import { SecretsServer } from "../src/secrets/server.ts";
@@ -197,6 +199,110 @@ describe("secrets: backend, sealed delivery to a TypeScript provider, nothing in
     assert.match(String((failed.data as { error?: string }).error), /secret SECRET_api cannot be fetched: the entity is not signed/);
     assert.ok(!JSON.stringify(hostLog).includes(apiPassword));
     assert.ok(!JSON.stringify(ev.events).includes(apiPassword));
+  });
+
+  test("a wadm manifest with secrets: (wasmCloud 1.x examples/security/secrets) deploys; a missing secret fails naming it", async () => {
+    const guest = await buildSecretsGuest();
+    const signed = path.join(path.dirname(guest), "counter_s.wasm");
+    await writeFile(signed, signComponent(await readFile(guest), { issuerSeed: issuer.seed, name: "counter" }).bytes);
+    const apiPassword = `app-${randomUUID()}`;
+    await server.store.put("api_password", { string_secret: apiPassword });
+    await server.store.put("redis_password", { string_secret: password });
+    await t.startHost({
+      secretsTopic: TOPIC,
+      cacheDir: path.dirname(guest),
+      logger: recordingLogger(hostLog, { who: "host3" }),
+      labels: { role: "apps" },
+      workloads: { components: runtimeFactory(), providers: providerSupervisor(FAST_SUPERVISION) },
+    });
+    // examples/security/secrets/wadm.yaml of wasmCloud v1.9.2, with local images and Redis, without the HTTP server
+    const manifest = (name: string, apiKey: string) => `
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: ${name}
+  annotations:
+    description: 'HTTP counter application with authentication, using the wasmcloud:secrets interface'
+spec:
+  policies:
+    - name: nats-kv
+      type: policy.secret.wasmcloud.dev/v1alpha1
+      properties:
+        backend: nats-kv
+  components:
+    - name: counter
+      type: component
+      properties:
+        image: file://${signed}
+        id: ${name}-counter
+        secrets:
+          - name: api_password
+            properties:
+              policy: nats-kv
+              key: ${apiKey}
+      traits:
+        - type: spreadscaler
+          properties:
+            instances: 1
+            spread:
+              - name: apps
+                requirements:
+                  role: apps
+        - type: link
+          properties:
+            target:
+              name: kvredis
+              config:
+                - name: redis-url
+                  properties:
+                    url: ${redis.url}
+              secrets:
+                - name: redis_password
+                  properties:
+                    policy: nats-kv
+                    key: redis_password
+            namespace: wasi
+            package: keyvalue
+            interfaces: [atomics, store]
+    - name: kvredis
+      type: capability
+      properties:
+        image: ${providerScript}
+        id: ${name}-kvredis
+      traits:
+        - type: spreadscaler
+          properties:
+            instances: 1
+            spread:
+              - name: apps
+                requirements:
+                  role: apps
+`;
+    const r = await deployApp(t.client, parseManifestText(manifest("counter-auth", "api_password")).manifest, { wait: true, waitTimeoutMs: 30_000 });
+    assert.equal(r.status.status, "deployed", JSON.stringify(r.status));
+    const run = (key: string) => invokeJson(t.client.nc, { lattice: t.lattice, targetId: "counter-auth-counter", iface: "test:secrets/api", fn: "run", timeoutMs: 5000 }, [key]);
+    assert.equal(await run("api_password"), apiPassword);
+    const set = await waitFor(async () => {
+      const call = (fn: string, args: unknown[]) =>
+        invoke(t.client.nc, { lattice: t.lattice, targetId: "counter-auth-kvredis", iface: KEYVALUE_STORE.name, fn, sourceId: "counter-auth-counter", linkName: "default", timeoutMs: 5000 }, KEYVALUE_STORE.functions[fn]!, args, BUCKET_HANDLES) as Promise<Ok<unknown>>;
+      const open = await call("open", ["app"]).catch(() => undefined);
+      if (open?.tag !== "ok") return undefined;
+      const res = await call("[method]bucket.set", ["app", "k", new TextEncoder().encode("v")]);
+      return res.tag === "ok" ? res : undefined;
+    }, { timeoutMs: 20_000, message: "the app's provider link authenticates to Redis with the link's secret" });
+    assert.equal(set.tag, "ok");
+    assert.deepEqual(await t.client.getConfig("SECRET_counter_auth-api_password"), {
+      name: "api_password",
+      backend: "nats-kv",
+      key: "api_password",
+      policy: JSON.stringify({ type: "properties.secret.wasmcloud.dev/v1alpha1", properties: {} }),
+      type: "secret.wasmcloud.dev/v1alpha1",
+    });
+
+    const missing = await deployApp(t.client, parseManifestText(manifest("missing-secret", "no_such_key")).manifest, { wait: true, waitTimeoutMs: 30_000 });
+    assert.equal(missing.status.status, "failed");
+    assert.match(JSON.stringify(missing), /secret SECRET_missing_secret-api_password \(key no_such_key\) does not exist in secrets backend nats-kv/);
+    assert.ok(!JSON.stringify(hostLog).includes(apiPassword) && !JSON.stringify(hostLog).includes(password));
   });
 
   test("trellis secret keygen / put --stdin / list / get / del", async () => {

@@ -3,7 +3,7 @@
  * kv-redis: a first-party capability provider serving `wasi:keyvalue` `store`, `atomics` and `batch`
  * @0.2.0-draft from Redis. Each link to it gets its own connection to the URL of its target config (`url=redis://…`;
  * default `redis://127.0.0.1:6379`), opened by the link put and closed by the link delete (after a short drain, see
- * ./keyvalue-exports.ts). A link's target secrets `password` (Redis AUTH) or `url` (a URL with credentials) override
+ * ./keyvalue-exports.ts). A link's target secrets `password` (or `redis_password`; Redis AUTH) or `url` (a URL with credentials) override
  * the config; they arrive sealed and are never logged.
  *
  * Start it from a host: `trellis start provider kv-redis kv-redis`; or by hand (a remote provider):
@@ -26,7 +26,7 @@ export function kvRedisProvider(opts: { drainMs?: number } = {}): ProviderDefini
     linkPutAsTarget(link, ctx) {
       // Secrets (docs/security.md): `password` for the Redis AUTH password, or `url` for a whole URL with credentials.
       const settings = redisSettings(link.config, ctx.config(), {
-        password: secretString(link.secrets, "password"),
+        password: secretString(link.secrets, "password") ?? secretString(link.secrets, "redis_password"),
         url: secretString(link.secrets, "url"),
       });
       const b = new RedisBackend(settings, ctx.logger.child({ source_id: link.sourceId, link_name: link.name }));

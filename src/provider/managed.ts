@@ -15,6 +15,7 @@ import type { ProviderDescription } from "../core/host.ts";
 import { providerInstanceLinkPut, providerRpc } from "../core/subjects.ts";
 import { linkHasSecrets, toInterfaceLinkDefinition } from "../link/notify.ts";
 import { newXKey, xkeySeed } from "../secrets/xkey.ts";
+import { isSecretName } from "../secrets/types.ts";
 import type { KeyPair } from "@nats-io/nkeys";
 import type { WorkloadContext } from "../host/workloads.ts";
 import { encodeHostData, type HostData } from "./host-data.ts";
@@ -197,7 +198,7 @@ export class ManagedProvider {
         this.#logger.warn("link left out of host data: its secrets cannot be fetched", { source_id: l.source_id, target: l.target, link_name: l.name, error: (err as Error).message });
       }
     }
-    const config = this.#ctx.config.current(this.spec.configNames);
+    const config = this.#ctx.config.current(this.spec.configNames.filter((c) => !isSecretName(c)));
     this.#lastConfig = JSON.stringify(config);
     const data: HostData = {
       host_id: this.#ctx.hostId,
@@ -389,7 +390,7 @@ export class ManagedProvider {
   /** Publishes the merged provider config on `config.update` when it changed (reference §3.4). */
   #pushConfig(): void {
     if (!this.#proc || this.#proc.exit !== undefined || this.#stopping) return;
-    const config = this.#ctx.config.current(this.spec.configNames);
+    const config = this.#ctx.config.current(this.spec.configNames.filter((c) => !isSecretName(c)));
     const json = JSON.stringify(config);
     if (json === this.#lastConfig) return;
     this.#lastConfig = json;

@@ -212,6 +212,9 @@ export class SecretsClient {
     } finally {
       oneTime.clear();
     }
+    if (resp.error === "SecretNotFound") {
+      throw new SecretsError(`secret ${configName} (key ${ref.key}) does not exist in secrets backend ${ref.backend}`, { secret: configName });
+    }
     if (resp.error !== undefined && resp.error !== null) {
       throw new SecretsError(`secret ${configName} (key ${ref.key}, backend ${ref.backend}) refused by the backend: ${JSON.stringify(resp.error)}`, { secret: configName });
     }
