@@ -96,8 +96,8 @@ export function eventWildcard(lattice: string): string {
 export const providerRpc = {
   /**
    * Link puts. Trellis publishes them to the provider id, reaching every instance on every host and remote providers
-   * (docs/protocol.md, "Provider contract"); wasmCloud 1.x uses a per-instance xkey here because of sealed secrets,
-   * which Trellis does not have (reference §4.3).
+   * (docs/protocol.md, "Provider contract"). Links with secrets go to each instance's xkey instead
+   * ({@link providerInstanceLinkPut}, reference §4.3, docs/adr/0017-secrets.md).
    */
   linkPut: (lattice: string, providerId: string) => `${PROVIDER_RPC_PREFIX}.${lattice}.${providerId}.linkdefs.put`,
   /** Link deletes go to the provider id, reaching every instance on every host. */
