@@ -220,18 +220,22 @@ describe("claims on a host", () => {
 
   test("providers: a signed provider is verified at start, an unsigned or changed one refused by a strict host", async () => {
     const pdir = await mkdtemp(path.join(tmpdir(), "trellis-claims-prov-"));
+    const wrapper =
+      `import { runProvider } from ${JSON.stringify(path.join(ROOT, "packages", "provider-sdk", "src", "index.ts"))};\n` +
+      `import { kvMemory } from ${JSON.stringify(path.join(ROOT, "providers", "kv-memory", "main.ts"))};\n` +
+      "await runProvider(kvMemory);\n";
     const script = path.join(pdir, "kv.ts");
-    await writeFile(script, `import ${JSON.stringify(path.join(ROOT, "providers", "kv-memory", "main.ts"))};\n`);
+    await writeFile(script, wrapper);
     const plain = path.join(pdir, "plain.ts");
-    await writeFile(plain, `import ${JSON.stringify(path.join(ROOT, "providers", "kv-memory", "main.ts"))};\n`);
+    await writeFile(plain, wrapper);
     const { jwt, claims } = signProvider(script, { issuerSeed: issuerA.seed, name: "kv-signed", vendor: "trellis", ver: "0.1.0" });
     await writeFile(providerClaimsPath(script), jwt);
     const host = await t.startHost({ requireSigned: true, workloads: { providers: providerSupervisor(FAST_SUPERVISION) } });
     await t.client.startProvider(host.id, { provider_id: "kvs", provider_ref: script });
-    const p = (await t.client.getInventory(host.id)).providers.find((x) => x.id === "kvs");
-    assert.equal(p?.name, "kv-signed");
-    assert.equal(p?.issuer, issuerA.publicKey);
-    assert.equal(p?.subject, claims.sub);
+    const p = await waitFor(async () => (await t.client.getInventory(host.id)).providers.find((x) => x.id === "kvs" && x.status === "running"), { message: "the signed provider runs" });
+    assert.equal(p.name, "kv-signed");
+    assert.equal(p.issuer, issuerA.publicKey);
+    assert.equal(p.subject, claims.sub);
     const stored = await waitFor(async () => (await t.client.getClaims()).find((c) => c.sub === claims.sub));
     assert.equal(stored.name, "kv-signed");
     assert.equal(stored.issuer, issuerA.publicKey);
