@@ -23,7 +23,7 @@ import { signComponent } from "../src/claims/index.ts";
 import { readFile } from "node:fs/promises";
 import { buildSecretsGuest } from "./support/secrets-guest.ts";
 import { componentRuntime as runtimeFactory } from "../src/component/index.ts";
-import { deployApp, parseManifestText } from "../src/app/index.ts";
+import { deployApp, getAppStatus, parseManifestText } from "../src/app/index.ts";
 import { providerSupervisor } from "../src/provider/supervisor.ts";
 import { SecretsClient, hostSecretsIdentity } from "../src/secrets/client.ts";
 import { SecretsServer } from "../src/secrets/server.ts";
@@ -264,11 +264,28 @@ spec:
             namespace: wasi
             package: keyvalue
             interfaces: [atomics, store]
+        - type: link
+          properties:
+            name: nopw
+            target:
+              name: kvredis
+              config:
+                - name: redis-url
+                  properties:
+                    url: ${redis.url}
+            namespace: wasi
+            package: keyvalue
+            interfaces: [atomics, store]
     - name: kvredis
       type: capability
       properties:
         image: ${providerScript}
         id: ${name}-kvredis
+        secrets:
+          - name: default_redis_password
+            properties:
+              policy: nats-kv
+              key: redis_password
       traits:
         - type: spreadscaler
           properties:
@@ -282,15 +299,18 @@ spec:
     assert.equal(r.status.status, "deployed", JSON.stringify(r.status));
     const run = (key: string) => invokeJson(t.client.nc, { lattice: t.lattice, targetId: "counter-auth-counter", iface: "test:secrets/api", fn: "run", timeoutMs: 5000 }, [key]);
     assert.equal(await run("api_password"), apiPassword);
-    const set = await waitFor(async () => {
-      const call = (fn: string, args: unknown[]) =>
-        invoke(t.client.nc, { lattice: t.lattice, targetId: "counter-auth-kvredis", iface: KEYVALUE_STORE.name, fn, sourceId: "counter-auth-counter", linkName: "default", timeoutMs: 5000 }, KEYVALUE_STORE.functions[fn]!, args, BUCKET_HANDLES) as Promise<Ok<unknown>>;
-      const open = await call("open", ["app"]).catch(() => undefined);
-      if (open?.tag !== "ok") return undefined;
-      const res = await call("[method]bucket.set", ["app", "k", new TextEncoder().encode("v")]);
-      return res.tag === "ok" ? res : undefined;
-    }, { timeoutMs: 20_000, message: "the app's provider link authenticates to Redis with the link's secret" });
-    assert.equal(set.tag, "ok");
+    // link "default" authenticates with the link's target secret, link "nopw" with the provider's own secret
+    for (const linkName of ["default", "nopw"]) {
+      const set = await waitFor(async () => {
+        const call = (fn: string, args: unknown[]) =>
+          invoke(t.client.nc, { lattice: t.lattice, targetId: "counter-auth-kvredis", iface: KEYVALUE_STORE.name, fn, sourceId: "counter-auth-counter", linkName, timeoutMs: 5000 }, KEYVALUE_STORE.functions[fn]!, args, BUCKET_HANDLES) as Promise<Ok<unknown>>;
+        const open = await call("open", ["app"]).catch(() => undefined);
+        if (open?.tag !== "ok") return undefined;
+        const res = await call("[method]bucket.set", ["app", `k-${linkName}`, new TextEncoder().encode("v")]);
+        return res.tag === "ok" ? res : undefined;
+      }, { timeoutMs: 20_000, message: `the app's provider authenticates to Redis on link ${linkName}` });
+      assert.equal(set.tag, "ok");
+    }
     assert.deepEqual(await t.client.getConfig("SECRET_counter_auth-api_password"), {
       name: "api_password",
       backend: "nats-kv",
@@ -299,9 +319,13 @@ spec:
       type: "secret.wasmcloud.dev/v1alpha1",
     });
 
-    const missing = await deployApp(t.client, parseManifestText(manifest("missing-secret", "no_such_key")).manifest, { wait: true, waitTimeoutMs: 30_000 });
-    assert.equal(missing.status.status, "failed");
-    assert.match(JSON.stringify(missing), /secret SECRET_missing_secret-api_password \(key no_such_key\) does not exist in secrets backend nats-kv/);
+    // The scale fails on the host with a message naming the reference and key. (`deployApp` with `wait` reports it too
+    // when its event subscription is up before the failure; the applier subscribes only after sending its actions.)
+    const ev = await t.recordEvents();
+    await deployApp(t.client, parseManifestText(manifest("missing-secret", "no_such_key")).manifest);
+    const failed = await waitFor(() => ev.ofType("component_scale_failed").find((e) => (e.data as { component_id?: string }).component_id === "missing-secret-counter"), { timeoutMs: 30_000 });
+    assert.match(String((failed.data as { error?: string }).error), /secret SECRET_missing_secret-api_password \(key no_such_key\) does not exist in secrets backend nats-kv/);
+    assert.notEqual((await getAppStatus(t.client, "missing-secret")).status, "deployed");
     assert.ok(!JSON.stringify(hostLog).includes(apiPassword) && !JSON.stringify(hostLog).includes(password));
   });
 

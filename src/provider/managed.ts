@@ -175,6 +175,16 @@ export class ManagedProvider {
     return l.target === this.spec.id ? { ...def, target_secrets: sealed } : { ...def, source_secrets: sealed };
   }
 
+  /**
+   * The provider's own secrets for its host data.
+   * @throws SecretsError naming the secret (the start then fails with that message).
+   */
+  async #ownSecrets(): Promise<Record<string, unknown>> {
+    const secrets = this.#ctx.secrets;
+    if (!secrets) throw new TrellisError(ErrorCode.Secrets, `provider ${this.spec.id} names secrets, but this host has no secrets support`);
+    return (await secrets.fetch(this.spec.configNames, this.spec.claims?.jwt, this.spec.annotations["wasmcloud.dev/appspec"])).forProviderStdin();
+  }
+
   /** Publishes a link put: links with secrets to this instance's xkey subject, others to the provider id. */
   async #publishPut(l: Link): Promise<void> {
     try {
@@ -200,6 +210,8 @@ export class ManagedProvider {
     }
     const config = this.#ctx.config.current(this.spec.configNames.filter((c) => !isSecretName(c)));
     this.#lastConfig = JSON.stringify(config);
+    // the provider's own secrets (`SECRET_…` in its config list), fetched with its claims; they go to its stdin only
+    const own = this.spec.configNames.some(isSecretName) ? await this.#ownSecrets() : {};
     const data: HostData = {
       host_id: this.#ctx.hostId,
       lattice_rpc_prefix: this.#ctx.lattice,
@@ -213,7 +225,7 @@ export class ManagedProvider {
       link_definitions: defs,
       cluster_issuers: [],
       config,
-      secrets: {},
+      secrets: own,
       host_xkey_public_key: this.#ctx.secrets?.identity.xkey.getPublicKey() ?? "",
       provider_xkey_private_key: this.#ctx.secrets ? xkeySeed(this.#xkey) : "",
       default_rpc_timeout_ms: this.#ctx.rpcTimeoutMs,

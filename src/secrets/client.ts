@@ -65,6 +65,14 @@ export class SecretBundle {
     return { sealed, sender: sender.getPublicKey(), seed: new TextDecoder().decode(oneTime.getSeed()) };
   }
 
+  /**
+   * The plain map `{name: {kind, value}}` for a provider's own host data, which goes only to the provider process's
+   * stdin, as in 1.x (reference §4.2, §6.3 "not sealed: provider's own secrets in host data"). Never log it.
+   */
+  forProviderStdin(): Record<string, SecretValue> {
+    return Object.fromEntries(this.#values);
+  }
+
   /** A bundle holding this one's and `other`'s secrets (`other` wins on equal names). */
   merge(other: SecretBundle): SecretBundle {
     return new SecretBundle(new Map([...this.#values, ...other.#values]));

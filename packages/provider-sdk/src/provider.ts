@@ -21,7 +21,7 @@ import { ctl, providerInstanceLinkPut, providerRpc } from "../../../src/core/sub
 import { invoke, invokeJson, serveInterfaces, type InterfaceImpl, type InvocationServer } from "../../../src/invocation/index.ts";
 import { type HostData, linkIdentity, parseInterfaceLinkDefinition } from "../../../src/provider/host-data.ts";
 import { LinkTable } from "./links.ts";
-import { SecretOpener } from "./secrets.ts";
+import { hostDataSecrets, SecretOpener } from "./secrets.ts";
 import { readHostData, remoteHostData, remoteSettings, type RemoteSettings } from "./startup.ts";
 import { Tracer } from "./trace.ts";
 import type { CallContext, HealthStatus, ProviderContext, ProviderDefinition, ProviderLink, ProviderMode } from "./types.ts";
@@ -131,6 +131,7 @@ class ProviderRuntime<R> {
     this.#config = { ...hd.config };
     this.#tracer = new Tracer(hd);
     this.#opener = SecretOpener.fromHostData(hd);
+    const ownSecrets = hostDataSecrets(hd.secrets);
     const opener = this.#opener;
     this.#table = new LinkTable<R>(hd.provider_key, def, logger, (e, d) => this.#tracer.emit(e, d), opener ? (sealed) => opener.open(sealed) : undefined);
     this.#ctx = {
@@ -143,6 +144,7 @@ class ProviderRuntime<R> {
       nc,
       logger,
       config: () => ({ ...this.#config }),
+      secrets: () => ownSecrets,
       links: () => this.#table.links(),
       linkFor: (peer, name, pkg) => this.#table.find(peer, name, pkg),
       call: (target, iface, fn, type, args, o = {}) => invoke(nc, this.#callOptions(target, iface, fn, o), type, args, o.resources),

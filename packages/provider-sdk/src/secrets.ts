@@ -55,3 +55,14 @@ export function secretString(secrets: Readonly<Record<string, SecretValue>>, nam
   if (!s) return undefined;
   return s.kind === "String" ? s.value : new TextDecoder().decode(s.value);
 }
+
+/** The provider's own secrets from host data `secrets` (`{name: {kind, value}}`); malformed entries are skipped. */
+export function hostDataSecrets(raw: Record<string, unknown>): Record<string, SecretValue> {
+  const out: Record<string, SecretValue> = {};
+  for (const [name, v] of Object.entries(raw)) {
+    const e = v as { kind?: unknown; value?: unknown } | null;
+    if (e?.kind === "String" && typeof e.value === "string") out[name] = { kind: "String", value: e.value };
+    else if (e?.kind === "Bytes" && Array.isArray(e.value)) out[name] = { kind: "Bytes", value: Uint8Array.from(e.value as number[]) };
+  }
+  return Object.freeze(out);
+}

@@ -70,6 +70,8 @@ export interface ProviderContext<R = unknown> {
   readonly logger: Logger;
   /** The provider's merged config as of now (host data `config`, then `config.update` messages). */
   config(): Readonly<Record<string, string>>;
+  /** The provider's own secrets (host data `secrets`: its `SECRET_…` configs, fetched with its claims). Never log these. */
+  secrets(): Readonly<Record<string, SecretValue>>;
   /** Every link this provider knows now. */
   links(): readonly ProviderLink[];
   /**
