@@ -329,6 +329,27 @@ spec:
     assert.ok(!JSON.stringify(hostLog).includes(apiPassword) && !JSON.stringify(hostLog).includes(password));
   });
 
+  test("the Python provider (standard library only) opens its link's target secret", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "trellis-secrets-py-"));
+    const py = path.join(dir, "provider.py");
+    await writeFile(py, await readFile(path.join(ROOT, "providers", "python-kv", "provider.py")), { mode: 0o755 });
+    await writeFile(providerClaimsPath(py), signProvider(py, { issuerSeed: issuer.seed, name: "python-kv" }).jwt);
+    await t.client.putConfig("pytrace", { trellis_conformance_trace: "stdout" });
+    const before = providerOutput.length;
+    await t.client.startProvider(hostId, { provider_id: "pykv", provider_ref: py, config: ["pytrace"] });
+    await t.client.putLink({ source_id: "pyapp", target: "pykv", wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["store"], target_config: ["redis-url", "SECRET_redis"] });
+    const put = await waitFor(() =>
+      providerOutput
+        .slice(before)
+        .filter((l) => l.startsWith("TRELLIS_TRACE "))
+        .map((l) => JSON.parse(l.slice("TRELLIS_TRACE ".length)) as { event: string; source_id?: string; secret_names?: string[] })
+        .find((e) => e.event === "link_put" && e.source_id === "pyapp"),
+    { timeoutMs: 15_000, message: "the Python provider's link_put trace" });
+    assert.deepEqual(put.secret_names, ["password"], "the names are inside the sealed map: opening it succeeded");
+    assert.ok(!providerOutput.join("\n").includes(password));
+    await t.client.stopProvider(hostId, "pykv");
+  });
+
   test("trellis secret keygen / put --stdin / list / get / del", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-secret-cli-"));
     const keyFile = path.join(dir, "backend.xk");
