@@ -335,9 +335,10 @@ spec:
     await writeFile(py, await readFile(path.join(ROOT, "providers", "python-kv", "provider.py")), { mode: 0o755 });
     await writeFile(providerClaimsPath(py), signProvider(py, { issuerSeed: issuer.seed, name: "python-kv" }).jwt);
     await t.client.putConfig("pytrace", { trellis_conformance_trace: "stdout" });
+    await t.client.putConfig("py-url", { url: redis.url });
     const before = providerOutput.length;
     await t.client.startProvider(hostId, { provider_id: "pykv", provider_ref: py, config: ["pytrace"] });
-    await t.client.putLink({ source_id: "pyapp", target: "pykv", wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["store"], target_config: ["redis-url", "SECRET_redis"] });
+    await t.client.putLink({ source_id: "pyapp", target: "pykv", wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["store"], target_config: ["py-url", "SECRET_redis"] });
     const put = await waitFor(() =>
       providerOutput
         .slice(before)
