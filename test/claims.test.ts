@@ -231,7 +231,13 @@ describe("claims on a host", () => {
     const { jwt, claims } = signProvider(script, { issuerSeed: issuerA.seed, name: "kv-signed", vendor: "trellis", ver: "0.1.0" });
     await writeFile(providerClaimsPath(script), jwt);
     const host = await t.startHost({ requireSigned: true, workloads: { providers: providerSupervisor(FAST_SUPERVISION) } });
+    const ev = await t.recordEvents();
     await t.client.startProvider(host.id, { provider_id: "kvs", provider_ref: script });
+    const started = await waitFor(() => ev.ofType("provider_started").find((e) => (e.data as { provider_id?: string }).provider_id === "kvs"));
+    assert.deepEqual(
+      { issuer: (started.data as { claims?: { issuer?: string } }).claims?.issuer, subject: (started.data as { claims?: { subject?: string } }).claims?.subject },
+      { issuer: issuerA.publicKey, subject: claims.sub },
+    );
     const p = await waitFor(async () => (await t.client.getInventory(host.id)).providers.find((x) => x.id === "kvs" && x.status === "running"), { message: "the signed provider runs" });
     assert.equal(p.name, "kv-signed");
     assert.equal(p.issuer, issuerA.publicKey);

@@ -86,11 +86,15 @@ export function componentEventClaims(t: Token<ComponentMetadata>): Record<string
   };
 }
 
-/** The `claims` object of a `provider_started` event (reference §5). */
+/**
+ * The `claims` object of a `provider_started` event (reference §5), plus `subject` (a Trellis extension: 1.x's
+ * `public_key` of this event is the provider id).
+ */
 export function providerEventClaims(t: Token<ProviderMetadata>): Record<string, unknown> {
   const m = t.claims.wascap;
   return {
     issuer: t.claims.iss,
+    subject: t.claims.sub,
     tags: null,
     name: m?.name ?? null,
     version: m?.ver ?? null,
