@@ -29,7 +29,7 @@ import {
   type ComponentMetadata,
 } from "../src/claims/index.ts";
 import { componentRuntime } from "../src/component/index.ts";
-import { providerSupervisor } from "../src/provider/supervisor.ts";
+import { providerSupervisor, type ProviderSupervisor } from "../src/provider/supervisor.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
 import { fixture } from "./support/components.ts";
 import { FAST_SUPERVISION } from "./support/providers.ts";
@@ -245,10 +245,15 @@ describe("claims on a host", () => {
     const stored = await waitFor(async () => (await t.client.getClaims()).find((c) => c.sub === claims.sub));
     assert.equal(stored.name, "kv-signed");
     assert.equal(stored.issuer, issuerA.publicKey);
-    await t.client.stopProvider(host.id, "kvs");
+    // replaced while running, then crashed: the restart checks the claims again and refuses it
+    await appendFile(script, "// replaced while running\n");
+    const sup = host.providers as ProviderSupervisor;
+    process.kill(sup.snapshot("kvs")!.pid!, "SIGKILL");
+    const failed = await waitFor(() => (sup.snapshot("kvs")?.lastError?.includes("does not match its claims") ? sup.snapshot("kvs") : undefined), { timeoutMs: 10_000, message: "the restart is refused" });
+    assert.equal(failed.starts, 1, "the changed executable never ran again");
+    await t.client.stopProvider(host.id, "kvs").catch(() => undefined);
 
     await assert.rejects(t.client.startProvider(host.id, { provider_id: "kvp", provider_ref: plain }), /provider kvp .* is not signed/);
-    await appendFile(script, "// changed after signing\n");
     await assert.rejects(t.client.startProvider(host.id, { provider_id: "kvs2", provider_ref: script }), /does not match its claims/);
   });
 

@@ -16,6 +16,7 @@ import { providerInstanceLinkPut, providerRpc } from "../core/subjects.ts";
 import { linkHasSecrets, toInterfaceLinkDefinition } from "../link/notify.ts";
 import { newXKey, xkeySeed } from "../secrets/xkey.ts";
 import { isSecretName } from "../secrets/types.ts";
+import { checkProviderClaims } from "./claims.ts";
 import type { KeyPair } from "@nats-io/nkeys";
 import type { WorkloadContext } from "../host/workloads.ts";
 import { encodeHostData, type HostData } from "./host-data.ts";
@@ -244,6 +245,10 @@ export class ManagedProvider {
   }
 
   async #spawn(): Promise<void> {
+    // A restart runs the executable again: its claims are checked again (it may have been replaced meanwhile).
+    if (this.#starts > 0 && (this.spec.claims || this.#ctx.claims)) {
+      checkProviderClaims(this.spec.command.file, `provider ${this.spec.id} (${this.spec.ref})`, this.#ctx.claims);
+    }
     this.#instanceId = randomUUID();
     this.#healthy = undefined;
     // Read-your-writes: include links put on other hosts just before this start.
