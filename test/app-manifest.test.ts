@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../src/core/errors.ts";
 import { computeId, desiredState, parseManifest, parseManifestText } from "../src/app/index.ts";
+import { configName } from "../src/app/manifest.ts";
 
 const YAML = `
 apiVersion: core.oam.dev/v1beta1
@@ -164,7 +165,7 @@ describe("manifest parsing", () => {
     rejects(base((m) => (m.spec.components[1].name = "a")), "spec.components[1].name", /duplicate component name/);
     rejects(base((m) => (m.spec.components[1].properties.id = "app-a")), "spec.components[1].properties.id", /also the id of spec\.components\[0\]/);
     rejects(base((m) => (m.spec.components[0].properties.application = { name: "x", component: "y" })), "spec.components[0].properties.application", /shared/);
-    rejects(base((m) => (m.spec.components[0].properties.secrets = [])), "spec.components[0].properties.secrets", /secrets/);
+    rejects(base((m) => (m.spec.components[0].properties.secrets = [{ name: "s", properties: { policy: "nope", key: "k" } }])), "spec.components[0].properties.secrets[0].properties.policy", /no spec\.policies entry named "nope"/);
     rejects(base((m) => (m.spec.components[0].properties.config = [{ name: "c", properties: { k: { x: 1 } } }])), "spec.components[0].properties.config[0].properties.k", /must be a string/);
     rejects(base((m) => (m.spec.components[0].properties.config = [{ properties: {} }])), "spec.components[0].properties.config[0].name", /is required/);
     rejects(base((m) => (m.spec.components[0].traits[0].properties.instances = -1)), "spec.components[0].traits[0].properties.instances", /non-negative integer/);
@@ -195,7 +196,7 @@ describe("manifest parsing", () => {
     );
     rejects(base((m) => m.spec.components[0].traits.push(link({ interfaces: [] }))), "spec.components[0].traits[1].properties.interfaces", /at least one/);
     rejects(base((m) => m.spec.components[0].traits.push(link({ namespace: undefined }))), "spec.components[0].traits[1].properties.namespace", /must be a string/);
-    rejects(base((m) => m.spec.components[0].traits.push(link({ target: { name: "p", secrets: [] } }))), "spec.components[0].traits[1].properties.target.secrets", /secrets/);
+    rejects(base((m) => m.spec.components[0].traits.push(link({ target: { name: "p", secrets: [{ name: "s", properties: { policy: "nope", key: "k" } }] } }))), "spec.components[0].traits[1].properties.target.secrets[0].properties.policy", /no spec\.policies entry/);
     rejects(
       base((m) =>
         m.spec.components[0].traits.push(
@@ -216,6 +217,29 @@ describe("manifest parsing", () => {
     assert.equal(manifest.components[0]?.links.length, 3);
   });
 
+  test("secrets: become SECRET_{app}-{name} references on the entity's and link side's config, as wadm", () => {
+    const { manifest } = parseManifest(
+      base((m) => {
+        m.spec.policies = [{ name: "nats-kv", type: "policy.secret.wasmcloud.dev/v1alpha1", properties: { backend: "nats-kv" } }];
+        m.spec.components[0].properties.secrets = [{ name: "api_password", properties: { policy: "nats-kv", key: "api_password" } }];
+        m.spec.components[0].traits.push({ type: "link", properties: { namespace: "wasi", package: "keyvalue", interfaces: ["store"], target: { name: "p", secrets: [{ name: "redis_password", properties: { policy: "nats-kv", key: "rp", version: "2" } }] } } });
+      }),
+    );
+    const c = manifest.components[0]!;
+    const sec = c.config.find((r) => r.secret);
+    assert.equal(configName(manifest.name, sec!), "SECRET_app-api_password");
+    assert.deepEqual(sec!.properties, {
+      name: "api_password",
+      backend: "nats-kv",
+      key: "api_password",
+      policy: JSON.stringify({ type: "properties.secret.wasmcloud.dev/v1alpha1", properties: {} }),
+      type: "secret.wasmcloud.dev/v1alpha1",
+    });
+    const t = c.links.at(-1)!.targetConfig[0]!;
+    assert.equal(configName(manifest.name, t), "SECRET_app-redis_password");
+    assert.equal(t.properties?.version, "2");
+  });
+
   test("unknown fields and policies are ignored with warnings", () => {
     const { warnings } = parseManifest(
       base((m) => {
@@ -227,7 +251,6 @@ describe("manifest parsing", () => {
     assert.deepEqual(warnings.sort(), [
       "metadata.namespace is not a known field; ignored",
       "spec.components[0].traits[0].properties.replica is not a known field; ignored",
-      "spec.policies is ignored: Trellis has no secrets backend yet",
     ]);
   });
 });

@@ -3,13 +3,15 @@
  * kv-redis: a first-party capability provider serving `wasi:keyvalue` `store`, `atomics` and `batch`
  * @0.2.0-draft from Redis. Each link to it gets its own connection to the URL of its target config (`url=redis://…`;
  * default `redis://127.0.0.1:6379`), opened by the link put and closed by the link delete (after a short drain, see
- * ./keyvalue-exports.ts).
+ * ./keyvalue-exports.ts). A link's target secrets `password` (or `redis_password`; Redis AUTH) or `url` (a URL with credentials) override
+ * the config (the provider's own secret `default_redis_password` is the fallback password); they arrive sealed and are
+ * never logged.
  *
  * Start it from a host: `trellis start provider kv-redis kv-redis`; or by hand (a remote provider):
  * `node providers/kv-redis/main.ts --provider-id kv-redis --lattice default --nats-url nats://127.0.0.1:4222`.
  * @module
  */
-import { runProvider, type HealthStatus, type ProviderDefinition } from "trellis/provider-sdk";
+import { runProvider, secretString, type HealthStatus, type ProviderDefinition } from "trellis/provider-sdk";
 import { keyvalueExports, LinkDrain } from "./keyvalue-exports.ts";
 import { RedisBackend, redactUrl, redisSettings } from "./redis-backend.ts";
 
@@ -23,7 +25,14 @@ export function kvRedisProvider(opts: { drainMs?: number } = {}): ProviderDefini
   return {
     name: "kv-redis",
     linkPutAsTarget(link, ctx) {
-      const settings = redisSettings(link.config, ctx.config());
+      // Secrets (docs/security.md): `password` for the Redis AUTH password, or `url` for a whole URL with credentials.
+      const settings = redisSettings(link.config, ctx.config(), {
+        password:
+          secretString(link.secrets, "password") ??
+          secretString(link.secrets, "redis_password") ??
+          secretString(ctx.secrets(), "default_redis_password"),
+        url: secretString(link.secrets, "url"),
+      });
       const b = new RedisBackend(settings, ctx.logger.child({ source_id: link.sourceId, link_name: link.name }));
       backends.add(b);
       ctx.logger.info("redis connection for link", { source_id: link.sourceId, link_name: link.name, url: redactUrl(settings.url) });

@@ -23,20 +23,28 @@ export interface RedisSettings {
   url: string;
   /** Time limit of one command in ms (link config `command_timeout_ms`). @default 2000 */
   commandTimeoutMs: number;
+  /** Redis AUTH password (from the link's secrets); never logged. */
+  password?: string;
 }
 
 /**
  * Reads the connection settings from a link's target config, falling back to the provider's config, then defaults.
  * Keys are matched case-insensitively (wasmCloud's keyvalue-redis reads `URL`).
  */
-export function redisSettings(link: Readonly<Record<string, string>>, provider: Readonly<Record<string, string>> = {}): RedisSettings {
+export function redisSettings(
+  link: Readonly<Record<string, string>>,
+  provider: Readonly<Record<string, string>> = {},
+  secrets: { password?: string | undefined; url?: string | undefined } = {},
+): RedisSettings {
   const find = (m: Readonly<Record<string, string>>, key: string) => Object.entries(m).find(([k]) => k.toLowerCase() === key)?.[1];
   const get = (key: string) => find(link, key) ?? find(provider, key);
   const timeout = Number(get("command_timeout_ms"));
-  return {
-    url: get("url") ?? DEFAULT_REDIS_URL,
+  const out: RedisSettings = {
+    url: secrets.url ?? get("url") ?? DEFAULT_REDIS_URL,
     commandTimeoutMs: Number.isSafeInteger(timeout) && timeout > 0 ? timeout : DEFAULT_COMMAND_TIMEOUT_MS,
   };
+  if (secrets.password !== undefined) out.password = secrets.password;
+  return out;
 }
 
 /** `redis://user:secret@host` → `redis://user:***@host`, for logs. */
@@ -64,6 +72,7 @@ export class RedisBackend implements KvBackend {
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(100 * times, 2_000),
       enableOfflineQueue: true,
+      ...(settings.password !== undefined ? { password: settings.password } : {}),
     });
     let warned = false;
     this.redis.on("error", (err: Error) => {

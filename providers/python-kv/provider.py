@@ -427,6 +427,119 @@ def err_other(message):
 
 U64_MAX = (1 << 64) - 1
 
+# ---- xkey open: sealed link secrets (docs/protocol.md §P5, reference §6.3) ------------------------------------
+# nkeys "seal" = "xkv1" + 24-byte nonce + NaCl box (X25519, XSalsa20-Poly1305). Standard library only, so the three
+# primitives are written out (RFC 7748 X25519, Salsa20/HSalsa20, Poly1305). Only opening is needed.
+
+_P25519 = 2 ** 255 - 19
+_M32 = 0xFFFFFFFF
+_SIGMA = [int.from_bytes(b"expand 32-byte k"[i:i + 4], "little") for i in range(0, 16, 4)]
+
+
+def _x25519(k, u):
+    k = bytearray(k)
+    k[0] &= 248
+    k[31] &= 127
+    k[31] |= 64
+    k = int.from_bytes(k, "little")
+    x1 = int.from_bytes(u, "little") & ((1 << 255) - 1)
+    x2, z2, x3, z3, swap = 1, 0, x1, 1, 0
+    for t in reversed(range(255)):
+        kt = (k >> t) & 1
+        if swap ^ kt:
+            x2, x3, z2, z3 = x3, x2, z3, z2
+        swap = kt
+        a, b = (x2 + z2) % _P25519, (x2 - z2) % _P25519
+        aa, bb = a * a % _P25519, b * b % _P25519
+        e = (aa - bb) % _P25519
+        c, d = (x3 + z3) % _P25519, (x3 - z3) % _P25519
+        da, cb = d * a % _P25519, c * b % _P25519
+        x3, z3 = (da + cb) ** 2 % _P25519, x1 * (da - cb) ** 2 % _P25519
+        x2, z2 = aa * bb % _P25519, e * (aa + 121665 * e) % _P25519
+    if swap:
+        x2, z2 = x3, z3
+    return (x2 * pow(z2, _P25519 - 2, _P25519) % _P25519).to_bytes(32, "little")
+
+
+def _salsa_rounds(x):
+    def rotl(v, c):
+        return ((v << c) & _M32) | (v >> (32 - c))
+    for _ in range(10):
+        for a, b, c, d in ((0, 4, 8, 12), (5, 9, 13, 1), (10, 14, 2, 6), (15, 3, 7, 11),
+                           (0, 1, 2, 3), (5, 6, 7, 4), (10, 11, 8, 9), (15, 12, 13, 14)):
+            x[b] ^= rotl((x[a] + x[d]) & _M32, 7)
+            x[c] ^= rotl((x[b] + x[a]) & _M32, 9)
+            x[d] ^= rotl((x[c] + x[b]) & _M32, 13)
+            x[a] ^= rotl((x[d] + x[c]) & _M32, 18)
+    return x
+
+
+def _salsa_state(key, inp):
+    k = [int.from_bytes(key[i:i + 4], "little") for i in range(0, 32, 4)]
+    n = [int.from_bytes(inp[i:i + 4], "little") for i in range(0, 16, 4)]
+    return [_SIGMA[0], *k[:4], _SIGMA[1], *n, _SIGMA[2], *k[4:], _SIGMA[3]]
+
+
+def _hsalsa20(key, inp):
+    z = _salsa_rounds(_salsa_state(key, inp))
+    return b"".join(z[i].to_bytes(4, "little") for i in (0, 5, 10, 15, 6, 7, 8, 9))
+
+
+def _xsalsa20_stream(key, nonce, length):
+    sub = _hsalsa20(key, nonce[:16])
+    out = bytearray()
+    counter = 0
+    while len(out) < length:
+        st = _salsa_state(sub, nonce[16:24] + counter.to_bytes(8, "little"))
+        z = _salsa_rounds(list(st))
+        out += b"".join(((z[i] + st[i]) & _M32).to_bytes(4, "little") for i in range(16))
+        counter += 1
+    return bytes(out[:length])
+
+
+def _poly1305(msg, key):
+    r = int.from_bytes(key[:16], "little") & 0x0FFFFFFC0FFFFFFC0FFFFFFC0FFFFFFF
+    p, acc = (1 << 130) - 5, 0
+    for i in range(0, len(msg), 16):
+        acc = (acc + int.from_bytes(msg[i:i + 16] + b"\x01", "little")) * r % p
+    return ((acc + int.from_bytes(key[16:32], "little")) & ((1 << 128) - 1)).to_bytes(16, "little")
+
+
+def _nkey_raw(key, skip):
+    raw = base64.b32decode(key + "=" * (-len(key) % 8))
+    return raw[skip:skip + 32]
+
+
+def _crc16(data):
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def xkey_public(seed):
+    """The public key ("X...") of an xkey seed ("SX...")."""
+    pub = _x25519(_nkey_raw(seed, 2), (9).to_bytes(32, "little"))
+    raw = bytes([23 << 3]) + pub
+    crc = _crc16(raw)
+    return base64.b32encode(raw + bytes([crc & 0xFF, crc >> 8])).decode().rstrip("=")
+
+
+def xkey_open(sealed, seed, sender):
+    """Opens what `sender` ("X...") sealed to the key of `seed`; raises ValueError when it does not verify."""
+    sealed = bytes(sealed)
+    if sealed[:4] != b"xkv1" or len(sealed) < 4 + 24 + 16:
+        raise ValueError("not an xkv1 sealed message")
+    nonce, box = sealed[4:28], sealed[28:]
+    k = _hsalsa20(_x25519(_nkey_raw(seed, 2), _nkey_raw(sender, 1)), bytes(16))
+    stream = _xsalsa20_stream(k, nonce, 32 + len(box) - 16)
+    if _poly1305(box[16:], stream[:32]) != box[:16]:
+        raise ValueError("sealed message does not verify (wrong keys or changed in transit)")
+    return bytes(a ^ b for a, b in zip(box[16:], stream[32:]))
+
+
 # ---- the provider --------------------------------------------------------------------------------------------
 
 
@@ -444,6 +557,17 @@ class Provider:
         self.nc = Nats(hd.get("lattice_rpc_url") or "nats://127.0.0.1:4222", f"trellis-provider-{self.id}",
                        auth_from_host_data(hd))
         self.live_seen = set() if mode == "remote" else None
+        # links with secrets arrive sealed to this instance's xkey, on its own subject (§P5)
+        self.xkey_seed = hd.get("provider_xkey_private_key") or ""
+        self.host_xkey = hd.get("host_xkey_public_key") or ""
+        self.xrpc = f"wasmbus.rpc.{self.lattice}.{xkey_public(self.xkey_seed)}" if self.xkey_seed and self.host_xkey else None
+        self.secrets = {}     # identity -> this side's opened secrets {name: {"kind", "value"}}; never logged
+
+    def open_secrets(self, d, role):
+        sealed = d.get("source_secrets" if role == "source" else "target_secrets")
+        if not sealed or not self.xrpc:
+            return {}
+        return json.loads(xkey_open(sealed, self.xkey_seed, self.host_xkey))
 
     # -- links (Provider contract §P5) --
 
@@ -465,20 +589,27 @@ class Provider:
             and old.get("target_config", {}) == d.get("target_config", {})
         if same:
             return                                   # rule 2: duplicate
+        try:
+            secrets = self.open_secrets(d, role)
+        except ValueError as e:
+            log("error", "ignoring a link put whose secrets cannot be opened", source_id=d["source_id"], target=d["target"], error=str(e))
+            return
         if old is not None:
             self.link_del(old)                        # rule 3: changed -> delete, then put
         self.links[key] = d
+        self.secrets[key] = secrets
         if role == "target":
             self.stores[(d["source_id"], key[4], f'{d["wit_namespace"]}:{d["wit_package"]}')] = {}
         config = d.get("source_config" if role == "source" else "target_config") or {}
         trace(self.config, "link_put", role=role, source_id=d["source_id"], target=d["target"], name=key[4],
               wit_namespace=d["wit_namespace"], wit_package=d["wit_package"], interfaces=sorted(d["interfaces"]),
-              config=config)
+              config=config, secret_names=sorted(secrets))
         log("info", "link added", role=role, source_id=d["source_id"], target=d["target"], link_name=key[4])
 
     def link_del(self, d):
         key = self.identity(d)
         old = self.links.pop(key, None)
+        self.secrets.pop(key, None)
         if old is None:
             return                                   # rule 5: unknown delete
         role = self.role(old)
@@ -513,6 +644,8 @@ class Provider:
     def run(self, remote_configs):
         for s in ("linkdefs.put", "linkdefs.del", "config.update", "health", "default.shutdown"):
             self.nc.subscribe(f"{self.rpc}.{s}")
+        if self.xrpc:
+            self.nc.subscribe(f"{self.xrpc}.linkdefs.put")
         # Calls may be subscribed now: this loop is single-threaded, so none is handled before the links below.
         self.nc.subscribe(f"{self.inv}.>", queue=self.inv)
         self.nc.flush()
@@ -540,7 +673,7 @@ class Provider:
         try:
             if m.subject.startswith(self.inv + "."):
                 self.invocation(m)
-            elif m.subject == f"{self.rpc}.linkdefs.put" or m.subject == f"{self.rpc}.linkdefs.del":
+            elif m.subject in (f"{self.rpc}.linkdefs.put", f"{self.rpc}.linkdefs.del", f"{self.xrpc}.linkdefs.put"):
                 d = json.loads(m.data)
                 if self.live_seen is not None:
                     self.live_seen.add(self.identity(d))

@@ -11,8 +11,11 @@
  * - traits `spreadscaler` / `daemonscaler` (`instances`, alias `replicas`; `spread[]` of `{ name, requirements,
  *   weight? }`) and `link` (`namespace`, `package`, `interfaces`, `name?`, `target: { name, config? }`,
  *   `source: { config? }`; the legacy `target: <name>` with `target_config` / `source_config` is accepted too).
- * Not supported, rejected with the path named: shared applications (`properties.application`), secrets
- * (`properties.secrets`, link `secrets`), custom trait types. `spec.policies` is accepted and ignored (a warning).
+ * - `secrets[]` (`{ name, properties: { policy, key, field?, version? } }`) on components, providers and link sides,
+ *   naming a `spec.policies[]` entry of type `policy.secret.wasmcloud.dev/v1alpha1` (its `properties.backend` picks the
+ *   backend): each becomes a secret reference stored as config `SECRET_{manifest}-{name}` (sanitized as ids) and
+ *   listed with the entity's config, as wadm does (reference §8.3, docs/adr/0017-secrets.md).
+ * Not supported, rejected with the path named: shared applications (`properties.application`), custom trait types.
  * Unknown fields are ignored with a warning, as wadm's parser ignores them.
  * @module
  */
@@ -38,6 +41,8 @@ export interface ConfigRef {
   name: string;
   /** Values to store (the app then owns the config, stored under {@link computeId}); absent: an existing config. */
   properties?: Record<string, string>;
+  /** A secret reference (from `secrets:`): stored as `SECRET_{computeId}` with the reference in `properties`. */
+  secret?: boolean;
 }
 
 /** One `spread` entry of a scaler trait (reference §8.2). */
@@ -136,6 +141,7 @@ export function componentId(manifestName: string, c: Pick<ManifestComponent, "id
 
 /** The config name a {@link ConfigRef} resolves to: {@link computeId} for inline config, else the name as is. */
 export function configName(manifestName: string, ref: ConfigRef): string {
+  if (ref.secret) return `SECRET_${computeId(manifestName, ref.name)}`;
   return ref.properties === undefined ? ref.name : computeId(manifestName, ref.name);
 }
 
@@ -181,9 +187,9 @@ export function parseManifest(value: unknown): ParsedManifest {
 
   const spec = obj("spec", root.spec);
   known("spec", spec, ["components", "policies"], warnings);
-  if (spec.policies !== undefined) warnings.push("spec.policies is ignored: Trellis has no secrets backend yet");
+  const policies = parsePolicies(spec.policies, warnings);
   const list = arr("spec.components", spec.components);
-  const components = list.map((c, i) => parseComponent(`spec.components[${i}]`, c, warnings));
+  const components = list.map((c, i) => parseComponent(`spec.components[${i}]`, c, warnings, policies));
 
   // names and ids unique
   const byName = new Map<string, ManifestComponent>();
@@ -254,7 +260,7 @@ export function parseManifest(value: unknown): ParsedManifest {
   return { manifest, warnings };
 }
 
-function parseComponent(path: string, value: unknown, warnings: string[]): ManifestComponent {
+function parseComponent(path: string, value: unknown, warnings: string[], policies: Policies): ManifestComponent {
   const c = obj(path, value);
   known(path, c, ["name", "type", "properties", "traits"], warnings);
   const name = str(`${path}.name`, c.name);
@@ -267,12 +273,11 @@ function parseComponent(path: string, value: unknown, warnings: string[]): Manif
   if (props.application !== undefined) {
     throw bad(`${path}.properties.application`, "shared application components are not supported by Trellis");
   }
-  if (props.secrets !== undefined) throw bad(`${path}.properties.secrets`, "secrets are not supported by Trellis yet");
   const out: ManifestComponent = {
     name,
     type,
     image: str(`${path}.properties.image`, props.image),
-    config: configList(`${path}.properties.config`, props.config),
+    config: [...configList(`${path}.properties.config`, props.config), ...secretList(`${path}.properties.secrets`, props.secrets, policies)],
     links: [],
     path,
   };
@@ -289,7 +294,7 @@ function parseComponent(path: string, value: unknown, warnings: string[]): Manif
       }
       out.scaler = parseScaler(tp, ttype, trait.properties, warnings);
     } else if (ttype === "link") {
-      out.links.push(parseLink(tp, trait.properties, warnings));
+      out.links.push(parseLink(tp, trait.properties, warnings, policies));
     } else {
       throw bad(`${tp}.type`, `unknown trait type ${show(ttype)}: use spreadscaler, daemonscaler or link`);
     }
@@ -327,7 +332,7 @@ function parseScaler(path: string, type: ScalerTrait["type"], value: unknown, wa
   return { type, instances: raw, spread, path };
 }
 
-function parseLink(path: string, value: unknown, warnings: string[]): LinkTrait {
+function parseLink(path: string, value: unknown, warnings: string[], policies: Policies): LinkTrait {
   const pp = `${path}.properties`;
   const p = obj(pp, value);
   known(pp, p, ["namespace", "package", "interfaces", "name", "target", "source", "target_config", "source_config"], warnings);
@@ -343,17 +348,15 @@ function parseLink(path: string, value: unknown, warnings: string[]): LinkTrait 
   } else {
     const t = obj(`${pp}.target`, p.target);
     known(`${pp}.target`, t, ["name", "config", "secrets"], warnings);
-    if (t.secrets !== undefined) throw bad(`${pp}.target.secrets`, "secrets are not supported by Trellis yet");
     if (p.target_config !== undefined) throw bad(`${pp}.target_config`, "use target.config with the target: { name } form");
     target = str(`${pp}.target.name`, t.name);
-    targetConfig = configList(`${pp}.target.config`, t.config);
+    targetConfig = [...configList(`${pp}.target.config`, t.config), ...secretList(`${pp}.target.secrets`, t.secrets, policies)];
   }
   if (p.source !== undefined && p.source !== null) {
     const s = obj(`${pp}.source`, p.source);
     known(`${pp}.source`, s, ["config", "secrets"], warnings);
-    if (s.secrets !== undefined) throw bad(`${pp}.source.secrets`, "secrets are not supported by Trellis yet");
     if (p.source_config !== undefined) throw bad(`${pp}.source_config`, "give source.config or source_config, not both");
-    sourceConfig = configList(`${pp}.source.config`, s.config);
+    sourceConfig = [...configList(`${pp}.source.config`, s.config), ...secretList(`${pp}.source.secrets`, s.secrets, policies)];
   } else {
     sourceConfig = configList(`${pp}.source_config`, p.source_config);
   }
@@ -379,6 +382,57 @@ function configList(path: string, value: unknown): ConfigRef[] {
     const ref: ConfigRef = { name: str(`${p}.name`, o.name) };
     if (o.properties !== undefined && o.properties !== null) ref.properties = stringMap(`${p}.properties`, o.properties, true);
     return ref;
+  });
+}
+
+// ---- secrets (reference §8.1, §8.3; docs/adr/0017-secrets.md) ---------------------------------------
+
+/** Secret policies by name: their `properties` (with `backend`). */
+type Policies = Map<string, Record<string, string>>;
+
+const SECRET_POLICY_TYPE = "policy.secret.wasmcloud.dev/v1alpha1";
+
+function parsePolicies(value: unknown, warnings: string[]): Policies {
+  const out: Policies = new Map();
+  if (value === undefined || value === null) return out;
+  arr("spec.policies", value).forEach((v, i) => {
+    const p = `spec.policies[${i}]`;
+    const o = obj(p, v);
+    known(p, o, ["name", "type", "properties"], warnings);
+    const name = str(`${p}.name`, o.name);
+    if (o.type !== SECRET_POLICY_TYPE) {
+      warnings.push(`${p}: policy type ${show(o.type)} is ignored (only ${SECRET_POLICY_TYPE} is used)`);
+      return;
+    }
+    const props = stringMap(`${p}.properties`, o.properties, true);
+    if (!props.backend) throw bad(`${p}.properties.backend`, "is required (the secrets backend, e.g. nats-kv)");
+    out.set(name, props);
+  });
+  return out;
+}
+
+/** `secrets:` entries → config refs holding the secret reference (1.x `SecretConfig` string map). */
+function secretList(path: string, value: unknown, policies: Policies): ConfigRef[] {
+  if (value === undefined || value === null) return [];
+  return arr(path, value).map((v, i) => {
+    const p = `${path}[${i}]`;
+    const o = obj(p, v);
+    const name = str(`${p}.name`, o.name);
+    const props = stringMap(`${p}.properties`, obj(`${p}.properties`, o.properties), true);
+    const policyName = str(`${p}.properties.policy`, props.policy);
+    const policy = policies.get(policyName);
+    if (!policy) throw bad(`${p}.properties.policy`, `no spec.policies entry named ${JSON.stringify(policyName)} of type ${SECRET_POLICY_TYPE}`);
+    const { backend, ...policyProps } = policy;
+    const ref: Record<string, string> = {
+      name,
+      backend: backend!,
+      key: str(`${p}.properties.key`, props.key),
+      policy: JSON.stringify({ type: "properties.secret.wasmcloud.dev/v1alpha1", properties: policyProps }),
+      type: "secret.wasmcloud.dev/v1alpha1",
+    };
+    if (props.field) ref.field = props.field;
+    if (props.version) ref.version = props.version;
+    return { name, properties: ref, secret: true };
   });
 }
 

@@ -53,6 +53,11 @@ export const ENV = {
   natsTlsCert: "TRELLIS_NATS_TLS_CERT",
   natsTlsKey: "TRELLIS_NATS_TLS_KEY",
   natsServerAccounts: "TRELLIS_NATS_SERVER_ACCOUNTS",
+  requireSigned: "TRELLIS_REQUIRE_SIGNED",
+  allowedIssuers: "TRELLIS_ALLOWED_ISSUERS",
+  secretsTopic: "TRELLIS_SECRETS_TOPIC",
+  claimsIssuer: "TRELLIS_CLAIMS_ISSUER",
+  secretsKeyFile: "TRELLIS_SECRETS_KEY_FILE",
 } as const;
 
 /**

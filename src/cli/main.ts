@@ -18,6 +18,8 @@ import { registerOciCommands } from "./commands/oci.ts";
 import { registerProviderCommands } from "./commands/provider.ts";
 import { registerUpCommands } from "./commands/up.ts";
 import { registerSecureCommands } from "./commands/secure.ts";
+import { registerClaimsCommands } from "./commands/claims.ts";
+import { registerSecretCommands } from "./commands/secret.ts";
 
 const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
@@ -45,6 +47,8 @@ registerProviderCommands(program, ctx);
 registerAppCommands(program, ctx);
 registerOciCommands(program, ctx);
 registerSecureCommands(program, ctx);
+registerClaimsCommands(program, ctx);
+registerSecretCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

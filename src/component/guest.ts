@@ -26,6 +26,8 @@ import { collectResponse, IncomingRequest, ResponseOutparam } from "./wasi/http.
 import { VALUE_RESOURCES } from "./wasi/blobstore.ts";
 import { localImports, type GuestContext, type GuestLogLevel } from "./wasi/index.ts";
 import type { InvocationPolicySpec } from "../policy/admission.ts";
+import { type GuestSecrets, openGuestSecrets } from "../secrets/client.ts";
+import type { SecretValue } from "../secrets/types.ts";
 
 /** Everything a worker needs to run one component (plain data: it crosses the thread boundary). */
 export interface GuestSpec {
@@ -45,6 +47,8 @@ export interface GuestSpec {
   env: [string, string][];
   /** When the host's policy service checks invocations: what the worker asks it before each call (src/policy). */
   invocationPolicy?: InvocationPolicySpec | undefined;
+  /** The component's secrets, sealed (src/secrets `SecretBundle.sealForGuest`); opened only inside the guest. */
+  secrets?: GuestSecrets | undefined;
 }
 
 /** Services of the worker a component uses. */
@@ -104,6 +108,7 @@ export class GuestComponent {
   readonly #waiters: { resolve: (i: Instance) => void; reject: (e: unknown) => void }[] = [];
   readonly #exportNames = new Map<string, string>();
   #closed = false;
+  #secrets: Map<string, SecretValue> | undefined;
 
   constructor(spec: GuestSpec, deps: GuestDeps) {
     this.spec = spec;
@@ -185,6 +190,7 @@ export class GuestComponent {
           ...(level === "critical" ? { critical: true } : {}),
         }),
       config: () => this.spec.config,
+      secret: (key) => (this.#secrets ??= openGuestSecrets(this.spec.secrets)).get(key),
       setLinkName: (name, interfaces) => {
         const missing = interfaces.find((i) => this.spec.links[name]?.[i] === undefined);
         for (const i of interfaces) inst.linkNames.set(i, name);

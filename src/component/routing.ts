@@ -18,6 +18,8 @@ const LOCAL_INTERFACES = new Set([
   "wasi:config/runtime",
   "wasmcloud:bus/lattice",
   "wasi:blobstore/types",
+  "wasmcloud:secrets/store",
+  "wasmcloud:secrets/reveal",
 ]);
 
 /** True when the host implements `iface` itself (WASI, logging, config, the bus); false when links route it. */

@@ -24,6 +24,10 @@ import { buildLinkTable } from "./routing.ts";
 import { WorkerPool, type ComponentAvailability } from "./worker-pool.ts";
 import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
 import { Admission } from "../policy/admission.ts";
+import { checkComponentClaims } from "./claims.ts";
+import type { GuestSecrets } from "../secrets/client.ts";
+import { isSecretName } from "../secrets/types.ts";
+import { componentEventClaims, type ComponentMetadata, describeClaims, type Token } from "../claims/index.ts";
 
 /** Host policy for guests (issue 3 §3, §4). Every field is optional. */
 export interface ComponentPolicy {
@@ -49,7 +53,7 @@ export interface ComponentPolicy {
  * root of the compiled-output cache), plus the runtime's own policy.
  */
 export interface ComponentRuntimeOptions
-  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events" | "invocationLimits"> {
+  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events" | "invocationLimits" | "claims" | "secrets"> {
   policy?: ComponentPolicy;
   /**
    * `COMPONENT_{id}` writer shared with the host's link bookkeeping (src/host/workloads.ts `ComponentSpecs`). When
@@ -83,6 +87,10 @@ interface Managed {
   status?: ComponentAvailability;
   /** Why it is `failed`. */
   error?: string;
+  /** Verified embedded claims; undefined when unsigned. */
+  claims?: Token<ComponentMetadata> | undefined;
+  /** The component's secrets (its `SECRET_…` config names), sealed for its worker. */
+  secrets?: GuestSecrets | undefined;
 }
 
 interface ResolvedPolicy {
@@ -349,13 +357,14 @@ export class ComponentRuntime {
     return this.#enqueue(id, () => this.#update(id, ref, annotations));
   }
 
-  #scaledEvent(m: { id: string; imageRef: string; annotations: Record<string, string> }, maxInstances: number): void {
+  #scaledEvent(m: { id: string; imageRef: string; annotations: Record<string, string>; claims?: Token<ComponentMetadata> | undefined }, maxInstances: number): void {
     this.#o.events.publish(EventType.ComponentScaled, {
       annotations: m.annotations,
       host_id: this.#o.hostId,
       image_ref: m.imageRef,
       max_instances: maxInstances,
       component_id: m.id,
+      ...(m.claims ? { public_key: m.claims.claims.sub, claims: componentEventClaims(m.claims) } : {}),
     });
   }
 
@@ -379,8 +388,9 @@ export class ComponentRuntime {
           throw err;
         }
         admitted?.();
-        const config = await this.#o.config.resolve(req.config);
-        const compiled = await this.#compile(location);
+        const config = await this.#o.config.resolve(req.config.filter((n) => !isSecretName(n)));
+        const { compiled, claims } = await this.#compile(location, req.componentRef, id);
+        const secrets = await this.#secrets(req.config, claims, req.annotations);
         const m: Managed = {
           id,
           imageRef: req.componentRef,
@@ -389,6 +399,8 @@ export class ComponentRuntime {
           config: req.config,
           limits: req.limits,
           compiled,
+          claims,
+          secrets,
         };
         await this.#load(m, config);
         this.#components.set(id, m);
@@ -406,7 +418,7 @@ export class ComponentRuntime {
         return;
       }
       if (req.config.join("\0") !== cur.config.join("\0")) {
-        const config = await this.#o.config.resolve(req.config);
+        const config = await this.#o.config.resolve(req.config.filter((n) => !isSecretName(n)));
         cur.config = req.config;
         await this.#pool.setConfig(id, config);
       }
@@ -456,10 +468,12 @@ export class ComponentRuntime {
     try {
       const location = this.#admit(ref);
       await this.#admission.startComponent({ componentId: id, imageRef: ref, maxInstances: cur.count, annotations: annotations ?? cur.annotations });
-      const compiled = await this.#compile(location);
-      const next: Managed = { ...cur, imageRef: ref, compiled, annotations: annotations ?? cur.annotations };
+      const { compiled, claims } = await this.#compile(location, ref, id);
+      const nextAnnotations = annotations ?? cur.annotations;
+      const secrets = await this.#secrets(cur.config, claims, nextAnnotations);
+      const next: Managed = { ...cur, imageRef: ref, compiled, claims, secrets, annotations: nextAnnotations };
       // the worker swaps the subscription only once the new code is instantiated: no gap in serving
-      await this.#load(next, this.#o.config.current(cur.config));
+      await this.#load(next, this.#o.config.current(cur.config.filter((n) => !isSecretName(n))));
       this.#components.set(id, next);
       await this.#putSpec(id, ref);
       this.#log.info("component updated", { component_id: id, from: old.imageRef, to: ref });
@@ -479,10 +493,27 @@ export class ComponentRuntime {
     }
   }
 
-  /** Loads and compiles `location`, which {@link #admit} returned (never a reference it did not check). */
-  async #compile(location: string): Promise<CompiledComponent> {
+  /**
+   * Loads and compiles `location`, which {@link #admit} returned for `ref` (never a reference it did not check), and
+   * verifies its embedded claims against the host's claims policy (src/claims).
+   */
+  async #compile(location: string, ref: string, id: string): Promise<{ compiled: CompiledComponent; claims: Token<ComponentMetadata> | undefined }> {
     const bytes = await loadComponentBytes(location, { maxBytes: this.#policy.maxComponentBytes });
-    return compileComponent(bytes, this.#o.cacheDir);
+    const claims = checkComponentClaims(bytes, `component ${id} (${ref})`, this.#o.claims);
+    return { compiled: await compileComponent(bytes, this.#o.cacheDir), claims };
+  }
+
+  /**
+   * Fetches the secrets named by `SECRET_…` entries of the component's config list with its claims, sealed for its
+   * worker (docs/adr/0017-secrets.md).
+   * @throws SecretsError naming the secret (no topic, unsigned component, missing reference, refused).
+   */
+  async #secrets(configNames: string[], claims: Token<ComponentMetadata> | undefined, annotations: Record<string, string>): Promise<GuestSecrets | undefined> {
+    if (!configNames.some(isSecretName)) return undefined;
+    const client = this.#o.secrets;
+    if (!client) throw new TrellisError(ErrorCode.Secrets, "this component names secrets, but this host has no secrets support");
+    const bundle = await client.fetch(configNames, claims?.jwt, annotations["wasmcloud.dev/appspec"]);
+    return bundle.sealForGuest(client.identity.xkey);
   }
 
   async #load(m: Managed, config: Record<string, string>): Promise<void> {
@@ -501,6 +532,7 @@ export class ComponentRuntime {
       config,
       env: this.#policy.env,
       invocationPolicy: this.#admission.invocationSpec({ componentId: m.id, imageRef: m.imageRef, annotations: m.annotations }),
+      secrets: m.secrets,
     });
     // …and a change that arrived while the worker was loading (when it had no table to update) is applied now.
     await this.#pool.setLinks(m.id, buildLinkTable(this.#o.links.linksFrom(m.id)));
@@ -567,6 +599,7 @@ export class ComponentRuntime {
   inventory(): ComponentDescription[] {
     return [...this.#components.values()].map((m) => {
       const d: ComponentDescription = { id: m.id, image_ref: m.imageRef, revision: 0, max_instances: m.count, limits: Object.keys(m.limits).length ? m.limits : null };
+      if (m.claims) Object.assign(d, describeClaims(m.claims));
       if (Object.keys(m.annotations).length > 0) d.annotations = m.annotations;
       d.status = m.status ?? "running";
       if (m.error) d.error = m.error;
@@ -608,6 +641,8 @@ export function componentRuntime(
       cacheDir: join(ctx.cacheDir, "components"),
       links: ctx.links,
       config: ctx.config,
+      claims: ctx.claims,
+      secrets: ctx.secrets,
       events: ctx.events,
       specs: ctx.specs,
       ...(ctx.invocationLimits ? { invocationLimits: ctx.invocationLimits } : {}),

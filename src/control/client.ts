@@ -265,6 +265,11 @@ export class CtlClient {
     return (await this.call<Link[]>(ctl.linkGet(this.lattice))).response ?? [];
   }
 
+  /** `claims.get` (reference §1.4): the stored claims of every signed component and provider seen by the lattice. */
+  async getClaims(): Promise<Record<string, string>[]> {
+    return (await this.call<Record<string, string>[]>(ctl.claimsGet(this.lattice))).response ?? [];
+  }
+
   /** `config.put.{name}`. */
   async putConfig(name: string, values: Record<string, string>): Promise<string> {
     return (await this.call(ctl.configPut(this.lattice, validateId("config name", name)), values)).message;

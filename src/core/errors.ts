@@ -69,6 +69,10 @@ export const ErrorCode = {
   PolicyDenied: "POLICY_DENIED",
   /** The NATS server refused a publish or subscribe: the connection's user lacks the subject permission (docs/security.md). */
   NatsPermissionDenied: "NATS_PERMISSION_DENIED",
+  /** Embedded claims are invalid, tampered with, expired, missing where required, or from an issuer not allowed. */
+  ClaimsInvalid: "CLAIMS_INVALID",
+  /** A secret could not be fetched, sealed or opened (the message never holds the secret). */
+  Secrets: "SECRETS_ERROR",
 } as const;
 /** One of {@link ErrorCode}'s values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

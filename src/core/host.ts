@@ -35,6 +35,10 @@ export interface ComponentDescription {
   status?: string;
   /** Trellis extension: why the component is `failed`. */
   error?: string;
+  /** Trellis extension: the claims issuer (`A…`) when the component is signed. */
+  issuer?: string;
+  /** Trellis extension: the claims subject (`M…`) when the component is signed. */
+  subject?: string;
 }
 
 /** One running capability provider in an inventory (reference §1.4 `ProviderDescription`). */
@@ -46,6 +50,10 @@ export interface ProviderDescription {
   annotations?: Record<string, string>;
   /** Trellis extension: `running`, `starting`, `restarting`, `unhealthy` or `failed`. */
   status?: string;
+  /** Trellis extension: the claims issuer (`A…`) when the provider is signed. */
+  issuer?: string;
+  /** Trellis extension: the claims subject (`V…`) when the provider is signed. */
+  subject?: string;
 }
 
 /** Reply of `host.get.{host}` and data of `host_heartbeat` (reference §1.4). */

@@ -46,6 +46,7 @@ export const ctl = {
   componentAuction: (lattice: string) => `${ctlRoot(lattice)}.component.auction`,
   /** Scatter-gather: every host whose labels match the constraints answers (reference §1.4). */
   providerAuction: (lattice: string) => `${ctlRoot(lattice)}.provider.auction`,
+  claimsGet: (lattice: string) => `${ctlRoot(lattice)}.claims.get`,
 } as const;
 
 /**
@@ -64,6 +65,7 @@ export function ctlSubscriptions(lattice: string, hostId: string): { subject: st
     { subject: `${root}.host.*.${hostId}` },
     { subject: `${root}.component.auction` },
     { subject: `${root}.provider.auction` },
+    { subject: `${root}.claims.*`, queue: `${root}.claims` },
   ];
 }
 
@@ -139,8 +141,8 @@ export function eventWildcard(lattice: string): string {
 export const providerRpc = {
   /**
    * Link puts. Trellis publishes them to the provider id, reaching every instance on every host and remote providers
-   * (docs/protocol.md, "Provider contract"); wasmCloud 1.x uses a per-instance xkey here because of sealed secrets,
-   * which Trellis does not have (reference §4.3).
+   * (docs/protocol.md, "Provider contract"). Links with secrets go to each instance's xkey instead
+   * ({@link providerInstanceLinkPut}, reference §4.3, docs/adr/0017-secrets.md).
    */
   linkPut: (lattice: string, providerId: string) => `${PROVIDER_RPC_PREFIX}.${lattice}.${providerId}.linkdefs.put`,
   /** Link deletes go to the provider id, reaching every instance on every host. */
@@ -332,3 +334,28 @@ export function reconcilerBucket(lattice: string): string {
 
 /** Key of the reconciler lease in {@link reconcilerBucket}. */
 export const RECONCILER_LEASE_KEY = "lease";
+// ---- Claims (src/claims, reference §3.2, ADR 0016) -------------------------------------------------
+
+/** Prefix of stored claims keys in `LATTICEDATA_{lattice}`: `CLAIMS_{subject public key}`. */
+export const CLAIMS_KEY_PREFIX = "CLAIMS_";
+
+/** The `LATTICEDATA_{lattice}` key of a claims subject's stored claims. */
+export function claimsKey(subject: string): string {
+  return `${CLAIMS_KEY_PREFIX}${subject}`;
+}
+
+// ---- Secrets backend (src/secrets, reference §6.5, ADR 0017) --------------------------------------
+
+/** Secrets backend API version token (reference §6.5). */
+export const SECRETS_API_VERSION = "v1alpha1";
+
+/** Subjects of a secrets backend: `{topic}.v1alpha1.{backend}.server_xkey` and `.get` (reference §6.5). */
+export const secretsSubjects = {
+  serverXkey: (topic: string, backend: string) => `${topic}.${SECRETS_API_VERSION}.${backend}.server_xkey`,
+  get: (topic: string, backend: string) => `${topic}.${SECRETS_API_VERSION}.${backend}.get`,
+} as const;
+
+/** Link puts to one provider instance, keyed by its xkey public key: used for links that carry sealed secrets (reference §4.3). */
+export function providerInstanceLinkPut(lattice: string, xkeyPublic: string): string {
+  return `${PROVIDER_RPC_PREFIX}.${lattice}.${xkeyPublic}.linkdefs.put`;
+}

@@ -33,6 +33,7 @@ import { Admission } from "../policy/admission.ts";
 import { PolicyClient } from "../policy/service.ts";
 import { livenessSubject } from "../core/subjects.ts";
 import { Reconciler } from "../app/reconciler/reconciler.ts";
+import { hostSecretsIdentity, SecretsClient } from "../secrets/client.ts";
 
 /** Lifecycle of a {@link Host}. */
 export type HostState = "STARTING" | "RUNNING" | "STOPPING" | "STOPPED";
@@ -157,6 +158,21 @@ export class Host {
       specs: this.lattice.specs,
       invocationLimits: this.config.invocationLimits,
       admission: new Admission(this.config.load, this.#policy),
+      secrets: new SecretsClient({
+        nc: this.nc,
+        topic: this.config.secretsTopic,
+        identity: hostSecretsIdentity(this.id, this.friendlyName),
+        config: this.lattice.config,
+        timeoutMs: Math.max(this.config.rpcTimeoutMs, 2000),
+      }),
+      claims: {
+        policy: this.config.claims,
+        record: (stored) => {
+          this.lattice.claims.put(stored).catch((err: unknown) =>
+            this.#logger.warn("cannot record claims in lattice data", { subject: stored.subject, error: String(err) }),
+          );
+        },
+      },
     };
     const factories = this.config.workloads;
     if (factories.components) this.#components = await factories.components(ctx);
@@ -177,6 +193,7 @@ export class Host {
         events: this.events,
         components: () => this.#components,
         providers: () => this.#providers,
+        claims: this.lattice.claims,
         requestStop: (timeoutMs) => {
           setTimeout(() => void this.stop(timeoutMs), 10);
         },

@@ -16,6 +16,7 @@ import { resolveInvocationLimits, type ResolvedInvocationLimits } from "../invoc
 import { validateKvReplicas } from "../lattice/kv.ts";
 import { compileLoadPermissions, type LoadPermissions } from "../policy/allow.ts";
 import { compilePolicyOptions, type PolicyConfig } from "../policy/service.ts";
+import type { ClaimsPolicy } from "../claims/policy.ts";
 
 /** Default lattice name. */
 export const DEFAULT_LATTICE = "default";
@@ -122,6 +123,21 @@ export interface HostOptions {
   livenessIntervalMs?: number;
   /** Time-to-live of the reconciler lease, in milliseconds (≥ 100). @default 3000 (`TRELLIS_RECONCILER_LEASE_TTL_MS`) */
   reconcilerLeaseTtlMs?: number;
+  /**
+   * Refuse components and providers without valid embedded claims (docs/adr/0016-claims.md). Signed ones are
+   * always verified (hash, signature, dates). @default false (`--require-signed`, `TRELLIS_REQUIRE_SIGNED`)
+   */
+  requireSigned?: boolean;
+  /**
+   * Issuers (account public keys, `A…`) whose signatures this host accepts; when non-empty, unsigned workloads and
+   * other issuers are refused. @default [] (`--allowed-issuer KEY`, repeatable; `TRELLIS_ALLOWED_ISSUERS`, comma-separated)
+   */
+  allowedIssuers?: string[];
+  /**
+   * Subject prefix of the secrets backend (reference §6.5), e.g. `wasmcloud.secrets`; secret references (`SECRET_…`)
+   * can only be resolved when it is set. (`--secrets-topic`, `TRELLIS_SECRETS_TOPIC`; 1.x's `WASMCLOUD_SECRETS_TOPIC`)
+   */
+  secretsTopic?: string;
 }
 
 /** Default interval of host liveness beats: 1 s (ADR 0012). */
@@ -157,6 +173,8 @@ export interface HostConfig {
   readonly reconciler: boolean;
   readonly livenessIntervalMs: number;
   readonly reconcilerLeaseTtlMs: number;
+  readonly claims: ClaimsPolicy;
+  readonly secretsTopic: string | undefined;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -230,5 +248,29 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     reconciler: opts.reconciler ?? true,
     livenessIntervalMs: positiveInt("livenessIntervalMs", opts.livenessIntervalMs, DEFAULT_LIVENESS_INTERVAL_MS),
     reconcilerLeaseTtlMs: leaseTtl(opts.reconcilerLeaseTtlMs),
+    claims: compileClaimsPolicy(opts),
+    secretsTopic: compileSecretsTopic(opts.secretsTopic),
   });
+}
+
+function compileClaimsPolicy(opts: HostOptions): ClaimsPolicy {
+  const issuers = opts.allowedIssuers ?? [];
+  if (!Array.isArray(issuers)) throw new InvalidArgumentError("allowedIssuers", "allowedIssuers must be an array of account public keys");
+  for (const k of issuers) {
+    if (typeof k !== "string" || !/^A[A-Z2-7]{55}$/.test(k)) {
+      throw new InvalidArgumentError("allowedIssuers", `allowed issuer ${JSON.stringify(k)} is not an account public key (A…, 56 characters)`);
+    }
+  }
+  if (opts.requireSigned !== undefined && typeof opts.requireSigned !== "boolean") {
+    throw new InvalidArgumentError("requireSigned", "requireSigned must be a boolean");
+  }
+  return Object.freeze({ requireSigned: opts.requireSigned ?? false, allowedIssuers: Object.freeze([...new Set(issuers)]) });
+}
+
+function compileSecretsTopic(topic: string | undefined): string | undefined {
+  if (topic === undefined || topic === "") return undefined;
+  if (typeof topic !== "string" || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(topic)) {
+    throw new InvalidArgumentError("secretsTopic", `secretsTopic must be a NATS subject prefix without wildcards (e.g. wasmcloud.secrets), got ${JSON.stringify(topic)}`);
+  }
+  return topic;
 }

@@ -14,6 +14,7 @@ import { type ConfigStore, parseConfigMap } from "../lattice/config-store.ts";
 import { type CtlHandler, type CtlRoutes, parseJsonBody, parseObjectBody } from "./control-server.ts";
 import { withKvDeadline } from "../lattice/kv.ts";
 import type { ComponentManager, ProviderManager } from "./workloads.ts";
+import type { ClaimsStore } from "../lattice/claims-store.ts";
 
 /** What the handlers need from the host. */
 export interface RouteContext {
@@ -26,6 +27,8 @@ export interface RouteContext {
   events: EventPublisher;
   components(): ComponentManager | undefined;
   providers(): ProviderManager | undefined;
+  /** Stored claims (`CLAIMS_{subject}`), for `claims.get`. */
+  claims?: ClaimsStore;
   /** Stops the host after the reply has gone out; `timeoutMs` bounds the shutdown. */
   requestStop(timeoutMs: number | undefined): void;
 }
@@ -174,6 +177,8 @@ export function hostRoutes(ctx: RouteContext): CtlRoutes {
       if (ctx.providers() === undefined || running || !labelsMatch(ctx.labels, req.constraints)) return undefined;
       return ok("", { host_id: ctx.hostId, provider_ref: req.ref, provider_id: req.id, constraints: req.constraints });
     },
+    "claims.get": async () => ok("successfully retrieved claims", (await ctx.claims?.list()) ?? []),
+
     "component.scale": (payload) => ctx.components()?.handleScale(payload) ?? notAvailable("components"),
     "component.update": (payload) => ctx.components()?.handleUpdate(payload) ?? notAvailable("components"),
     "provider.start": (payload) => ctx.providers()?.handleStart(payload) ?? notAvailable("capability providers"),

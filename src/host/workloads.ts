@@ -12,6 +12,8 @@ import type { Logger } from "../core/logger.ts";
 import type { ComponentSpecification } from "../core/host.ts";
 import type { InvocationLimits } from "../invocation/uploads.ts";
 import type { Admission } from "../policy/admission.ts";
+import type { ClaimsPolicy } from "../claims/policy.ts";
+import type { SecretsClient } from "../secrets/client.ts";
 
 /** What the host gives a workload manager when it starts it. */
 export interface WorkloadContext {
@@ -39,6 +41,17 @@ export interface WorkloadContext {
   invocationLimits?: InvocationLimits;
   /** What this host may load and start (file-load rule, policy service); ask it before loading anything. */
   admission: Admission;
+  /** What the host requires of claims, and where verified claims are recorded; absent: signing optional, nothing recorded. */
+  claims?: WorkloadClaims;
+  /** Fetches secrets for workloads and holds the host xkey (src/secrets); absent: secret references fail. */
+  secrets?: SecretsClient;
+}
+
+/** Claims checks at load and their record (src/claims, docs/adr/0016-claims.md). */
+export interface WorkloadClaims {
+  policy: ClaimsPolicy;
+  /** Writes the stored form as `CLAIMS_{subject}` (reference §3.2); failures are logged, never thrown. */
+  record(stored: Record<string, string>): void;
 }
 
 /** Access to `COMPONENT_{id}` entries, shared with the host's link bookkeeping. */

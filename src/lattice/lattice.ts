@@ -9,12 +9,15 @@ import type { Logger } from "../core/logger.ts";
 import { openBucket } from "./kv.ts";
 import { SpecStore } from "./spec-store.ts";
 import { ConfigStore } from "./config-store.ts";
+import { ClaimsStore } from "./claims-store.ts";
 
 /** The lattice data one host works with. */
 export interface LatticeData {
   lattice: string;
   specs: SpecStore;
   config: ConfigStore;
+  /** `CLAIMS_{subject}` entries (reference §3.2). */
+  claims: ClaimsStore;
   close(): void;
 }
 
@@ -48,6 +51,7 @@ export async function openLatticeData(
     lattice,
     specs,
     config,
+    claims: new ClaimsStore(dataKv, logger.child({ component: "claims" })),
     close() {
       specs.close();
       config.close();

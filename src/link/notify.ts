@@ -15,13 +15,15 @@ import type { InterfaceLinkDefinition, Link } from "../core/link.ts";
 import { providerRpc } from "../core/subjects.ts";
 import type { ConfigSource } from "../core/ports.ts";
 import type { Logger } from "../core/logger.ts";
+import { isSecretName } from "../secrets/types.ts";
 
 /**
  * Merges the named configs; a config that no longer exists counts as `{}` (link config is a snapshot taken when the
  * link is delivered, reference §3.4).
  */
 export async function resolveLinkConfig(config: ConfigSource, names: readonly string[]): Promise<Record<string, string>> {
-  const maps = await Promise.all(names.map((n) => config.resolve([n]).catch(() => ({}))));
+  // `SECRET_…` names are secret references, delivered sealed by the provider's own host (src/provider/managed.ts)
+  const maps = await Promise.all(names.filter((n) => !isSecretName(n)).map((n) => config.resolve([n]).catch(() => ({}))));
   return Object.assign({}, ...maps) as Record<string, string>;
 }
 
@@ -59,8 +61,12 @@ export class ProviderLinkNotifier {
     this.#logger = logger;
   }
 
-  /** Publishes a put of `link` to its source id and target id. */
+  /**
+   * Publishes a put of `link` to its source id and target id. A link with secret references is not published here:
+   * each host seals its secrets to its own provider instances and sends it on their xkey subjects (reference §4.3).
+   */
   async put(link: Link): Promise<void> {
+    if (linkHasSecrets(link)) return;
     try {
       const def = JSON.stringify(await toInterfaceLinkDefinition(link, this.#config));
       for (const id of ids(link)) this.#nc.publish(providerRpc.linkPut(this.#lattice, id), def);
@@ -82,4 +88,9 @@ export class ProviderLinkNotifier {
 
 function ids(link: Link): string[] {
   return link.source_id === link.target ? [link.source_id] : [link.source_id, link.target];
+}
+
+/** True when the link names secret references (`SECRET_…`) in its source or target config. */
+export function linkHasSecrets(link: Pick<Link, "source_config" | "target_config">): boolean {
+  return link.source_config.some(isSecretName) || link.target_config.some(isSecretName);
 }

@@ -197,9 +197,18 @@ export function parseInterfaceLinkDefinition(value: unknown, field = "link"): In
     interfaces: [...new Set(interfaces)].sort(),
     source_config: stringMap(`${field}.source_config`, v.source_config),
     target_config: stringMap(`${field}.target_config`, v.target_config),
-    source_secrets: null,
-    target_secrets: null,
+    source_secrets: sealedBytes(`${field}.source_secrets`, v.source_secrets),
+    target_secrets: sealedBytes(`${field}.target_secrets`, v.target_secrets),
   };
+}
+
+/** Sealed secrets on the wire: a JSON array of bytes, or null/absent (reference §2.2). */
+function sealedBytes(field: string, value: unknown): number[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value) || value.some((b) => typeof b !== "number" || !Number.isInteger(b) || b < 0 || b > 255)) {
+    throw new InvalidArgumentError(field, `${field} must be an array of bytes or null`);
+  }
+  return value as number[];
 }
 
 /**

@@ -12,14 +12,19 @@ import type { InterfaceLinkDefinition, Link } from "../core/link.ts";
 import { linksEqual } from "../core/link.ts";
 import type { Logger } from "../core/logger.ts";
 import type { ProviderDescription } from "../core/host.ts";
-import { providerRpc } from "../core/subjects.ts";
-import { toInterfaceLinkDefinition } from "../link/notify.ts";
+import { providerInstanceLinkPut, providerRpc } from "../core/subjects.ts";
+import { linkHasSecrets, toInterfaceLinkDefinition } from "../link/notify.ts";
+import { newXKey, xkeySeed } from "../secrets/xkey.ts";
+import { isSecretName } from "../secrets/types.ts";
+import { checkProviderClaims } from "./claims.ts";
+import type { KeyPair } from "@nats-io/nkeys";
 import { encodeTargetExit } from "../invocation/exit.ts";
 import type { WorkloadContext } from "../host/workloads.ts";
 import { encodeHostData, hostDataConnectionFields, type HostData } from "./host-data.ts";
 import { describeExit, ProviderProcess } from "./process.ts";
 import type { ProviderCommand } from "./ref.ts";
 import type { SupervisorConfig } from "./options.ts";
+import { describeClaims, type ProviderMetadata, providerEventClaims, type Token } from "../claims/index.ts";
 
 /** Lifecycle of a supervised provider, as shown in inventories (`ProviderDescription.status`). */
 export type ProviderStatus = "starting" | "running" | "unhealthy" | "restarting" | "failed" | "stopping";
@@ -32,6 +37,8 @@ export interface ProviderSpec {
   /** Names of the provider's own configs, merged left to right. */
   configNames: string[];
   annotations: Record<string, string>;
+  /** Verified claims (from `<executable>.claims.jwt`); undefined when unsigned. */
+  claims?: Token<ProviderMetadata> | undefined;
 }
 
 /** A snapshot of a supervised provider, for tests and diagnostics. */
@@ -74,6 +81,9 @@ export class ManagedProvider {
   #delivered: Link[] | undefined;
   #lastConfig = "";
   #unwatchConfig: (() => void) | undefined;
+  #unwatchLinks: (() => void) | undefined;
+  /** This provider's xkey (reference §4.1 step 4): kept across restarts; link secrets are sealed to it. */
+  readonly #xkey: KeyPair = newXKey();
 
   constructor(
     spec: ProviderSpec,
@@ -97,6 +107,7 @@ export class ManagedProvider {
   describe(): ProviderDescription {
     const d: ProviderDescription = { id: this.spec.id, image_ref: this.spec.ref, revision: 0, status: this.#status };
     if (Object.keys(this.spec.annotations).length > 0) d.annotations = { ...this.spec.annotations };
+    if (this.spec.claims) Object.assign(d, describeClaims(this.spec.claims));
     return d;
   }
 
@@ -122,10 +133,18 @@ export class ManagedProvider {
     this.#unwatchConfig = this.#ctx.config.onChange((name) => {
       if (this.spec.configNames.includes(name)) this.#pushConfig();
     });
+    // Links with secrets are delivered by this host, sealed to this instance (the put notifier skips them).
+    this.#unwatchLinks = this.#ctx.links.onChange((change) => {
+      if (this.#delivered !== undefined) return; // the catch-up after the first health check delivers them
+      for (const l of change.added) {
+        if (linkHasSecrets(l) && (l.source_id === this.spec.id || l.target === this.spec.id)) void this.#publishPut(l);
+      }
+    });
     try {
       await this.#spawn();
     } catch (err) {
       this.#unwatchConfig();
+      this.#unwatchLinks?.();
       this.#fail(TrellisError.from(err, ErrorCode.Provider).message);
       throw err;
     }
@@ -138,14 +157,63 @@ export class ManagedProvider {
       instance_id: this.#instanceId,
       public_key: this.spec.id,
       link_name: "default",
+      ...(this.spec.claims ? { claims: providerEventClaims(this.spec.claims) } : {}),
     });
   }
 
+  /**
+   * The provider-facing form of a link; this provider's side of its secrets (`SECRET_…` names) fetched with the
+   * provider's claims and sealed from the host xkey to this provider's xkey (reference §2.2, §6.3).
+   * @throws SecretsError when a secret cannot be fetched (the message names it, never its value).
+   */
+  async #linkDefinition(l: Link): Promise<InterfaceLinkDefinition> {
+    const def = await toInterfaceLinkDefinition(l, this.#ctx.config);
+    if (!linkHasSecrets(l)) return def;
+    const secrets = this.#ctx.secrets;
+    if (!secrets) throw new TrellisError(ErrorCode.Secrets, `link ${l.source_id} -> ${l.target} names secrets, but this host has no secrets support`);
+    const mine = l.target === this.spec.id ? l.target_config : l.source_config;
+    const bundle = await secrets.fetch(mine, this.spec.claims?.jwt, this.spec.annotations["wasmcloud.dev/appspec"]);
+    const sealed = bundle.sealFor(secrets.identity.xkey, this.#xkey.getPublicKey());
+    return l.target === this.spec.id ? { ...def, target_secrets: sealed } : { ...def, source_secrets: sealed };
+  }
+
+  /**
+   * The provider's own secrets for its host data.
+   * @throws SecretsError naming the secret (the start then fails with that message).
+   */
+  async #ownSecrets(): Promise<Record<string, unknown>> {
+    const secrets = this.#ctx.secrets;
+    if (!secrets) throw new TrellisError(ErrorCode.Secrets, `provider ${this.spec.id} names secrets, but this host has no secrets support`);
+    return (await secrets.fetch(this.spec.configNames, this.spec.claims?.jwt, this.spec.annotations["wasmcloud.dev/appspec"])).forProviderStdin();
+  }
+
+  /** Publishes a link put: links with secrets to this instance's xkey subject, others to the provider id. */
+  async #publishPut(l: Link): Promise<void> {
+    try {
+      const def = await this.#linkDefinition(l);
+      const subject = linkHasSecrets(l) ? providerInstanceLinkPut(this.#ctx.lattice, this.#xkey.getPublicKey()) : providerRpc.linkPut(this.#ctx.lattice, this.spec.id);
+      this.#ctx.nc.publish(subject, JSON.stringify(def));
+    } catch (err) {
+      this.#logger.warn("cannot deliver a link to the provider", { source_id: l.source_id, target: l.target, link_name: l.name, error: (err as Error).message });
+    }
+  }
+
   async #hostData(): Promise<{ data: HostData; links: Link[] }> {
-    const links = this.#currentLinks();
-    const defs: InterfaceLinkDefinition[] = await Promise.all(links.map((l) => toInterfaceLinkDefinition(l, this.#ctx.config)));
-    const config = this.#ctx.config.current(this.spec.configNames);
+    const all = this.#currentLinks();
+    const links: Link[] = [];
+    const defs: InterfaceLinkDefinition[] = [];
+    for (const l of all) {
+      try {
+        defs.push(await this.#linkDefinition(l));
+        links.push(l);
+      } catch (err) {
+        this.#logger.warn("link left out of host data: its secrets cannot be fetched", { source_id: l.source_id, target: l.target, link_name: l.name, error: (err as Error).message });
+      }
+    }
+    const config = this.#ctx.config.current(this.spec.configNames.filter((c) => !isSecretName(c)));
     this.#lastConfig = JSON.stringify(config);
+    // the provider's own secrets (`SECRET_…` in its config list), fetched with its claims; they go to its stdin only
+    const own = this.spec.configNames.some(isSecretName) ? await this.#ownSecrets() : {};
     const data: HostData = {
       host_id: this.#ctx.hostId,
       lattice_rpc_prefix: this.#ctx.lattice,
@@ -158,9 +226,9 @@ export class ManagedProvider {
       link_definitions: defs,
       cluster_issuers: [],
       config,
-      secrets: {},
-      host_xkey_public_key: "",
-      provider_xkey_private_key: "",
+      secrets: own,
+      host_xkey_public_key: this.#ctx.secrets?.identity.xkey.getPublicKey() ?? "",
+      provider_xkey_private_key: this.#ctx.secrets ? xkeySeed(this.#xkey) : "",
       default_rpc_timeout_ms: this.#ctx.rpcTimeoutMs,
       structured_logging: this.#cfg.structuredLogging,
       log_level: this.#cfg.providerLogLevel,
@@ -177,6 +245,10 @@ export class ManagedProvider {
   }
 
   async #spawn(): Promise<void> {
+    // A restart runs the executable again: its claims are checked again (it may have been replaced meanwhile).
+    if (this.#starts > 0 && (this.spec.claims || this.#ctx.claims)) {
+      checkProviderClaims(this.spec.command.file, `provider ${this.spec.id} (${this.spec.ref})`, this.#ctx.claims);
+    }
     this.#instanceId = randomUUID();
     this.#healthy = undefined;
     // Read-your-writes: include links put on other hosts just before this start.
@@ -350,16 +422,13 @@ export class ManagedProvider {
       const del = { ...l, interfaces: [...l.interfaces], source_config: {}, target_config: {}, source_secrets: null, target_secrets: null };
       this.#ctx.nc.publish(providerRpc.linkDel(this.#ctx.lattice, this.spec.id), JSON.stringify(del));
     }
-    for (const l of added) {
-      const def = await toInterfaceLinkDefinition(l, this.#ctx.config);
-      this.#ctx.nc.publish(providerRpc.linkPut(this.#ctx.lattice, this.spec.id), JSON.stringify(def));
-    }
+    for (const l of added) await this.#publishPut(l);
   }
 
   /** Publishes the merged provider config on `config.update` when it changed (reference §3.4). */
   #pushConfig(): void {
     if (!this.#proc || this.#proc.exit !== undefined || this.#stopping) return;
-    const config = this.#ctx.config.current(this.spec.configNames);
+    const config = this.#ctx.config.current(this.spec.configNames.filter((c) => !isSecretName(c)));
     const json = JSON.stringify(config);
     if (json === this.#lastConfig) return;
     this.#lastConfig = json;
@@ -377,6 +446,7 @@ export class ManagedProvider {
     this.#status = "stopping";
     if (this.#timer) clearTimeout(this.#timer);
     this.#unwatchConfig?.();
+    this.#unwatchLinks?.();
     const proc = this.#proc;
     if (proc && proc.exit === undefined) {
       const deadline = Date.now() + this.#cfg.shutdownDelayMs;

@@ -18,6 +18,7 @@ import type { ProviderManager, WorkloadContext } from "../host/workloads.ts";
 import { ManagedProvider, type ProviderSnapshot } from "./managed.ts";
 import { compileSupervisorOptions, type ProviderSupervisorOptions, type SupervisorConfig } from "./options.ts";
 import { classifyProviderRef, providerCommand } from "./ref.ts";
+import { checkProviderClaims } from "./claims.ts";
 
 /** Options of {@link providerSupervisor}: supervision settings plus test hooks. */
 export interface ProviderSupervisorFactoryOptions extends ProviderSupervisorOptions {
@@ -99,9 +100,10 @@ export class ProviderSupervisor implements ProviderManager {
       const file = target.kind === "file" ? this.#ctx.admission.checkProviderFile(cmd.provider_ref, target.file) : target.file;
       await this.#ctx.admission.startProvider({ providerId: cmd.provider_id, imageRef: cmd.provider_ref, annotations: cmd.annotations });
       const command = providerCommand(cmd.provider_ref, target, file);
+      const claims = checkProviderClaims(command.file, `provider ${cmd.provider_id} (${cmd.provider_ref})`, this.#ctx.claims);
       await this.#ctx.config.resolve(cmd.config);
       mp = new ManagedProvider(
-        { id: cmd.provider_id, ref: cmd.provider_ref, command, configNames: cmd.config, annotations: cmd.annotations },
+        { id: cmd.provider_id, ref: cmd.provider_ref, command, configNames: cmd.config, annotations: cmd.annotations, claims },
         this.#ctx,
         this.#cfg,
         this.#onOutput,

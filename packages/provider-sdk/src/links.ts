@@ -7,6 +7,7 @@ import type { InterfaceLinkDefinition } from "../../../src/core/link.ts";
 import type { Logger } from "../../../src/core/logger.ts";
 import { linkIdentity, sameLinkDefinition } from "../../../src/provider/host-data.ts";
 import type { ProviderContext, ProviderDefinition, ProviderLink } from "./types.ts";
+import type { SecretValue } from "./secrets.ts";
 
 /** What happened to a put or a delete. */
 export type LinkOutcome = "added" | "replaced" | "duplicate" | "deleted" | "unknown" | "not-mine" | "failed";
@@ -17,9 +18,14 @@ interface Entry<R> {
 }
 
 /** Builds the provider's view of a link definition; undefined when the provider is neither source nor target. */
-export function toProviderLink(def: InterfaceLinkDefinition, providerId: string): ProviderLink | undefined {
+export function toProviderLink(
+  def: InterfaceLinkDefinition,
+  providerId: string,
+  openSecrets?: (sealed: number[] | null) => Record<string, SecretValue>,
+): ProviderLink | undefined {
   const role = def.source_id === providerId ? "source" : def.target === providerId ? "target" : undefined;
   if (!role) return undefined;
+  const sealed = role === "source" ? def.source_secrets : def.target_secrets;
   return Object.freeze({
     role,
     sourceId: def.source_id,
@@ -30,6 +36,7 @@ export function toProviderLink(def: InterfaceLinkDefinition, providerId: string)
     interfaces: Object.freeze([...def.interfaces]),
     peerId: role === "source" ? def.target : def.source_id,
     config: Object.freeze({ ...(role === "source" ? def.source_config : def.target_config) }),
+    secrets: Object.freeze(sealed && openSecrets ? openSecrets(sealed) : {}),
     definition: def,
   });
 }
@@ -52,11 +59,19 @@ export class LinkTable<R> {
   readonly #def: ProviderDefinition<R>;
   readonly #logger: Logger;
   readonly #onTrace: (event: string, data: Record<string, unknown>) => void;
+  readonly #openSecrets: ((sealed: number[] | null) => Record<string, SecretValue>) | undefined;
   readonly #entries = new Map<string, Entry<R>>();
   /** Deleted links still answering calls that were sent before their callers saw the delete. */
   readonly #draining = new Map<string, { entry: Entry<R>; timer: NodeJS.Timeout }>();
 
-  constructor(providerId: string, def: ProviderDefinition<R>, logger: Logger, onTrace: (event: string, data: Record<string, unknown>) => void) {
+  constructor(
+    providerId: string,
+    def: ProviderDefinition<R>,
+    logger: Logger,
+    onTrace: (event: string, data: Record<string, unknown>) => void,
+    openSecrets?: (sealed: number[] | null) => Record<string, SecretValue>,
+  ) {
+    this.#openSecrets = openSecrets;
     this.#providerId = providerId;
     this.#def = def;
     this.#logger = logger;
@@ -100,7 +115,13 @@ export class LinkTable<R> {
    * delete of the old then a put of the new; a new one calls the put hook of its role and records its resource.
    */
   async put(def: InterfaceLinkDefinition, ctx: ProviderContext<R>): Promise<LinkOutcome> {
-    const link = toProviderLink(def, this.#providerId);
+    let link: ProviderLink | undefined;
+    try {
+      link = toProviderLink(def, this.#providerId, this.#openSecrets);
+    } catch (err) {
+      this.#logger.error("ignoring a link put whose secrets cannot be opened", { source_id: def.source_id, target: def.target, error: (err as Error).message });
+      return "failed";
+    }
     if (!link) {
       this.#logger.warn("ignoring a link put that names neither this provider as source nor as target", { source_id: def.source_id, target: def.target });
       return "not-mine";

@@ -17,7 +17,7 @@ import type { CtlResponse } from "../../../src/core/envelope.ts";
 import { ErrorCode, TrellisError } from "../../../src/core/errors.ts";
 import type { InterfaceLinkDefinition, Link } from "../../../src/core/link.ts";
 import { createLogger, type Logger, type LogLevel } from "../../../src/core/logger.ts";
-import { ctl, providerRpc } from "../../../src/core/subjects.ts";
+import { ctl, providerInstanceLinkPut, providerRpc } from "../../../src/core/subjects.ts";
 import {
   invoke,
   invokeJson,
@@ -30,6 +30,7 @@ import {
 import { type HostData, linkIdentity, parseInterfaceLinkDefinition } from "../../../src/provider/host-data.ts";
 import { LinkTable } from "./links.ts";
 import { providerConnectionOptions, redactConnectionSecrets, redactUrl } from "./connection.ts";
+import { hostDataSecrets, SecretOpener } from "./secrets.ts";
 import { readHostData, remoteHostData, remoteSettings, type RemoteSettings } from "./startup.ts";
 import { Tracer } from "./trace.ts";
 import type { CallContext, HealthStatus, ProviderContext, ProviderDefinition, ProviderLink, ProviderMode } from "./types.ts";
@@ -120,6 +121,7 @@ class ProviderRuntime<R> {
   readonly #tracer: Tracer;
   readonly #ctx: ProviderContext<R>;
   readonly #subs: Subscription[] = [];
+  readonly #opener: SecretOpener | undefined;
   #config: Record<string, string>;
   #queue: Promise<void> = Promise.resolve();
   #server: InvocationServer | undefined;
@@ -139,7 +141,10 @@ class ProviderRuntime<R> {
     this.#opts = opts;
     this.#config = { ...hd.config };
     this.#tracer = new Tracer(hd);
-    this.#table = new LinkTable<R>(hd.provider_key, def, logger, (e, d) => this.#tracer.emit(e, d));
+    this.#opener = SecretOpener.fromHostData(hd);
+    const ownSecrets = hostDataSecrets(hd.secrets);
+    const opener = this.#opener;
+    this.#table = new LinkTable<R>(hd.provider_key, def, logger, (e, d) => this.#tracer.emit(e, d), opener ? (sealed) => opener.open(sealed) : undefined);
     this.#ctx = {
       providerId: hd.provider_key,
       lattice: hd.lattice_rpc_prefix,
@@ -150,6 +155,7 @@ class ProviderRuntime<R> {
       nc,
       logger,
       config: () => ({ ...this.#config }),
+      secrets: () => ownSecrets,
       links: () => this.#table.links(),
       linkFor: (peer, name, pkg) => this.#table.find(peer, name, pkg),
       call: (target, iface, fn, type, args, o = {}) => invoke(nc, this.#callOptions(target, iface, fn, o), type, args, o.resources),
@@ -182,6 +188,8 @@ class ProviderRuntime<R> {
     const id = this.#hd.provider_key;
     const sub = (subject: string, cb: (m: Msg) => void) => this.#subs.push(this.#nc.subscribe(subject, { callback: (err, m) => (err ? this.#logger.warn("subscription error", { subject, error: err.message }) : cb(m)) }));
     sub(providerRpc.linkPut(lattice, id), (m) => this.#onLinkMessage(m, "put"));
+    // links with secrets come sealed to this instance, on its xkey subject (reference §4.3)
+    if (this.#opener) sub(providerInstanceLinkPut(lattice, this.#opener.publicKey), (m) => this.#onLinkMessage(m, "put"));
     sub(providerRpc.linkDel(lattice, id), (m) => this.#onLinkMessage(m, "del"));
     sub(providerRpc.health(lattice, id), (m) => void this.#onHealth(m));
     sub(providerRpc.shutdown(lattice, id), (m) => this.#onShutdown(m));

@@ -9,6 +9,7 @@ import type { Logger } from "../../../src/core/logger.ts";
 import type { FuncType, InterfaceType, ResourceMapper } from "../../../src/invocation/index.ts";
 import type { InvocationRequest } from "../../../src/invocation/index.ts";
 import type { HostData } from "../../../src/provider/host-data.ts";
+import type { SecretValue } from "./secrets.ts";
 
 /** Which end of a link this provider is. */
 export type LinkRole = "source" | "target";
@@ -31,6 +32,11 @@ export interface ProviderLink {
   readonly peerId: string;
   /** This provider's side of the config: `source_config` for a source link, `target_config` for a target link. */
   readonly config: Readonly<Record<string, string>>;
+  /**
+   * This provider's side of the link's secrets (`target_secrets` for a target link, `source_secrets` for a source
+   * link), opened with this instance's xkey; `{}` when the link has none. Never log these.
+   */
+  readonly secrets: Readonly<Record<string, SecretValue>>;
   /** The link definition as received (reference §2.2). */
   readonly definition: InterfaceLinkDefinition;
 }
@@ -64,6 +70,8 @@ export interface ProviderContext<R = unknown> {
   readonly logger: Logger;
   /** The provider's merged config as of now (host data `config`, then `config.update` messages). */
   config(): Readonly<Record<string, string>>;
+  /** The provider's own secrets (host data `secrets`: its `SECRET_…` configs, fetched with its claims). Never log these. */
+  secrets(): Readonly<Record<string, SecretValue>>;
   /** Every link this provider knows now. */
   links(): readonly ProviderLink[];
   /**

@@ -47,6 +47,9 @@ interface UpFlags {
   reconciler?: boolean;
   livenessIntervalMs?: string;
   reconcilerLeaseTtlMs?: string;
+  requireSigned?: boolean;
+  allowedIssuer?: string[];
+  secretsTopic?: string;
   maxUploads?: string;
   maxUploadBytes?: string;
   maxCallTimeoutMs?: string;
@@ -240,7 +243,10 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--no-policy-invocations", `do not ask the policy service before each invocation (${ENV.policyInvocations}=false)`)
     .option("--no-reconciler", `do not run the app reconciler in this host (${ENV.noReconciler}=1)`)
     .option("--liveness-interval-ms <ms>", `interval of liveness beats, ms (${ENV.livenessIntervalMs}; default 1000)`)
-    .option("--reconciler-lease-ttl-ms <ms>", `reconciler lease time-to-live, ms (${ENV.reconcilerLeaseTtlMs}; default 3000)`);
+    .option("--reconciler-lease-ttl-ms <ms>", `reconciler lease time-to-live, ms (${ENV.reconcilerLeaseTtlMs}; default 3000)`)
+    .option("--require-signed", `refuse components and providers without valid claims (${ENV.requireSigned}=true)`)
+    .option("--allowed-issuer <key>", `accept only claims from this issuer, A… (repeat; ${ENV.allowedIssuers}, comma-separated)`, collect)
+    .option("--secrets-topic <prefix>", `subject prefix of the secrets backend, e.g. wasmcloud.secrets (${ENV.secretsTopic}; WASMCLOUD_SECRETS_TOPIC honoured)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
@@ -280,6 +286,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             kvReplicas: num("--kv-replicas", flags.kvReplicas ?? env[ENV.kvReplicas]),
             jsDomain: flags.jsDomain ?? env[ENV.jsDomain],
             ...admissionOptions(flags, env),
+            ...securityOptions(flags, env),
             reconciler: flags.reconciler !== false && !truthy(env[ENV.noReconciler]),
             livenessIntervalMs: num("--liveness-interval-ms", flags.livenessIntervalMs ?? env[ENV.livenessIntervalMs]),
             reconcilerLeaseTtlMs: num("--reconciler-lease-ttl-ms", flags.reconcilerLeaseTtlMs ?? env[ENV.reconcilerLeaseTtlMs]),
@@ -358,4 +365,19 @@ async function upDetached(env: Env, lattice: string, output: string) {
   }
   void output;
   throw new TrellisError(ErrorCode.Internal, `the background host did not come up; see ${logPath}`);
+}
+
+/** `--require-signed`, `--allowed-issuer`, `--secrets-topic` and their env twins (flag over env). */
+function securityOptions(flags: UpFlags, env: Env): { requireSigned: boolean; allowedIssuers: string[]; secretsTopic?: string } {
+  const req = env[ENV.requireSigned];
+  if (req !== undefined && !["true", "false", "1", "0", ""].includes(req)) {
+    throw new InvalidArgumentError(ENV.requireSigned, `${ENV.requireSigned} must be true or false`);
+  }
+  const issuers = flags.allowedIssuer ?? (env[ENV.allowedIssuers] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const topic = flags.secretsTopic ?? env[ENV.secretsTopic] ?? env.WASMCLOUD_SECRETS_TOPIC;
+  return {
+    requireSigned: flags.requireSigned === true || req === "true" || req === "1",
+    allowedIssuers: issuers,
+    ...(topic ? { secretsTopic: topic } : {}),
+  };
 }

@@ -1,7 +1,8 @@
 /**
  * The interfaces a host implements for its guests (issue 3 §4), per instance and under host policy:
  * WASI 0.2 (io, cli, clocks, random from preview2-shim, filesystem and sockets denied), `wasi:http` (carried form),
- * `wasi:logging/logging`, `wasi:config/store` + `wasi:config/runtime`, `wasmcloud:bus/lattice`, `wasi:blobstore/types`
+ * `wasi:logging/logging`, `wasi:config/store` + `wasi:config/runtime`, `wasmcloud:bus/lattice`, `wasi:blobstore/types`,
+ * `wasmcloud:secrets/store` + `wasmcloud:secrets/reveal` (the component's secrets, docs/adr/0017-secrets.md)
  * (value resources, see ./blobstore.ts).
  * Keys are the unversioned interface names jco's glue reads (`imports["wasi:cli/stdout"]`).
  * @module
@@ -11,6 +12,7 @@ import { ErrorCode, TrellisError } from "../../core/errors.ts";
 import { blobstoreTypes } from "./blobstore.ts";
 import { httpTypes, outgoingHandle, type OutgoingRequest, type OutgoingSender, type RequestOptions } from "./http.ts";
 import { InputStream, IoError, LineSink, OutputStream, Pollable, poll } from "./io.ts";
+import type { SecretValue } from "../../secrets/types.ts";
 
 /** Levels of `wasi:logging/logging`. */
 export type GuestLogLevel = "trace" | "debug" | "info" | "warn" | "error" | "critical";
@@ -27,6 +29,8 @@ export interface GuestContext {
   log(level: GuestLogLevel, context: string, message: string): void;
   /** The component's merged named config as of now. */
   config(): Record<string, string>;
+  /** A secret of the component by name (`wasmcloud:secrets/store.get`); undefined when it has none by that name. */
+  secret(key: string): SecretValue | undefined;
   /**
    * `wasmcloud:bus/lattice.set-link-name`: use `name` for these interfaces (`ns:pkg/iface`) from now on in this call.
    * @returns an error message when no link with that name exists for one of them, else undefined.
@@ -150,6 +154,17 @@ export function localImports(ctx: GuestContext): Record<string, Record<string, u
     "wasi:blobstore/types": blobstoreTypes(),
     "wasi:config/store": configStore,
     "wasi:config/runtime": configStore,
+    "wasmcloud:secrets/store": {
+      Secret,
+      get: (key: string) => {
+        const v = ctx.secret(key);
+        if (v === undefined) throw { tag: "not-found" };
+        return new Secret(v);
+      },
+    },
+    "wasmcloud:secrets/reveal": {
+      reveal: (s: Secret) => s.reveal(),
+    },
     "wasmcloud:bus/lattice": {
       CallTargetInterface: CallTargetInterface,
       setLinkName: (name: string, interfaces: CallTargetInterface[]) => {
@@ -161,6 +176,24 @@ export function localImports(ctx: GuestContext): Record<string, Record<string, u
       },
     },
   };
+}
+
+/**
+ * `wasmcloud:secrets/store.secret`: an opaque handle; only `wasmcloud:secrets/reveal.reveal` shows its value
+ * (`secret-value`: `{tag: "string", val}` or `{tag: "bytes", val}`).
+ */
+export class Secret {
+  readonly #value: SecretValue;
+  constructor(value: SecretValue) {
+    this.#value = value;
+  }
+  /** The `secret-value` variant. */
+  reveal(): { tag: "string"; val: string } | { tag: "bytes"; val: Uint8Array } {
+    return this.#value.kind === "String" ? { tag: "string", val: this.#value.value } : { tag: "bytes", val: Uint8Array.from(this.#value.value) };
+  }
+  toJSON(): string {
+    return "[secret]";
+  }
 }
 
 /** `wasmcloud:bus/lattice.call-target-interface`. */
