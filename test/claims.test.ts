@@ -31,7 +31,7 @@ import {
 import { componentRuntime } from "../src/component/index.ts";
 import { providerSupervisor, type ProviderSupervisor } from "../src/provider/supervisor.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
-import { fixture } from "./support/components.ts";
+import { fixture, RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { FAST_SUPERVISION } from "./support/providers.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 
@@ -158,7 +158,7 @@ describe("claims on a host", () => {
 
   test("open host: a signed component runs; inventory, component_scaled and claims.get carry issuer and subject; a tampered one fails", async () => {
     const ev = await t.recordEvents();
-    const host = await t.startHost({ cacheDir: dir, workloads: { components: componentRuntime() } });
+    const host = await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, workloads: { components: componentRuntime() } });
     await scale(host.id, "adder-a", signedA);
     const d = await waitFor(async () => (await t.client.getInventory(host.id)).components.find((c) => c.id === "adder-a"), { timeoutMs: 20_000, message: "adder-a running" });
     const sub = decodeJwt(findClaimsJwt(await readFile(signedA))!).sub;
@@ -199,14 +199,14 @@ describe("claims on a host", () => {
 
   test("--require-signed refuses an unsigned component; --allowed-issuer refuses a foreign issuer", async () => {
     const ev = await t.recordEvents();
-    const strict = await t.startHost({ cacheDir: dir, requireSigned: true, workloads: { components: componentRuntime() } });
+    const strict = await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, requireSigned: true, workloads: { components: componentRuntime() } });
     await scale(strict.id, "u1", unsigned);
     const f1 = await waitFor(() => ev.ofType("component_scale_failed").find((e) => (e.data as { component_id?: string }).component_id === "u1"), { timeoutMs: 20_000 });
     assert.match(String((f1.data as { error?: string }).error), /component u1 .* is not signed, and this host requires signed components/);
     await scale(strict.id, "s1", signedB);
     await waitFor(async () => (await t.client.getInventory(strict.id)).components.some((c) => c.id === "s1"), { timeoutMs: 20_000 });
 
-    const picky = await t.startHost({ cacheDir: dir, allowedIssuers: [issuerA.publicKey], workloads: { components: componentRuntime() } });
+    const picky = await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, allowedIssuers: [issuerA.publicKey], workloads: { components: componentRuntime() } });
     await scale(picky.id, "b1", signedB);
     const f2 = await waitFor(() => ev.ofType("component_scale_failed").find((e) => (e.data as { component_id?: string }).component_id === "b1"), { timeoutMs: 20_000 });
     assert.match(String((f2.data as { error?: string }).error), new RegExp(`signed by issuer ${issuerB.publicKey}, which is not among this host's allowed issuers`));
@@ -215,7 +215,7 @@ describe("claims on a host", () => {
   });
 
   test("bad host options name the problem", async () => {
-    await assert.rejects(t.startHost({ allowedIssuers: ["not-a-key"] }), /allowed issuer "not-a-key" is not an account public key/);
+    await assert.rejects(t.startHost({ ...RUNTIME_TEST_LOADS, allowedIssuers: ["not-a-key"] }), /allowed issuer "not-a-key" is not an account public key/);
   });
 
   test("providers: a signed provider is verified at start, an unsigned or changed one refused by a strict host", async () => {
@@ -230,7 +230,7 @@ describe("claims on a host", () => {
     await writeFile(plain, wrapper);
     const { jwt, claims } = signProvider(script, { issuerSeed: issuerA.seed, name: "kv-signed", vendor: "trellis", ver: "0.1.0" });
     await writeFile(providerClaimsPath(script), jwt);
-    const host = await t.startHost({ requireSigned: true, workloads: { providers: providerSupervisor(FAST_SUPERVISION) } });
+    const host = await t.startHost({ ...RUNTIME_TEST_LOADS, requireSigned: true, workloads: { providers: providerSupervisor(FAST_SUPERVISION) } });
     const ev = await t.recordEvents();
     await t.client.startProvider(host.id, { provider_id: "kvs", provider_ref: script });
     const started = await waitFor(() => ev.ofType("provider_started").find((e) => (e.data as { provider_id?: string }).provider_id === "kvs"));
@@ -283,7 +283,7 @@ describe("claims on a host", () => {
     assert.match(text.stdout, /issuer: +A[A-Z2-7]{55}\n/);
     assert.match(text.stdout, /expires: +\d{4}-\d\d-\d\dT/);
 
-    const host = await t.startHost({ cacheDir: dir, workloads: { components: componentRuntime() } });
+    const host = await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, workloads: { components: componentRuntime() } });
     await scale(host.id, "cli-adder", dest);
     await waitFor(async () => (await t.client.getInventory(host.id)).components.some((c) => c.id === "cli-adder"), { timeoutMs: 20_000 });
     const byId = await run("--output", "json", "claims", "inspect", "cli-adder");

@@ -32,7 +32,7 @@ import { policyString, referenceToConfig } from "../src/secrets/types.ts";
 import { newXKey } from "../src/secrets/xkey.ts";
 import { startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "../src/testing/index.ts";
 import { BUCKET_HANDLES, KEYVALUE_STORE } from "../providers/kv-redis/keyvalue-exports.ts";
-import { recordingLogger, type LogRecord } from "./support/components.ts";
+import { recordingLogger, type LogRecord, RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { FAST_SUPERVISION } from "./support/providers.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 
@@ -68,7 +68,7 @@ describe("secrets: backend, sealed delivery to a TypeScript provider, nothing in
       },
     });
     await spy.flush();
-    const host = await t.startHost({
+    const host = await t.startHost({ ...RUNTIME_TEST_LOADS,
       secretsTopic: TOPIC,
       logger: recordingLogger(hostLog, { who: "host" }),
       workloads: { providers: providerSupervisor({ ...FAST_SUPERVISION, onOutput: (_id, _s, line) => providerOutput.push(line) }) },
@@ -184,7 +184,7 @@ describe("secrets: backend, sealed delivery to a TypeScript provider, nothing in
     await server.store.put("api_password", { string_secret: apiPassword });
     await t.client.putConfig("SECRET_api", referenceToConfig({ name: "api_password", backend: "nats-kv", key: "api_password", policy: policyString() }));
     const ev = await t.recordEvents();
-    const host = await t.startHost({ secretsTopic: TOPIC, cacheDir: path.dirname(guest), logger: recordingLogger(hostLog, { who: "host2" }), workloads: { components: componentRuntime() } });
+    const host = await t.startHost({ ...RUNTIME_TEST_LOADS, secretsTopic: TOPIC, cacheDir: path.dirname(guest), logger: recordingLogger(hostLog, { who: "host2" }), workloads: { components: componentRuntime() } });
     await t.client.scaleComponent(host.id, { component_ref: signed, component_id: "reader", count: 1, config: ["SECRET_api"] });
     await waitFor(async () => (await t.client.getInventory(host.id)).components.some((c) => c.id === "reader"), { timeoutMs: 30_000, message: "reader running" });
     // fetched and delivered at start: nothing so far carries it in plain text (the component itself returns it below)
@@ -208,7 +208,7 @@ describe("secrets: backend, sealed delivery to a TypeScript provider, nothing in
     const apiPassword = `app-${randomUUID()}`;
     await server.store.put("api_password", { string_secret: apiPassword });
     await server.store.put("redis_password", { string_secret: password });
-    await t.startHost({
+    await t.startHost({ ...RUNTIME_TEST_LOADS,
       secretsTopic: TOPIC,
       cacheDir: path.dirname(guest),
       logger: recordingLogger(hostLog, { who: "host3" }),
