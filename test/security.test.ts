@@ -16,6 +16,7 @@
  * Fixtures (../shared/fixtures/components/, read in place): http_hello_world_rust.wasm and http_counter.wasm from
  * wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e), Apache-2.0.
  */
+import { FIXTURES_DIR } from "./support/components.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -108,6 +109,8 @@ void describe("a lattice on a secured NATS: accounts, nkey users, mutual TLS", (
       cacheDir: path.join(tmpdir(), "trellis-test-cache"),
       friendlyName: "secure-host",
       workloads: demoWorkloads(),
+      // the fixtures and the Python provider are loaded from files (docs/security.md, "What a host may run")
+      allowedPaths: [FIXTURES_DIR, path.join(ROOT, "providers")],
     });
     admin = await CtlClient.connect({ natsUrl: s.url, lattice, natsAuth: s.auth("admin"), timeoutMs: 10_000 });
     admin.nc.subscribe(eventWildcard(lattice), { callback: (_e, m) => void events.push(m.string()) });
