@@ -24,6 +24,8 @@ import { buildLinkTable } from "./routing.ts";
 import { WorkerPool, type ComponentAvailability } from "./worker-pool.ts";
 import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
 import { Admission } from "../policy/admission.ts";
+import { compileOciOptions } from "../oci/options.ts";
+import { OciRegistry } from "../oci/registry.ts";
 
 /** Host policy for guests (issue 3 §3, §4). Every field is optional. */
 export interface ComponentPolicy {
@@ -68,6 +70,11 @@ export interface ComponentRuntimeOptions
    * @default `new Admission()`: no file or URL may be loaded, no policy service
    */
   admission?: Admission;
+  /**
+   * Registry client for components given by OCI reference (src/oci; docs/adr/0018-oci.md).
+   * @default a client with the defaults (no credentials, HTTPS only, `:latest` refused) caching under `cacheDir`
+   */
+  oci?: OciRegistry;
 }
 
 interface Managed {
@@ -125,6 +132,7 @@ export class ComponentRuntime {
   readonly #o: ComponentRuntimeOptions;
   readonly #policy: ResolvedPolicy;
   readonly #admission: Admission;
+  readonly #oci: OciRegistry;
   readonly #pool: WorkerPool;
   readonly #components = new Map<string, Managed>();
   readonly #queues = new Map<string, Promise<unknown>>();
@@ -138,6 +146,7 @@ export class ComponentRuntime {
     this.#o = o;
     this.#policy = policy;
     this.#admission = o.admission ?? new Admission();
+    this.#oci = o.oci ?? new OciRegistry(compileOciOptions({ cacheDir: o.cacheDir }));
     this.#pool = new WorkerPool({
       nc: o.nc,
       lattice: o.lattice,
@@ -444,6 +453,8 @@ export class ComponentRuntime {
    */
   #admit(ref: string): string {
     const { kind, location } = resolveRef(ref);
+    // OCI artifacts are verified by digest (src/oci): no file-load rule; the policy service still decides the start.
+    if (kind === "oci") return location;
     return this.#admission.checkComponentRef(ref, kind === "file" ? { kind: "file", path: location } : { kind: "url", url: location });
   }
 
@@ -480,7 +491,7 @@ export class ComponentRuntime {
 
   /** Loads and compiles `location`, which {@link #admit} returned (never a reference it did not check). */
   async #compile(location: string): Promise<CompiledComponent> {
-    const bytes = await loadComponentBytes(location, { maxBytes: this.#policy.maxComponentBytes });
+    const bytes = await loadComponentBytes(location, { maxBytes: this.#policy.maxComponentBytes, oci: this.#oci });
     return compileComponent(bytes, this.#o.cacheDir);
   }
 
@@ -611,6 +622,7 @@ export function componentRuntime(
       specs: ctx.specs,
       ...(ctx.invocationLimits ? { invocationLimits: ctx.invocationLimits } : {}),
       admission: ctx.admission,
+      ...(ctx.oci ? { oci: ctx.oci } : {}),
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.workerNats ? { workerNats: options.workerNats } : {}),
     });

@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { OciRegistry } from "../oci/registry.ts";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { EventType } from "../core/events.ts";
 import { ErrorCode, IllegalStateError, TrellisError } from "../core/errors.ts";
@@ -159,6 +160,7 @@ export class Host {
       specs: this.lattice.specs,
       invocationLimits: this.config.invocationLimits,
       admission: new Admission(this.config.load, this.#policy),
+      oci: new OciRegistry(this.config.oci),
     };
     const factories = this.config.workloads;
     if (factories.components) this.#components = await factories.components(ctx);

@@ -11,6 +11,7 @@ import type { Logger } from "../core/logger.ts";
 import type { ComponentSpecification } from "../core/host.ts";
 import type { InvocationLimits } from "../invocation/uploads.ts";
 import type { Admission } from "../policy/admission.ts";
+import type { OciRegistry } from "../oci/registry.ts";
 
 /** What the host gives a workload manager when it starts it. */
 export interface WorkloadContext {
@@ -33,6 +34,8 @@ export interface WorkloadContext {
   invocationLimits?: InvocationLimits;
   /** What this host may load and start (file-load rule, policy service); ask it before loading anything. */
   admission: Admission;
+  /** Registry client for OCI references (src/oci), configured by the host's OCI options; absent: the defaults. */
+  oci?: OciRegistry;
 }
 
 /** Access to `COMPONENT_{id}` entries, shared with the host's link bookkeeping. */

@@ -24,6 +24,7 @@ import {
   startNatsServer,
 } from "../../lattice/nats-server.ts";
 import { type CliContext, parsePairs, parsePositiveInt } from "../context.ts";
+import { addOciFlags, OCI_ENV, ociOptionsFrom, type OciFlags } from "./oci.ts";
 import { type Env, ENV, envLabels } from "../env.ts";
 
 interface UpFlags {
@@ -192,10 +193,11 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--policy-changes-topic <subject>", `receive policy decision overrides on this subject (${ENV.policyChangesTopic})`)
     .option("--policy-timeout-ms <ms>", `wait for a policy decision, ms; no answer denies (${ENV.policyTimeoutMs}; default 1000)`)
     .option("--no-policy-invocations", `do not ask the policy service before each invocation (${ENV.policyInvocations}=false)`);
+  addOciFlags(up).option("--no-builtin-aliases", `do not start first-party providers for wasmcloud+builtin:// and wasmCloud provider images (${OCI_ENV.builtinAliases[0]}=false)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
-      ctx.action(async (flags: UpFlags & Partial<Record<WorkloadFlagKey, string>>) => {
+      ctx.action(async (flags: UpFlags & OciFlags & Partial<Record<WorkloadFlagKey, string>>) => {
         const g = ctx.globals();
         const env = ctx.env;
         if (flags.detached) return upDetached(env, g.lattice, g.output);
@@ -230,6 +232,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             kvReplicas: num("--kv-replicas", flags.kvReplicas ?? env[ENV.kvReplicas]),
             jsDomain: flags.jsDomain ?? env[ENV.jsDomain],
             ...admissionOptions(flags, env),
+            oci: ociOptionsFrom(flags, env, undefined),
           });
         } catch (err) {
           await nats?.stop();
