@@ -124,7 +124,7 @@ describe("OCI references through a host", () => {
     await host.stop();
   });
 
-  test("the host refuses :latest without --allow-latest, with a clear reply; a tampered reference digest is refused", async () => {
+  test("the host refuses :latest without --allow-latest, with a clear reply; an unknown digest is refused", async () => {
     const host = await hostWith();
     const wit = `package test:latest@0.1.0;\ninterface api { hello: func() -> string; }\nworld w { export api; }`;
     await pushComponent(pusher, `${reg.host}/test/latest:latest`, await componentNew(await componentEmbed({ dummy: true, witSource: wit })), { imports: [], exports: [] });
