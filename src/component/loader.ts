@@ -8,6 +8,9 @@ import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ErrorCode, TrellisError } from "../core/errors.ts";
 import { classifyWasm } from "./component-types.ts";
+import { looksLikeOciRef } from "../oci/reference.ts";
+import { pullComponent } from "../oci/artifacts.ts";
+import type { OciRegistry } from "../oci/registry.ts";
 
 /** Largest component accepted by default: 128 MiB. */
 export const DEFAULT_MAX_COMPONENT_BYTES = 128 * 1024 * 1024;
@@ -20,10 +23,12 @@ export interface LoadOptions {
   fetchTimeoutMs?: number;
   /** Directory that relative paths are resolved against. @default process.cwd() */
   baseDir?: string;
+  /** Registry client for OCI references (src/oci); without one an OCI reference is refused. */
+  oci?: OciRegistry;
 }
 
 /** A component reference's kind. */
-export type RefKind = "file" | "http";
+export type RefKind = "file" | "http" | "oci";
 
 /** Load failure (code `COMPONENT_LOAD_FAILED`) naming the reference. */
 export class ComponentLoadError extends TrellisError {
@@ -36,18 +41,17 @@ export class ComponentLoadError extends TrellisError {
 }
 
 /**
- * Resolves a reference: `file:///abs/x.wasm`, `/abs/x.wasm`, `./rel/x.wasm` (against `baseDir`), or
- * `http(s)://…`.
- * @throws ComponentLoadError for other schemes (OCI references are not supported).
+ * Resolves a reference: an OCI reference (`registry/repo:tag`, `@sha256:…`, `oci://…`; src/oci), `file:///abs/x.wasm`,
+ * `/abs/x.wasm`, `./rel/x.wasm` (against `baseDir`), or `http(s)://…`. A relative path whose first segment looks like
+ * a registry host (`dir.d/x`) is taken as an OCI reference: write `./dir.d/x` for the file.
+ * @throws ComponentLoadError for other schemes.
  */
 export function resolveRef(ref: string, baseDir = process.cwd()): { kind: RefKind; location: string } {
   if (/^https?:\/\//i.test(ref)) return { kind: "http", location: ref };
   if (ref.startsWith("file://")) return { kind: "file", location: fileURLToPath(ref) };
+  if (looksLikeOciRef(ref)) return { kind: "oci", location: ref };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref)) {
-    throw new ComponentLoadError(ref, `unsupported component reference ${ref}: use a file path, a file:// URL or an http(s):// URL`);
-  }
-  if (!isAbsolute(ref) && !ref.startsWith(".") && /^[^/]+\.[^/]+\/.+:[^/]+$/.test(ref)) {
-    throw new ComponentLoadError(ref, `OCI references (${ref}) are not supported: use a file path, a file:// URL or an http(s):// URL`);
+    throw new ComponentLoadError(ref, `unsupported component reference ${ref}: use an OCI reference, a file path, a file:// URL or an http(s):// URL`);
   }
   return { kind: "file", location: isAbsolute(ref) ? ref : resolve(baseDir, ref) };
 }
@@ -88,6 +92,14 @@ export async function loadComponentBytes(ref: string, opts: LoadOptions = {}): P
     } finally {
       await fh.close();
     }
+  } else if (kind === "oci") {
+    if (!opts.oci) throw new ComponentLoadError(ref, `${ref} is an OCI reference and this runtime has no OCI registry client`);
+    try {
+      bytes = (await pullComponent(opts.oci, location)).bytes;
+    } catch (err) {
+      throw new ComponentLoadError(ref, `cannot pull component ${ref}: ${(err as Error).message}`, { cause: err });
+    }
+    if (bytes.length > maxBytes) throw tooBig(bytes.length);
   } else {
     bytes = await download(ref, location, maxBytes, opts.fetchTimeoutMs ?? 30_000, tooBig);
   }

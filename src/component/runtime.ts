@@ -28,6 +28,8 @@ import { checkComponentClaims } from "./claims.ts";
 import type { GuestSecrets } from "../secrets/client.ts";
 import { isSecretName } from "../secrets/types.ts";
 import { componentEventClaims, type ComponentMetadata, describeClaims, type Token } from "../claims/index.ts";
+import { compileOciOptions } from "../oci/options.ts";
+import { OciRegistry } from "../oci/registry.ts";
 
 /** Host policy for guests (issue 3 §3, §4). Every field is optional. */
 export interface ComponentPolicy {
@@ -73,6 +75,11 @@ export interface ComponentRuntimeOptions
    * @default `new Admission()`: no file or URL may be loaded, no policy service
    */
   admission?: Admission;
+  /**
+   * Registry client for components given by OCI reference (src/oci; docs/adr/0018-oci.md).
+   * @default a client with the defaults (no credentials, HTTPS only, `:latest` refused) caching under `cacheDir`
+   */
+  oci?: OciRegistry;
 }
 
 interface Managed {
@@ -134,6 +141,7 @@ export class ComponentRuntime {
   readonly #o: ComponentRuntimeOptions;
   readonly #policy: ResolvedPolicy;
   readonly #admission: Admission;
+  readonly #oci: OciRegistry;
   readonly #pool: WorkerPool;
   readonly #components = new Map<string, Managed>();
   readonly #queues = new Map<string, Promise<unknown>>();
@@ -147,6 +155,7 @@ export class ComponentRuntime {
     this.#o = o;
     this.#policy = policy;
     this.#admission = o.admission ?? new Admission();
+    this.#oci = o.oci ?? new OciRegistry(compileOciOptions({ cacheDir: o.cacheDir }));
     this.#pool = new WorkerPool({
       nc: o.nc,
       lattice: o.lattice,
@@ -457,6 +466,8 @@ export class ComponentRuntime {
    */
   #admit(ref: string): string {
     const { kind, location } = resolveRef(ref);
+    // OCI artifacts are verified by digest (src/oci): no file-load rule; the policy service still decides the start.
+    if (kind === "oci") return location;
     return this.#admission.checkComponentRef(ref, kind === "file" ? { kind: "file", path: location } : { kind: "url", url: location });
   }
 
@@ -498,7 +509,7 @@ export class ComponentRuntime {
    * verifies its embedded claims against the host's claims policy (src/claims).
    */
   async #compile(location: string, ref: string, id: string): Promise<{ compiled: CompiledComponent; claims: Token<ComponentMetadata> | undefined }> {
-    const bytes = await loadComponentBytes(location, { maxBytes: this.#policy.maxComponentBytes });
+    const bytes = await loadComponentBytes(location, { maxBytes: this.#policy.maxComponentBytes, oci: this.#oci });
     const claims = checkComponentClaims(bytes, `component ${id} (${ref})`, this.#o.claims);
     return { compiled: await compileComponent(bytes, this.#o.cacheDir), claims };
   }
@@ -647,6 +658,7 @@ export function componentRuntime(
       specs: ctx.specs,
       ...(ctx.invocationLimits ? { invocationLimits: ctx.invocationLimits } : {}),
       admission: ctx.admission,
+      ...(ctx.oci ? { oci: ctx.oci } : {}),
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.workerNats ? { workerNats: options.workerNats } : ctx.nats ? { workerNats: ctx.nats } : {}),
     });

@@ -12,6 +12,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type NatsConnectData, connectNats, describeNatsAuth, redactUrl, resolveNatsConnection } from "../core/connection.ts";
+import { OciRegistry } from "../oci/registry.ts";
 import { EventType } from "../core/events.ts";
 import { IllegalStateError } from "../core/errors.ts";
 import { type HostInfo, type HostInventory, humanUptime } from "../core/host.ts";
@@ -173,6 +174,7 @@ export class Host {
           );
         },
       },
+      oci: new OciRegistry(this.config.oci),
     };
     const factories = this.config.workloads;
     if (factories.components) this.#components = await factories.components(ctx);

@@ -3,6 +3,7 @@
  * Every option has a CLI flag and a `TRELLIS_*` environment twin (src/cli/commands/up.ts reads them, not this module).
  * @module
  */
+import { compileOciOptions, type OciConfig, type OciOptions } from "../oci/options.ts";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -138,6 +139,13 @@ export interface HostOptions {
    * can only be resolved when it is set. (`--secrets-topic`, `TRELLIS_SECRETS_TOPIC`; 1.x's `WASMCLOUD_SECRETS_TOPIC`)
    */
   secretsTopic?: string;
+  /**
+   * Pulling components and providers by OCI reference (src/oci, docs/adr/0018-oci.md): credentials, `allowLatest`,
+   * plain-HTTP hosts, mirrors, the first-party provider aliases. `cacheDir` defaults to the host's. (`--oci-user`,
+   * `--oci-password`, `--allow-latest`, `--oci-allowed-insecure`, `--oci-mirror`, `--no-builtin-aliases` and their
+   * `TRELLIS_OCI_*` twins)
+   */
+  oci?: Omit<OciOptions, "cacheDir"> & { cacheDir?: string };
 }
 
 /** Default interval of host liveness beats: 1 s (ADR 0012). */
@@ -166,6 +174,8 @@ export interface HostConfig {
   /** Undefined: decided from the server's cluster size when the buckets are created. */
   readonly kvReplicas: number | undefined;
   readonly jsDomain: string | undefined;
+  /** OCI settings, validated. */
+  readonly oci: OciConfig;
   /** What may be loaded from files and URLs (`allowFileLoad`, `allowedPaths`). */
   readonly load: LoadPermissions;
   /** The policy service (`policyTopic`, `policyChangesTopic`, `policyTimeoutMs`, `policyInvocations`). */
@@ -235,6 +245,7 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     wadm: opts.wadm ?? true,
     kvReplicas: opts.kvReplicas === undefined ? undefined : validateKvReplicas(opts.kvReplicas, "kvReplicas"),
     jsDomain: opts.jsDomain === undefined || opts.jsDomain === "" ? undefined : validateId("jsDomain", opts.jsDomain),
+    oci: compileOciOptions({ ...opts.oci, cacheDir: opts.oci?.cacheDir ?? opts.cacheDir ?? join(base, "trellis") }),
     load: compileLoadPermissions({
       ...(opts.allowFileLoad === undefined ? {} : { allowFileLoad: opts.allowFileLoad }),
       ...(opts.allowedPaths === undefined ? {} : { allowedPaths: opts.allowedPaths }),

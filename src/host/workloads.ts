@@ -14,6 +14,7 @@ import type { InvocationLimits } from "../invocation/uploads.ts";
 import type { Admission } from "../policy/admission.ts";
 import type { ClaimsPolicy } from "../claims/policy.ts";
 import type { SecretsClient } from "../secrets/client.ts";
+import type { OciRegistry } from "../oci/registry.ts";
 
 /** What the host gives a workload manager when it starts it. */
 export interface WorkloadContext {
@@ -45,6 +46,8 @@ export interface WorkloadContext {
   claims?: WorkloadClaims;
   /** Fetches secrets for workloads and holds the host xkey (src/secrets); absent: secret references fail. */
   secrets?: SecretsClient;
+  /** Registry client for OCI references (src/oci), configured by the host's OCI options; absent: the defaults. */
+  oci?: OciRegistry;
 }
 
 /** Claims checks at load and their record (src/claims, docs/adr/0016-claims.md). */

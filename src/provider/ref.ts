@@ -14,6 +14,8 @@ import { accessSync, constants, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidArgumentError, NotFoundError } from "../core/errors.ts";
+import { BUILTIN_ALIASES, firstPartyAlias } from "../oci/aliases.ts";
+import { looksLikeOciRef } from "../oci/reference.ts";
 
 /** A resolved provider: what to spawn. */
 export interface ProviderCommand {
@@ -34,18 +36,34 @@ const NODE_SCRIPT_RE = /\.(ts|mts|js|mjs)$/;
 /** Where a `provider_ref` points, read from the text alone (no file system access). */
 export type ProviderTarget =
   | { kind: "first-party"; name: string; file: string }
-  | { kind: "file"; file: string };
+  | { kind: "file"; file: string }
+  | { kind: "oci"; ref: string; file: string };
 
 /**
- * Classifies `ref` without touching the file system: a first-party name (`providers/<name>/main.ts`) or a file path.
+ * Classifies `ref` without touching the file system: a first-party name (`providers/<name>/main.ts`), an alias of one
+ * (`wasmcloud+builtin://http-server`, `ghcr.io/wasmcloud/http-server:0.27.0`; src/oci/aliases.ts, unless `aliases` is
+ * false), an OCI reference (`registry/repo:tag`, `@sha256:…`, `oci://…`: pulled by the supervisor), or a file path.
  * The host's admission check (src/policy) runs on the result before anything is stat'ed or spawned.
  * @param cwd directory relative paths resolve against. @default process.cwd()
  * @param firstPartyDir where bare names are looked up. @default {@link FIRST_PARTY_DIR}
- * @throws InvalidArgumentError (`provider_ref`) for an empty or unsupported reference (OCI, other URL schemes).
+ * @param aliases map wasmCloud 1.x builtin and well-known provider references to first-party providers. @default true
+ * @throws InvalidArgumentError (`provider_ref`) for an empty or unsupported reference (other URL schemes, a
+ *   `wasmcloud+builtin://` name with no first-party provider or with aliases off).
  */
-export function classifyProviderRef(ref: string, cwd = process.cwd(), firstPartyDir = FIRST_PARTY_DIR): ProviderTarget {
+export function classifyProviderRef(ref: string, cwd = process.cwd(), firstPartyDir = FIRST_PARTY_DIR, aliases = true): ProviderTarget {
   const r = ref.trim();
   if (!r) throw new InvalidArgumentError("provider_ref", "provider_ref must not be empty");
+  const alias = aliases ? firstPartyAlias(r) : undefined;
+  if (alias !== undefined) return { kind: "first-party", name: alias, file: path.join(firstPartyDir, alias, "main.ts") };
+  if (r.startsWith("wasmcloud+builtin://")) {
+    throw new InvalidArgumentError(
+      "provider_ref",
+      aliases
+        ? `no first-party provider stands for ${r} (known: ${Object.keys(BUILTIN_ALIASES).map((n) => `wasmcloud+builtin://${n}`).join(", ")})`
+        : `${r} needs the first-party provider aliases, which this host turned off (--no-builtin-aliases)`,
+    );
+  }
+  if (looksLikeOciRef(r)) return { kind: "oci", ref: r, file: "" };
   if (r.startsWith("file://")) {
     try {
       return { kind: "file", file: fileURLToPath(r) };
@@ -94,7 +112,9 @@ export function providerCommand(ref: string, target: ProviderTarget, file = targ
  * @throws as {@link classifyProviderRef} and {@link providerCommand}.
  */
 export function resolveProviderRef(ref: string, cwd = process.cwd(), firstPartyDir = FIRST_PARTY_DIR): ProviderCommand {
-  return providerCommand(ref, classifyProviderRef(ref, cwd, firstPartyDir));
+  const target = classifyProviderRef(ref, cwd, firstPartyDir);
+  if (target.kind === "oci") throw new InvalidArgumentError("provider_ref", `${ref} is an OCI reference: a host's supervisor pulls it (src/oci)`);
+  return providerCommand(ref, target);
 }
 
 function isFile(p: string): boolean {

@@ -19,6 +19,9 @@ import { ManagedProvider, type ProviderSnapshot } from "./managed.ts";
 import { compileSupervisorOptions, type ProviderSupervisorOptions, type SupervisorConfig } from "./options.ts";
 import { classifyProviderRef, providerCommand } from "./ref.ts";
 import { checkProviderClaims } from "./claims.ts";
+import { compileOciOptions } from "../oci/options.ts";
+import { pullProvider } from "../oci/artifacts.ts";
+import { OciRegistry } from "../oci/registry.ts";
 
 /** Options of {@link providerSupervisor}: supervision settings plus test hooks. */
 export interface ProviderSupervisorFactoryOptions extends ProviderSupervisorOptions {
@@ -72,6 +75,7 @@ export class ProviderSupervisor implements ProviderManager {
   readonly #onOutput: ProviderSupervisorFactoryOptions["onOutput"];
   readonly #providers = new Map<string, ManagedProvider>();
   #closed = false;
+  #defaultOci: OciRegistry | undefined;
 
   constructor(ctx: WorkloadContext, cfg: SupervisorConfig, onOutput?: ProviderSupervisorFactoryOptions["onOutput"]) {
     this.#ctx = ctx;
@@ -96,9 +100,12 @@ export class ProviderSupervisor implements ProviderManager {
     let mp: ManagedProvider | undefined;
     try {
       // Admission first (docs/security.md): nothing is stat'ed, read or spawned for a refused reference.
-      const target = classifyProviderRef(cmd.provider_ref, process.cwd(), this.#cfg.firstPartyDir);
-      const file = target.kind === "file" ? this.#ctx.admission.checkProviderFile(cmd.provider_ref, target.file) : target.file;
+      const oci = this.#ctx.oci ?? (this.#defaultOci ??= new OciRegistry(compileOciOptions({ cacheDir: this.#ctx.cacheDir })));
+      const target = classifyProviderRef(cmd.provider_ref, process.cwd(), this.#cfg.firstPartyDir, oci.config.builtinAliases);
+      let file = target.kind === "file" ? this.#ctx.admission.checkProviderFile(cmd.provider_ref, target.file) : target.file;
       await this.#ctx.admission.startProvider({ providerId: cmd.provider_id, imageRef: cmd.provider_ref, annotations: cmd.annotations });
+      // an OCI provider archive is pulled (digest-verified, cached by content) only once the start is admitted
+      if (target.kind === "oci") file = (await pullProvider(oci, target.ref)).file;
       const command = providerCommand(cmd.provider_ref, target, file);
       const claims = checkProviderClaims(command.file, `provider ${cmd.provider_id} (${cmd.provider_ref})`, this.#ctx.claims);
       await this.#ctx.config.resolve(cmd.config);

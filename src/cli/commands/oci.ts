@@ -58,7 +58,7 @@ const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/
  * OCI options from flags and their environment twins (flags win).
  * @throws InvalidArgumentError for a malformed `--oci-mirror`.
  */
-export function ociOptionsFrom(flags: OciFlags, env: Env, cacheDir: string): OciOptions {
+export function ociOptionsFrom<C extends string | undefined>(flags: OciFlags, env: Env, cacheDir: C): Omit<OciOptions, "cacheDir"> & { cacheDir: C } {
   const list = (v: string | undefined) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []);
   const user = flags.ociUser ?? firstEnv(env, OCI_ENV.user);
   const password = flags.ociPassword ?? firstEnv(env, OCI_ENV.password);

@@ -27,6 +27,7 @@ import {
   startNatsServer,
 } from "../../lattice/nats-server.ts";
 import { type CliContext, inFlagTerms, parsePairs, parsePositiveInt } from "../context.ts";
+import { addOciFlags, OCI_ENV, ociOptionsFrom, type OciFlags } from "./oci.ts";
 import { type Env, ENV, envLabels } from "../env.ts";
 
 interface UpFlags {
@@ -247,10 +248,11 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--require-signed", `refuse components and providers without valid claims (${ENV.requireSigned}=true)`)
     .option("--allowed-issuer <key>", `accept only claims from this issuer, A… (repeat; ${ENV.allowedIssuers}, comma-separated)`, collect)
     .option("--secrets-topic <prefix>", `subject prefix of the secrets backend, e.g. wasmcloud.secrets (${ENV.secretsTopic}; WASMCLOUD_SECRETS_TOPIC honoured)`);
+  addOciFlags(up).option("--no-builtin-aliases", `do not start first-party providers for wasmcloud+builtin:// and wasmCloud provider images (${OCI_ENV.builtinAliases[0]}=false)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
     .action(
-      ctx.action(async (flags: UpFlags & Partial<Record<WorkloadFlagKey, string>>) => {
+      ctx.action(async (flags: UpFlags & OciFlags & Partial<Record<WorkloadFlagKey, string>>) => {
         const g = ctx.globals();
         const env = ctx.env;
         if (flags.detached) return upDetached(env, g.lattice, g.output);
@@ -290,6 +292,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             reconciler: flags.reconciler !== false && !truthy(env[ENV.noReconciler]),
             livenessIntervalMs: num("--liveness-interval-ms", flags.livenessIntervalMs ?? env[ENV.livenessIntervalMs]),
             reconcilerLeaseTtlMs: num("--reconciler-lease-ttl-ms", flags.reconcilerLeaseTtlMs ?? env[ENV.reconcilerLeaseTtlMs]),
+            oci: ociOptionsFrom(flags, env, undefined),
           });
         } catch (err) {
           await nats?.stop();
