@@ -126,8 +126,11 @@ describe("auctions and unsupported subjects", () => {
 
   test("every subject Trellis does not implement gets one immediate unsupported-subject error envelope", async () => {
     const root = ctlRoot(t.lattice);
+    // claims.get is implemented (src/claims): one successful answer, not the catch-all
+    const claims = await allReplies(`${root}.claims.get`, {});
+    assert.equal(claims.replies.length, 1, `claims.get: exactly one reply, got ${JSON.stringify(claims.replies)}`);
+    assert.equal(claims.replies[0]?.success, true);
     const subjects = [
-      `${root}.claims.get`,
       `${root}.registry.put`,
       `${root}.nosuchnoun`,
       `${root}.nosuch.verb`,

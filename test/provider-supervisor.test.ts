@@ -140,7 +140,7 @@ describe("provider supervisor", () => {
     const rec = await t.recordEvents();
     await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "nope", provider_ref: path.join(SCRIPTS_DIR, "does", "not", "exist") }), /does not exist/);
     await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "nope", provider_ref: "no-such-first-party" }), /no first-party provider/);
-    await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "nope", provider_ref: "oci://ghcr.io/x:1" }), /unsupported provider_ref/);
+    await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "nope", provider_ref: "s3://bucket/x" }), /unsupported provider_ref/);
     await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "nope", provider_ref: "kv-memory", config: ["missing-cfg"] }), /missing-cfg/);
     await assert.rejects(t.client.startProvider(ph.host.id, { provider_id: "bad.id", provider_ref: "kv-memory" }), /provider_id/);
     await waitFor(() => rec.ofType("provider_start_failed").length === 4, { message: "4 provider_start_failed events" });
