@@ -144,6 +144,10 @@ function ensureSystemTools(tools) {
     const aptEnv = { DEBIAN_FRONTEND: "noninteractive" };
     run("apt-get", ["update"], aptEnv);
     run("apt-get", ["install", "-y", "--no-install-recommends", ...pkgs], aptEnv);
+    if (pkgs.includes("docker-registry") && findTool("systemctl", envPath) !== undefined) {
+      // Debian's package starts a registry on :5000 (all interfaces); the tests start their own on loopback
+      tryRun("systemctl", ["disable", "--now", "docker-registry"]);
+    }
     state = locate();
     const still = state.filter((t) => !t.found);
     if (still.length > 0) die(`still missing after apt-get install: ${still.map((t) => t.bin).join(", ")}`);
@@ -205,6 +209,10 @@ if (mode === "test") {
   tools.push({ bin: "redis-server", pkg: "redis-server" });
   // The second-language capability provider (providers/python-kv) runs on Python 3's standard library.
   tools.push({ bin: "python3", pkg: "python3" });
+  // A real OCI registry for the OCI tests (src/testing/oci-registry.ts starts it on loopback with its own config),
+  // and openssl for the TLS tests' certificates (src/testing/nats-secure.ts).
+  tools.push({ bin: "docker-registry", pkg: "docker-registry" });
+  tools.push({ bin: "openssl", pkg: "openssl" });
 }
 const childPath = ensureSystemTools(tools);
 
