@@ -323,9 +323,9 @@ export function typedHandler(targetId: string, impls: readonly InterfaceImpl[]):
     if (!impl || !fnType || !h) {
       throw new NotFoundError(`${targetId} does not export ${req.iface}.${req.fn}`, { targetId, iface: req.iface, fn: req.fn });
     }
-    const args = req.json ? argsFromJson(fnType, parseJson(req.params)) : decodeParams(fnType, req.params, impl.resources);
+    const args = req.json ? argsFromJson(fnType, parseJson(req.params), impl.resources) : decodeParams(fnType, req.params, impl.resources);
     const value = await h(...args, req);
-    if (req.json) return utf8enc.encode(JSON.stringify(resultToJson(fnType, value)) ?? "null");
+    if (req.json) return utf8enc.encode(JSON.stringify(resultToJson(fnType, value, impl.resources)) ?? "null");
     return encodeResult(fnType, value, impl.resources);
   };
 }
