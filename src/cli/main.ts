@@ -15,6 +15,7 @@ import { registerLinkCommands } from "./commands/link.ts";
 import { registerOciCommands } from "./commands/oci.ts";
 import { registerProviderCommands } from "./commands/provider.ts";
 import { registerUpCommands } from "./commands/up.ts";
+import { registerInspectCommand } from "./commands/inspect.ts";
 
 const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
@@ -39,6 +40,7 @@ registerComponentCommands(program, ctx);
 registerProviderCommands(program, ctx);
 registerAppCommands(program, ctx);
 registerOciCommands(program, ctx);
+registerInspectCommand(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

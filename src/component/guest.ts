@@ -15,7 +15,7 @@ import { invokeRaw, notify } from "../invocation/client.ts";
 import { decodeParams, decodeResult, encodeParams, encodeResult, type ResourceMapper } from "../invocation/codec.ts";
 import { HTTP_HANDLE_TYPE, INCOMING_HANDLER, OUTGOING_HANDLER, type HttpRequest, type HttpResponse } from "../invocation/http.ts";
 import { argsFromJson, resultToJson } from "../invocation/json.ts";
-import { INTROSPECT_FN, INTROSPECT_IFACE, INTROSPECT_TYPE, RESOURCE_DROP_PREFIX, type InvocationRequest } from "../invocation/server.ts";
+import { INTROSPECT_FN, INTROSPECT_IFACE, INTROSPECT_TYPE, INTROSPECT_WORLD_FN, RESOURCE_DROP_PREFIX, type InvocationRequest, type WorldDescription } from "../invocation/server.ts";
 import type { FuncType, InterfaceType } from "../invocation/types.ts";
 import type { CompiledMeta } from "./compile.ts";
 import { className, jsName } from "./names.ts";
@@ -378,6 +378,7 @@ export class GuestComponent {
   /** Serves one invocation of an export (the {@link InvocationRequest} handler). */
   async handle(req: InvocationRequest): Promise<Uint8Array> {
     if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_FN) return this.#introspect(req.json);
+    if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_WORLD_FN) return this.#introspectWorld(req.json);
     if (req.fn.startsWith(RESOURCE_DROP_PREFIX)) return new Uint8Array(0);
     const fullName = this.#exportNames.get(req.iface);
     const ifaceType = fullName ? this.spec.meta.types.exports[fullName] : undefined;
@@ -496,6 +497,13 @@ export class GuestComponent {
       });
     }
     return res;
+  }
+
+  /** `trellis:runtime/introspect.world`: the component's imports and exports ({@link WorldDescription}). */
+  #introspectWorld(json: boolean): Uint8Array {
+    const { imports, exports, importedFunctions, exportedFunctions } = this.spec.meta.types;
+    const text = JSON.stringify({ imports, exports, importedFunctions, exportedFunctions } satisfies WorldDescription);
+    return json ? enc.encode(JSON.stringify(text)) : encodeResult(INTROSPECT_TYPE, text);
   }
 
   #introspect(json: boolean): Uint8Array {

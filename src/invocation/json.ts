@@ -322,7 +322,7 @@ export function argsFromJson(fn: FuncType, json: unknown, res?: ResourceMapper):
   if (list.length !== fn.params.length) {
     throw new InvalidArgumentError(
       "params",
-      `params: expected ${fn.params.length} argument(s) (${names.join(", ")}), got ${list.length}`,
+      `expected ${fn.params.length} argument(s) (${names.join(", ")}), got ${list.length}`,
     );
   }
   return fn.params.map((p, i) => wrap(p.name, () => fromJsonInner(p.type, list[i], res)));

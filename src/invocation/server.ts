@@ -302,6 +302,20 @@ export interface InterfaceImpl {
 export const INTROSPECT_IFACE = "trellis:runtime/introspect";
 /** The one function of {@link INTROSPECT_IFACE}. */
 export const INTROSPECT_FN = "describe";
+/**
+ * Second function of {@link INTROSPECT_IFACE}: `world() -> string`, JSON of a {@link WorldDescription} (what the target
+ * imports and exports, world-level functions included). Used by `trellis inspect ID` and link checks.
+ */
+export const INTROSPECT_WORLD_FN = "world";
+/** What `trellis:runtime/introspect.world` answers (JSON). Interfaces keyed by full name (with `@version`). */
+export interface WorldDescription {
+  imports: Record<string, InterfaceType>;
+  exports: Record<string, InterfaceType>;
+  /** World-level imported functions (not in an interface), by name. */
+  importedFunctions: Record<string, FuncType>;
+  /** World-level exported functions, by name. */
+  exportedFunctions: Record<string, FuncType>;
+}
 /** Type of {@link INTROSPECT_FN}. */
 export const INTROSPECT_TYPE: FuncType = { params: [], result: { kind: "string" } };
 
@@ -313,9 +327,16 @@ export const INTROSPECT_TYPE: FuncType = { params: [], result: { kind: "string" 
 export function typedHandler(targetId: string, impls: readonly InterfaceImpl[]): InvocationHandler {
   const byIface = new Map(impls.map((i) => [stripVersion(i.type.name), i]));
   const describe = JSON.stringify(impls.map((i) => i.type));
+  const world = JSON.stringify({
+    imports: {},
+    exports: Object.fromEntries(impls.map((i) => [i.type.name, i.type])),
+    importedFunctions: {},
+    exportedFunctions: {},
+  } satisfies WorldDescription);
   return async (req) => {
-    if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_FN) {
-      return req.json ? utf8enc.encode(JSON.stringify(describe)) : encodeResult(INTROSPECT_TYPE, describe);
+    if (req.iface === INTROSPECT_IFACE && (req.fn === INTROSPECT_FN || req.fn === INTROSPECT_WORLD_FN)) {
+      const text = req.fn === INTROSPECT_FN ? describe : world;
+      return req.json ? utf8enc.encode(JSON.stringify(text)) : encodeResult(INTROSPECT_TYPE, text);
     }
     const impl = byIface.get(req.iface);
     const fnType = impl?.type.functions[req.fn] ?? (impl ? dropType(req.fn) : undefined);

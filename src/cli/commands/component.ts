@@ -109,16 +109,37 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
     .option("--count <n>", "max instances (concurrent calls)", "1")
     .option("--config <name>", "named config, merged left to right (repeat)", collect)
     .option("--host-id <id>", "host to run on (default: the host with the fewest components)")
+    .option("--update", "when ID already runs another image, replace it everywhere (as `trellis update component`) instead of refusing")
     .action(
-      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string }) => {
+      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string; update?: boolean }) => {
         const count = parsePositiveInt("--count", o.count);
         const client = await ctx.client();
-        const hostId = o.hostId ?? (await pickHost(client, (inv) => inv.components.length));
         const componentRef = absoluteRef(ref);
-        const { data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
+        // a different image under a running id is never a silent no-op: refuse, or update with --update
+        const running = await hostsRunning(client, id);
+        const others = running.filter((r) => r.imageRef !== componentRef);
+        if (others.length > 0 && !o.update) {
+          throw new TrellisError(
+            ErrorCode.AlreadyExists,
+            `component ${id} already runs ${others[0]!.imageRef} on host ${others[0]!.hostId}; not starting ${componentRef} under the same id ` +
+              `(use \`trellis update component ${id} ${ref}\`, or start --update)`,
+            { details: { componentId: id, imageRef: others[0]!.imageRef, hostId: others[0]!.hostId } },
+          );
+        }
+        const messages: string[] = [];
+        for (const r of others) {
+          const { message } = await awaitScaled(client, id, (d) => d["image_ref"] === componentRef, () => client.updateComponent(r.hostId, id, componentRef));
+          messages.push(message || `component ${id} updated on host ${r.hostId}`);
+        }
+        const hostId = o.hostId ?? (running[0]?.hostId ?? (await pickHost(client, (inv) => inv.components.length)));
+        const { message, data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
           client.scaleComponent(hostId, { component_ref: componentRef, component_id: id, count, ...(o.config ? { config: o.config } : {}) }),
         );
-        return { text: `component ${id} started on host ${hostId} (max instances ${count})`, json: { success: true, host_id: hostId, event: data } };
+        if (/already running with a different reference/.test(message)) {
+          throw new TrellisError(ErrorCode.AlreadyExists, message, { details: { componentId: id, hostId } });
+        }
+        messages.push(`component ${id} started on host ${hostId} (max instances ${count})`);
+        return { text: messages.join("\n"), json: { success: true, host_id: hostId, event: data, ...(others.length ? { updated: others.map((r) => r.hostId) } : {}) } };
       }),
     );
 
