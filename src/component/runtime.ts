@@ -13,6 +13,7 @@ import { fail, ok, type CtlResponse } from "../core/envelope.ts";
 import { validateId } from "../core/ids.ts";
 import { ErrorCode, InvalidArgumentError, NotFoundError, TrellisError } from "../core/errors.ts";
 import { EventType } from "../core/events.ts";
+import { describeLink, unusableLinks } from "../core/link.ts";
 import type { ComponentDescription, ComponentSpecification } from "../core/host.ts";
 import type { Logger } from "../core/logger.ts";
 import { COMPONENT_SPEC_PREFIX, componentSpecKey, latticeDataBucket } from "../core/subjects.ts";
@@ -289,6 +290,15 @@ export class ComponentRuntime {
     });
   }
 
+  /** Says (log warning, `component_links_unused` event) when a component starts with links it cannot use (issue 11 G). */
+  #reportUnusableLinks(m: Managed): void {
+    const bad = unusableLinks(this.#o.links.linksFrom(m.id), m.compiled.meta.types.imports);
+    if (bad.length === 0) return;
+    const messages = bad.map((b) => `link ${describeLink(b.link)}: component ${m.id} does not import ${b.interfaces.join(", ")}`);
+    this.#log.warn("component has links it cannot use", { component_id: m.id, links: messages });
+    this.#o.events.publish(EventType.ComponentLinksUnused, { component_id: m.id, host_id: this.#o.hostId, links: messages });
+  }
+
   async #scale(req: ScaleRequest): Promise<void> {
     if (this.#closed) throw new TrellisError(ErrorCode.IllegalState, "the component runtime is closed");
     const id = validateId("component_id", req.componentId);
@@ -314,6 +324,7 @@ export class ComponentRuntime {
         await this.#load(m, config);
         this.#components.set(id, m);
         this.#log.info("component started", { component_id: id, image_ref: m.imageRef, max_instances: m.count, cached: compiled.cached });
+        this.#reportUnusableLinks(m);
         await this.#putSpec(id, m.imageRef);
         this.#scaledEvent(m, m.count);
         return;

@@ -37,7 +37,10 @@ export interface CtlClientOptions {
 
 /** A link as sent to `link.put`: `name` and the config lists may be left out. */
 export type LinkInput = Omit<Link, "name" | "source_config" | "target_config"> &
-  Partial<Pick<Link, "name" | "source_config" | "target_config">>;
+  Partial<Pick<Link, "name" | "source_config" | "target_config">> & {
+    /** Trellis: refuse the link when its source does not import, or its target does not export, its interfaces. */
+    strict?: boolean;
+  };
 
 /** Component scale request (reference §1.4 `ScaleComponentCommand`). */
 export interface ScaleComponentRequest {

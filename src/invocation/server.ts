@@ -315,6 +315,8 @@ export interface WorldDescription {
   importedFunctions: Record<string, FuncType>;
   /** World-level exported functions, by name. */
   exportedFunctions: Record<string, FuncType>;
+  /** False when the target does not declare what it calls (providers): `imports` is then empty, not "none". */
+  importsKnown?: boolean;
 }
 /** Type of {@link INTROSPECT_FN}. */
 export const INTROSPECT_TYPE: FuncType = { params: [], result: { kind: "string" } };
@@ -332,6 +334,7 @@ export function typedHandler(targetId: string, impls: readonly InterfaceImpl[]):
     exports: Object.fromEntries(impls.map((i) => [i.type.name, i.type])),
     importedFunctions: {},
     exportedFunctions: {},
+    importsKnown: false,
   } satisfies WorldDescription);
   return async (req) => {
     if (req.iface === INTROSPECT_IFACE && (req.fn === INTROSPECT_FN || req.fn === INTROSPECT_WORLD_FN)) {
