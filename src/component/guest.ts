@@ -25,6 +25,7 @@ import { capMemory, WASM_PAGE } from "./wasm-patch.ts";
 import { collectResponse, IncomingRequest, ResponseOutparam } from "./wasi/http.ts";
 import { VALUE_RESOURCES } from "./wasi/blobstore.ts";
 import { localImports, type GuestContext, type GuestLogLevel } from "./wasi/index.ts";
+import type { Preopen } from "./wasi/filesystem.ts";
 
 /** Everything a worker needs to run one component (plain data: it crosses the thread boundary). */
 export interface GuestSpec {
@@ -42,6 +43,8 @@ export interface GuestSpec {
   links: LinkTable;
   config: Record<string, string>;
   env: [string, string][];
+  /** Host directories the guest sees through `wasi:filesystem` (./preopens.ts). */
+  preopens?: Preopen[];
 }
 
 /** Services of the worker a component uses. */
@@ -174,6 +177,7 @@ export class GuestComponent {
     return {
       env: this.spec.env,
       args: [],
+      preopens: this.spec.preopens ?? [],
       output: (stream, line) => this.#deps.log(id, stream === "stdout" ? "info" : "warn", line, { stream }),
       log: (level: GuestLogLevel, context: string, message: string) =>
         this.#deps.log(id, level === "critical" ? "error" : level, context ? `${context}: ${message}` : message, {

@@ -22,6 +22,7 @@ import { compileComponent, type CompiledComponent } from "./compile.ts";
 import { parseScaleRequest, parseUpdateRequest, type ScaleRequest } from "./control.ts";
 import { DEFAULT_MAX_COMPONENT_BYTES, loadComponentBytes, resolveRef } from "./loader.ts";
 import { buildLinkTable } from "./routing.ts";
+import { admitPreopens, type Preopen } from "./preopens.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
 
@@ -43,6 +44,11 @@ export interface ComponentPolicy {
   allowFileRefs?: boolean;
   /** Accept `http(s)://` references. @default true */
   allowHttpRefs?: boolean;
+  /**
+   * Host directories (and everything below them) that components may be given as filesystem preopens
+   * (./preopens.ts `isPathAllowed`). @default [] (no preopen is allowed)
+   */
+  preopenRoots?: string[];
   /** Start the first worker thread when the runtime is created, so the first component start does not pay for it. @default true */
   prewarm?: boolean;
 }
@@ -76,6 +82,8 @@ interface Managed {
   config: string[];
   limits: Record<string, string>;
   compiled: CompiledComponent;
+  /** Host directories given to the component (checked against the policy at start). */
+  preopens: Preopen[];
 }
 
 interface ResolvedPolicy {
@@ -87,6 +95,7 @@ interface ResolvedPolicy {
   workerHeapMb: number;
   allowFileRefs: boolean;
   allowHttpRefs: boolean;
+  preopenRoots: string[];
   prewarm: boolean;
 }
 
@@ -110,6 +119,7 @@ function resolvePolicy(p: ComponentPolicy | undefined, rpcTimeoutMs: number): Re
     workerHeapMb: positive("policy.workerHeapMb", p?.workerHeapMb, 512),
     allowFileRefs: p?.allowFileRefs ?? true,
     allowHttpRefs: p?.allowHttpRefs ?? true,
+    preopenRoots: [...(p?.preopenRoots ?? [])],
     prewarm: p?.prewarm ?? true,
   };
 }
@@ -253,8 +263,13 @@ export class ComponentRuntime {
    * Starts `ref` as component `id` (count 1 unless given) and waits until it serves calls.
    * @throws as {@link scale}.
    */
-  start(ref: string, id: string, opts: { count?: number; config?: string[]; annotations?: Record<string, string>; limits?: Record<string, string> } = {}): Promise<void> {
+  start(
+    ref: string,
+    id: string,
+    opts: { count?: number; config?: string[]; annotations?: Record<string, string>; limits?: Record<string, string>; preopens?: Preopen[] } = {},
+  ): Promise<void> {
     return this.scale({
+      ...(opts.preopens ? { preopens: opts.preopens } : {}),
       componentId: id,
       componentRef: ref,
       count: opts.count ?? 1,
@@ -310,9 +325,11 @@ export class ComponentRuntime {
           return;
         }
         if (!req.componentRef) throw new InvalidArgumentError("component_ref", `component_ref is required to start component ${id}`);
+        admitPreopens(id, req.preopens ?? [], this.#policy.preopenRoots);
         const config = await this.#o.config.resolve(req.config);
         const compiled = await this.#compile(req.componentRef);
         const m: Managed = {
+          preopens: req.preopens ?? [],
           id,
           imageRef: req.componentRef,
           count: req.count,
@@ -419,6 +436,7 @@ export class ComponentRuntime {
       links: buildLinkTable(this.#o.links.linksFrom(m.id)),
       config,
       env: this.#policy.env,
+      ...(m.preopens.length ? { preopens: m.preopens } : {}),
     });
     // …and a change that arrived while the worker was loading (when it had no table to update) is applied now.
     await this.#pool.setLinks(m.id, buildLinkTable(this.#o.links.linksFrom(m.id)));

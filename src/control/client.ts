@@ -51,6 +51,8 @@ export interface ScaleComponentRequest {
   config?: string[];
   annotations?: Record<string, string>;
   allow_update?: boolean;
+  /** Trellis: host directories given to the component (src/component/preopens.ts); refused unless the host allows them. */
+  preopens?: { host_path: string; guest_path?: string; read_only?: boolean }[];
 }
 
 /** Provider start request (reference §1.4 `StartProviderCommand`). */

@@ -100,6 +100,19 @@ async function awaitScaled(
   }
 }
 
+/**
+ * `--preopen HOST[:GUEST][:ro|rw]` → a `preopens` entry (read-only unless `:rw`; GUEST defaults to HOST).
+ * @throws InvalidArgumentError for a relative HOST or an unknown mode.
+ */
+export function parsePreopenFlag(spec: string): { host_path: string; guest_path: string; read_only: boolean } {
+  const parts = spec.split(":");
+  let mode = "ro";
+  if (parts.length > 1 && (parts.at(-1) === "ro" || parts.at(-1) === "rw")) mode = parts.pop()!;
+  if (parts.length > 2) throw new InvalidArgumentError("--preopen", `--preopen ${spec}: expected HOST[:GUEST][:ro|rw]`);
+  const host = path.resolve(parts[0]!);
+  return { host_path: host, guest_path: parts[1] || host, read_only: mode === "ro" };
+}
+
 /** Registers `start component`, `stop component`, `scale component`, `update component` and `call`. */
 export function registerComponentCommands(program: Command, ctx: CliContext): void {
   const start = program.commands.find((c) => c.name() === "start") ?? program.command("start").description("start a workload");
@@ -109,10 +122,12 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
     .option("--count <n>", "max instances (concurrent calls)", "1")
     .option("--config <name>", "named config, merged left to right (repeat)", collect)
     .option("--host-id <id>", "host to run on (default: the host with the fewest components)")
+    .option("--preopen <dir>", "give the component a host directory: HOST[:GUEST][:ro|rw] (read-only unless :rw; the host must allow it) (repeat)", collect)
     .option("--update", "when ID already runs another image, replace it everywhere (as `trellis update component`) instead of refusing")
     .action(
-      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string; update?: boolean }) => {
+      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string; update?: boolean; preopen?: string[] }) => {
         const count = parsePositiveInt("--count", o.count);
+        const preopens = (o.preopen ?? []).map(parsePreopenFlag);
         const client = await ctx.client();
         const componentRef = absoluteRef(ref);
         // a different image under a running id is never a silent no-op: refuse, or update with --update
@@ -133,7 +148,13 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
         }
         const hostId = o.hostId ?? (running[0]?.hostId ?? (await pickHost(client, (inv) => inv.components.length)));
         const { message, data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
-          client.scaleComponent(hostId, { component_ref: componentRef, component_id: id, count, ...(o.config ? { config: o.config } : {}) }),
+          client.scaleComponent(hostId, {
+            component_ref: componentRef,
+            component_id: id,
+            count,
+            ...(o.config ? { config: o.config } : {}),
+            ...(preopens.length ? { preopens } : {}),
+          }),
         );
         if (/already running with a different reference/.test(message)) {
           throw new TrellisError(ErrorCode.AlreadyExists, message, { details: { componentId: id, hostId } });

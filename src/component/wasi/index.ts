@@ -11,6 +11,7 @@ import { ErrorCode, TrellisError } from "../../core/errors.ts";
 import { blobstoreTypes } from "./blobstore.ts";
 import { httpTypes, outgoingHandle, type OutgoingRequest, type OutgoingSender, type RequestOptions } from "./http.ts";
 import { InputStream, IoError, LineSink, OutputStream, Pollable, poll } from "./io.ts";
+import { filesystemImports, type Preopen } from "./filesystem.ts";
 
 /** Levels of `wasi:logging/logging`. */
 export type GuestLogLevel = "trace" | "debug" | "info" | "warn" | "error" | "critical";
@@ -21,6 +22,8 @@ export interface GuestContext {
   env: [string, string][];
   /** Arguments the guest sees. */
   args: string[];
+  /** Host directories the guest sees through `wasi:filesystem` (none: every filesystem call fails with `access`). */
+  preopens?: readonly Preopen[];
   /** A complete line the guest wrote to stdout or stderr. */
   output(stream: "stdout" | "stderr", line: string): void;
   /** A `wasi:logging/logging.log` call. */
@@ -133,6 +136,7 @@ export function localImports(ctx: GuestContext): Record<string, Record<string, u
     "wasi:random/insecure-seed": insecureSeed as Record<string, unknown>,
     "wasi:filesystem/types": { Descriptor, DirectoryEntryStream, filesystemErrorCode: () => undefined },
     "wasi:filesystem/preopens": { getDirectories: () => [] },
+    ...(ctx.preopens?.length ? filesystemImports(ctx.preopens) : {}),
     "wasi:sockets/network": { Network },
     "wasi:sockets/instance-network": { instanceNetwork: () => new Network() },
     "wasi:sockets/tcp": { TcpSocket },
