@@ -15,7 +15,7 @@ import { invokeRaw, notify } from "../invocation/client.ts";
 import { decodeParams, decodeResult, encodeParams, encodeResult, type ResourceMapper } from "../invocation/codec.ts";
 import { HTTP_HANDLE_TYPE, INCOMING_HANDLER, OUTGOING_HANDLER, type HttpRequest, type HttpResponse } from "../invocation/http.ts";
 import { argsFromJson, resultToJson } from "../invocation/json.ts";
-import { INTROSPECT_FN, INTROSPECT_IFACE, INTROSPECT_TYPE, INTROSPECT_WORLD_FN, RESOURCE_DROP_PREFIX, type InvocationRequest, type WorldDescription } from "../invocation/server.ts";
+import { INTROSPECT_FN, INTROSPECT_IFACE, INTROSPECT_TYPE, INTROSPECT_WORLD_FN, RESOURCE_DROP_PREFIX, WORLD_IFACE, WORLD_LINK_NAMESPACE, WORLD_LINK_PACKAGE, type InvocationRequest, type WorldDescription } from "../invocation/server.ts";
 import type { FuncType, InterfaceType } from "../invocation/types.ts";
 import type { CompiledMeta } from "./compile.ts";
 import { className, jsName } from "./names.ts";
@@ -287,6 +287,27 @@ export class GuestComponent {
       return value;
     };
 
+    // world-level imports (`import add: func(…)`): routed by a link (trellis, world, [add]) to the target's world-level `add`
+    for (const [name, ft] of Object.entries(this.spec.meta.types.importedFunctions)) {
+      const key = `${WORLD_LINK_NAMESPACE}:${WORLD_LINK_PACKAGE}/${name}`;
+      out[name] = {
+        default: async (...args: unknown[]) => {
+          const linkName = inst.linkNames.get(key) ?? DEFAULT_LINK_NAME;
+          const targetId = resolveTarget(links(), componentId, key, linkName);
+          const bytes = await suspended(() =>
+            invokeRaw(nc, { lattice, targetId, iface: WORLD_IFACE, fn: name, sourceId: componentId, linkName, timeoutMs: remaining() }, encodeParams(ft, args)),
+          );
+          const value = decodeResult(ft, bytes);
+          if (ft.result?.kind === "result") {
+            const v = value as { tag: string; val?: unknown };
+            if (v.tag === "err") throw { payload: v.val };
+            return v.val;
+          }
+          return value;
+        },
+      };
+    }
+
     for (const [ifaceFull, type] of Object.entries(this.spec.meta.types.imports)) {
       if (isLocalInterface(ifaceFull)) continue;
       const iface = stripVersion(ifaceFull);
@@ -384,11 +405,17 @@ export class GuestComponent {
     if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_FN) return this.#introspect(req.json);
     if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_WORLD_FN) return this.#introspectWorld(req.json);
     if (req.fn.startsWith(RESOURCE_DROP_PREFIX)) return new Uint8Array(0);
-    const fullName = this.#exportNames.get(req.iface);
+    // world-level exports (`export add: func(…)`) are served under the interface token `world`; fullName "" marks them
+    const world = req.iface === WORLD_IFACE;
+    const fullName = world ? "" : this.#exportNames.get(req.iface);
     const ifaceType = fullName ? this.spec.meta.types.exports[fullName] : undefined;
     const http = req.iface === INCOMING_HANDLER && req.fn === "handle";
-    const fnType: FuncType | undefined = http ? HTTP_HANDLE_TYPE : ifaceType?.functions[req.fn];
-    if (!fullName || !fnType) {
+    const fnType: FuncType | undefined = http
+      ? HTTP_HANDLE_TYPE
+      : world
+        ? Object.hasOwn(this.spec.meta.types.exportedFunctions, req.fn) ? this.spec.meta.types.exportedFunctions[req.fn] : undefined
+        : ifaceType?.functions[req.fn];
+    if (fullName === undefined || !fnType) {
       throw new NotFoundError(`component ${this.spec.componentId} does not export ${req.iface}.${req.fn}`, {
         componentId: this.spec.componentId,
         iface: req.iface,
@@ -476,7 +503,8 @@ export class GuestComponent {
   }
 
   async #callExport(inst: Instance, fullName: string, fn: string, type: FuncType, args: unknown[]): Promise<unknown> {
-    const f = inst.exports[fullName]?.[jsName(fn)];
+    // a world-level export is a function of the instance's exports itself
+    const f = fullName === "" ? (inst.exports as unknown as Record<string, ((...a: unknown[]) => Promise<unknown>) | undefined>)[jsName(fn)] : inst.exports[fullName]?.[jsName(fn)];
     if (!f) throw new NotFoundError(`component ${this.spec.componentId} does not export ${fullName}.${fn}`);
     try {
       const ret = await this.#run(inst, () => f(...args));
@@ -514,6 +542,8 @@ export class GuestComponent {
     const ifaces: InterfaceType[] = Object.values(this.spec.meta.types.exports).map((i) =>
       stripVersion(i.name) === INCOMING_HANDLER ? { name: i.name, resources: [], functions: { handle: HTTP_HANDLE_TYPE } } : i,
     );
+    const worldFns = this.spec.meta.types.exportedFunctions;
+    if (Object.keys(worldFns).length > 0) ifaces.push({ name: WORLD_IFACE, resources: [], functions: worldFns });
     const text = JSON.stringify(ifaces);
     return json ? enc.encode(JSON.stringify(text)) : encodeResult(INTROSPECT_TYPE, text);
   }

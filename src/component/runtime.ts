@@ -307,7 +307,7 @@ export class ComponentRuntime {
 
   /** Says (log warning, `component_links_unused` event) when a component starts with links it cannot use (issue 11 G). */
   #reportUnusableLinks(m: Managed): void {
-    const bad = unusableLinks(this.#o.links.linksFrom(m.id), m.compiled.meta.types.imports);
+    const bad = unusableLinks(this.#o.links.linksFrom(m.id), m.compiled.meta.types.imports, m.compiled.meta.types.importedFunctions);
     if (bad.length === 0) return;
     const messages = bad.map((b) => `link ${describeLink(b.link)}: component ${m.id} does not import ${b.interfaces.join(", ")}`);
     this.#log.warn("component has links it cannot use", { component_id: m.id, links: messages });

@@ -142,8 +142,13 @@ export function describeLink(l: Pick<Link, "source_id" | "target" | "name" | "wi
  * The links of a component that it cannot use: links whose interfaces it does not import (checked when it starts).
  * @param imports the component's imported interfaces, keyed by full name.
  */
-export function unusableLinks(links: readonly Link[], imports: Record<string, unknown>): { link: Link; interfaces: string[] }[] {
-  const have = new Set(Object.keys(imports).map((n) => n.replace(/@[^@/]*$/, "")));
+export function unusableLinks(
+  links: readonly Link[],
+  imports: Record<string, unknown>,
+  importedFunctions: Record<string, unknown> = {},
+): { link: Link; interfaces: string[] }[] {
+  // world-level imported functions are linked as trellis:world/{name} (docs/protocol.md §2)
+  const have = new Set([...Object.keys(imports).map((n) => n.replace(/@[^@/]*$/, "")), ...Object.keys(importedFunctions).map((f) => `trellis:world/${f}`)]);
   return links
     .map((link) => ({ link, interfaces: link.interfaces.map((i) => `${link.wit_namespace}:${link.wit_package}/${i}`).filter((w) => !have.has(w)) }))
     .filter((x) => x.interfaces.length > 0);

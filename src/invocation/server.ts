@@ -298,6 +298,20 @@ export interface InterfaceImpl {
   resources?: ResourceMapper;
 }
 
+/**
+ * Interface token of **world-level** functions (a component's `export add: func(…)` / `import add: func(…)`, not in an
+ * interface): `trellis.inv.v1.{lattice}.{target}.world.{function}` (docs/protocol.md §2). Real interface tokens always
+ * contain `:` and `/`, so this one never collides with them.
+ */
+export const WORLD_IFACE = "world";
+/**
+ * Link key of world-level imports: a component's world-level import `add` is routed by a link with
+ * `wit_namespace` {@link WORLD_LINK_NAMESPACE}, `wit_package` {@link WORLD_LINK_PACKAGE} and interface `add`.
+ */
+export const WORLD_LINK_NAMESPACE = "trellis";
+/** See {@link WORLD_LINK_NAMESPACE}. */
+export const WORLD_LINK_PACKAGE = "world";
+
 /** Reserved interface every typed server answers: `describe() -> string` (JSON of the served {@link InterfaceType}s). */
 export const INTROSPECT_IFACE = "trellis:runtime/introspect";
 /** The one function of {@link INTROSPECT_IFACE}. */

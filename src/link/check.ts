@@ -12,7 +12,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Link } from "../core/link.ts";
 import { invoke } from "../invocation/client.ts";
-import { INTROSPECT_IFACE, INTROSPECT_TYPE, INTROSPECT_WORLD_FN, type WorldDescription } from "../invocation/server.ts";
+import { INTROSPECT_IFACE, INTROSPECT_TYPE, INTROSPECT_WORLD_FN, WORLD_LINK_NAMESPACE, WORLD_LINK_PACKAGE, type WorldDescription } from "../invocation/server.ts";
 
 /** Looks up what a party (component or provider id) imports and exports; undefined when unknown. */
 export type WorldLookup = (id: string) => Promise<WorldDescription | undefined>;
@@ -50,9 +50,12 @@ export function introspectionLookup(nc: NatsConnection, lattice: string, timeout
 
 const strip = (name: string): string => name.replace(/@[^@/]*$/, "");
 
-/** `ns:pkg/iface` names (no version) in a map keyed by full interface names. */
-function names(m: Record<string, unknown>): Set<string> {
-  return new Set(Object.keys(m).map(strip));
+/**
+ * `ns:pkg/iface` names (no version) in a map keyed by full interface names, plus world-level functions as
+ * `trellis:world/{name}` (how links name them, docs/protocol.md §2).
+ */
+function names(m: Record<string, unknown>, worldFns: Record<string, unknown> = {}): Set<string> {
+  return new Set([...Object.keys(m).map(strip), ...Object.keys(worldFns).map((f) => `${WORLD_LINK_NAMESPACE}:${WORLD_LINK_PACKAGE}/${f}`)]);
 }
 
 /**
@@ -64,14 +67,14 @@ export async function checkLink(link: Link, lookup: WorldLookup): Promise<LinkMi
   const [src, tgt] = await Promise.all([lookup(link.source_id), link.target === link.source_id ? undefined : lookup(link.target)]);
   const out: LinkMismatch[] = [];
   if (src && src.importsKnown !== false) {
-    const have = names(src.imports);
+    const have = names(src.imports, src.importedFunctions);
     const missing = wanted.filter((w) => !have.has(w));
     if (missing.length > 0) {
       out.push({ party: "source", id: link.source_id, interfaces: missing, message: `source ${link.source_id} does not import ${missing.join(", ")}` });
     }
   }
   if (tgt) {
-    const have = names(tgt.exports);
+    const have = names(tgt.exports, tgt.exportedFunctions);
     const missing = wanted.filter((w) => !have.has(w));
     if (missing.length > 0) {
       out.push({ party: "target", id: link.target, interfaces: missing, message: `target ${link.target} does not export ${missing.join(", ")}` });

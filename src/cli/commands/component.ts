@@ -14,6 +14,7 @@ import { ErrorCode, InvalidArgumentError, NotFoundError, TimeoutError, TrellisEr
 import { EventType, type CloudEvent } from "../../core/events.ts";
 import { eventSubject } from "../../core/subjects.ts";
 import { invokeJson } from "../../invocation/client.ts";
+import { WORLD_IFACE } from "../../invocation/server.ts";
 import { type CliContext, parsePositiveInt } from "../context.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -30,6 +31,8 @@ const IFACE_RE = /^[a-z0-9-]+:[a-z0-9-]+\/[a-z0-9-]+(?:@\d+\.\d+\.\d+(?:-[0-9a-z
  * @throws InvalidArgumentError when no split gives a valid interface and function name.
  */
 export function splitCallTarget(s: string): [iface: string, fn: string] {
+  // a bare function name is a world-level export (`export add: func(…)`), served under the interface token `world`
+  if (!s.includes(":") && !s.includes("/") && /^[a-z][a-z0-9-]*$/.test(s)) return [WORLD_IFACE, s];
   const slash = s.indexOf("/");
   for (let i = s.indexOf(".", slash); i > 0; i = s.indexOf(".", i + 1)) {
     const iface = s.slice(0, i);
@@ -38,7 +41,7 @@ export function splitCallTarget(s: string): [iface: string, fn: string] {
   }
   throw new InvalidArgumentError(
     "INTERFACE.FUNCTION",
-    `expected namespace:package/interface[@version].function (e.g. docs:adder/add@0.1.0.add), got ${JSON.stringify(s)}`,
+    `expected namespace:package/interface[@version].function (e.g. docs:adder/add@0.1.0.add) or a world-level function name (e.g. add), got ${JSON.stringify(s)}`,
   );
 }
 
