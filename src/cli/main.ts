@@ -16,6 +16,7 @@ import { registerOciCommands } from "./commands/oci.ts";
 import { registerProviderCommands } from "./commands/provider.ts";
 import { registerUpCommands } from "./commands/up.ts";
 import { registerInspectCommand } from "./commands/inspect.ts";
+import { registerRunCommand } from "./commands/run.ts";
 
 const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
@@ -41,6 +42,7 @@ registerProviderCommands(program, ctx);
 registerAppCommands(program, ctx);
 registerOciCommands(program, ctx);
 registerInspectCommand(program, ctx);
+registerRunCommand(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

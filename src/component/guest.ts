@@ -70,6 +70,8 @@ interface Instance {
   /** True after a trap, an exit or an abandoned call: never reused. */
   broken: boolean;
   memory: () => WebAssembly.Memory | undefined;
+  /** True once the instance has served a call (a command's `run` only gets instances that never did). */
+  used?: boolean;
 }
 
 type Glue = {
@@ -432,12 +434,21 @@ export class GuestComponent {
     let inst: Instance | undefined;
     let abandoned = false;
     let timer: NodeJS.Timeout | undefined;
+    // a command's `wasi:cli/run` gets a fresh instance per call (docs/adr/0019-instance-reuse.md): used ones are dropped
+    const command = stripVersion(req.iface) === "wasi:cli/run" && req.fn === "run";
     const work = (async () => {
-      const i = await this.#acquire();
+      let i = await this.#acquire();
+      while (command && i.used && !abandoned) {
+        i.broken = true;
+        this.#release(i);
+        i = await this.#acquire();
+      }
       if (abandoned) {
         this.#release(i);
         throw new TrellisError(ErrorCode.Timeout, "abandoned");
       }
+      i.used = true;
+      if (command) i.broken = true; // never reused after its run
       inst = i;
       i.call = { slot, deadline };
       return http ? this.#callHttp(i, fullName, args[0] as HttpRequest) : this.#callExport(i, fullName, req.fn, fnType, args);

@@ -22,6 +22,11 @@ export interface GuestContext {
   env: [string, string][];
   /** Arguments the guest sees. */
   args: string[];
+  /**
+   * Raw standard streams (`trellis run`): bytes the guest writes to stdout/stderr go here unsplit, and `stdin` is what
+   * it reads. Absent: stdout/stderr become log lines ({@link output}) and stdin is empty.
+   */
+  stdio?: { stdout(bytes: Uint8Array): void; stderr(bytes: Uint8Array): void; stdin: Uint8Array };
   /** Host directories the guest sees through `wasi:filesystem` (none: every filesystem call fails with `access`). */
   preopens?: readonly Preopen[];
   /** A complete line the guest wrote to stdout or stderr. */
@@ -88,8 +93,9 @@ function sleeper(ms: number): Pollable {
 
 /** Builds the import object of every local interface for one instance. */
 export function localImports(ctx: GuestContext): Record<string, Record<string, unknown>> {
-  const stdout = new LineSink((l) => ctx.output("stdout", l));
-  const stderr = new LineSink((l) => ctx.output("stderr", l));
+  const stdout = ctx.stdio ? { write: ctx.stdio.stdout } : new LineSink((l) => ctx.output("stdout", l));
+  const stderr = ctx.stdio ? { write: ctx.stdio.stderr } : new LineSink((l) => ctx.output("stderr", l));
+  const stdin = ctx.stdio ? new InputStream(ctx.stdio.stdin) : undefined;
   const stdoutStream = new OutputStream(stdout);
   const stderrStream = new OutputStream(stderr);
   const configStore = {
@@ -110,7 +116,7 @@ export function localImports(ctx: GuestContext): Record<string, Record<string, u
         throw new GuestExitError(code);
       },
     },
-    "wasi:cli/stdin": { getStdin: () => new InputStream() },
+    "wasi:cli/stdin": { getStdin: () => stdin ?? new InputStream() },
     "wasi:cli/stdout": { getStdout: () => stdoutStream },
     "wasi:cli/stderr": { getStderr: () => stderrStream },
     "wasi:cli/terminal-input": { TerminalInput },
