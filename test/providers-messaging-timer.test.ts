@@ -12,7 +12,8 @@ import { componentize } from "componentize-qjs";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { runProvider, type ProviderDefinition, type RunningProvider } from "trellis/provider-sdk";
 import { componentRuntime } from "../src/component/index.ts";
-import { serveInterfaces, t } from "../src/invocation/index.ts";
+import { invoke, serveInterfaces, t } from "../src/invocation/index.ts";
+import { CONSUMER } from "../providers/messaging-nats/wit.ts";
 import { waitFor } from "../src/testing/index.ts";
 import type { Logger } from "../src/core/logger.ts";
 import { messagingNatsProvider } from "../providers/messaging-nats/main.ts";
@@ -171,6 +172,19 @@ describe("messaging-nats and timer providers", () => {
     assert.ok(!got.some((g) => g.subject === "out.in.c"));
     rival.unsubscribe();
     out.unsubscribe();
+
+    // consumer.request, as the component's import reaches it (source-id echo, its link)
+    const responder = nc.subscribe("svc.time", { callback: (_e, m) => void m.respond(enc.encode(`pong:${dec.decode(m.data)}`)) });
+    await nc.flush();
+    const consumer = { lattice: tl.lattice, targetId: "messaging", iface: "wasmcloud:messaging/consumer", sourceId: "echo", timeoutMs: 5000 };
+    const reply = (await invoke(nc, { ...consumer, fn: "request" }, CONSUMER.functions["request"]!, ["svc.time", enc.encode("ping"), 2000])) as { tag: string; val: { subject: string; body: Uint8Array } };
+    assert.equal(reply.tag, "ok");
+    assert.equal(dec.decode(reply.val.body), "pong:ping");
+    responder.unsubscribe();
+    const none = (await invoke(nc, { ...consumer, fn: "request" }, CONSUMER.functions["request"]!, ["svc.nobody", enc.encode("x"), 300])) as { tag: string; val: string };
+    assert.equal(none.tag, "err", "no responder is an err value, not a trap");
+    // a caller without a link is refused
+    await assert.rejects(invoke(nc, { ...consumer, sourceId: "stranger", fn: "request" }, CONSUMER.functions["request"]!, ["svc.time", enc.encode("x"), 300]), /LINK_NOT_FOUND|no link/i);
   });
 
   test("a timer link calls the component at its interval, at least 3 times, and stops when the link is deleted", async () => {
