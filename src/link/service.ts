@@ -51,20 +51,28 @@ export class LinkService {
   async putChecked(raw: unknown): Promise<{ outcome: PutOutcome; warnings: LinkMismatch[] }> {
     const strict = typeof raw === "object" && raw !== null && (raw as { strict?: unknown }).strict === true;
     const link = parseLink(raw);
-    const warnings = this.#lookup ? await checkLink(link, this.#lookup) : [];
-    if (warnings.length > 0 && strict) {
+    // not strict: the check runs beside the write, so it adds no latency to the put
+    const checking = this.#lookup ? checkLink(link, this.#lookup) : Promise.resolve([]);
+    if (!strict) {
+      const [outcome, warnings] = await Promise.all([this.put(raw), checking]);
+      this.#warn(link, warnings);
+      return { outcome, warnings };
+    }
+    const warnings = await checking;
+    if (warnings.length > 0) {
       const err = new TrellisError(ErrorCode.InvalidArgument, `link ${describeLink(link)} refused (strict): ${warnings.map((w) => w.message).join("; ")}`, {
         details: { field: "interfaces", mismatches: warnings },
       });
       this.#events.publish(EventType.LinkdefSetFailed, { ...link, error: err.message });
       throw err;
     }
-    const outcome = await this.put(raw);
-    if (warnings.length > 0) {
-      this.#logger.warn("link does not fit its parties", { source_id: link.source_id, target: link.target, warnings: warnings.map((w) => w.message) });
-      this.#events.publish(EventType.LinkdefWarning, { ...link, warnings: warnings.map((w) => w.message) });
-    }
-    return { outcome, warnings };
+    return { outcome: await this.put(raw), warnings };
+  }
+
+  #warn(link: Link, warnings: LinkMismatch[]): void {
+    if (warnings.length === 0) return;
+    this.#logger.warn("link does not fit its parties", { source_id: link.source_id, target: link.target, warnings: warnings.map((w) => w.message) });
+    this.#events.publish(EventType.LinkdefWarning, { ...link, warnings: warnings.map((w) => w.message) });
   }
 
   /**
