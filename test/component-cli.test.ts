@@ -60,7 +60,8 @@ describe("trellis component commands", () => {
     assert.deepEqual(splitCallTarget("docs:adder/add@0.1.0.add"), ["docs:adder/add@0.1.0", "add"]);
     assert.deepEqual(splitCallTarget("docs:adder/add.add"), ["docs:adder/add", "add"]);
     assert.deepEqual(splitCallTarget("wasi:keyvalue/store@0.2.0-draft.[method]bucket.get"), ["wasi:keyvalue/store@0.2.0-draft", "[method]bucket.get"]);
-    assert.throws(() => splitCallTarget("add"), /expected namespace:package\/interface/);
+    assert.deepEqual(splitCallTarget("add"), ["world", "add"], "a bare name is a world-level function");
+    assert.throws(() => splitCallTarget("docs:adder/add"), /expected namespace:package\/interface/);
   });
 
   test("start, call (prints 5), scale, update, stop", async () => {

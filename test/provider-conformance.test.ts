@@ -4,16 +4,27 @@
  * its path, as any executable would be (`#!/usr/bin/env python3`, standard library only). A deliberately broken
  * provider checks that the suite fails when it should.
  */
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { registerConformanceTests, runConformance } from "./conformance/suite.ts";
+import { startTestRedis, type TestRedis } from "../src/testing/index.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 registerConformanceTests("kv-memory (TypeScript SDK)", "kv-memory");
-registerConformanceTests("python-kv (Python standard library)", path.join(root, "providers", "python-kv", "provider.py"));
+// the Python provider speaks only the binary form of docs/protocol.md §5
+registerConformanceTests("python-kv (Python standard library)", path.join(root, "providers", "python-kv", "provider.py"), { except: ["json-handles"] });
+
+let redis: TestRedis | undefined;
+before(async () => {
+  redis = await startTestRedis();
+});
+after(async () => {
+  await redis?.stop();
+});
+registerConformanceTests("kv-redis (JSON-form handles)", "kv-redis", { only: ["json-handles"], kvLinkConfig: () => ({ url: redis!.url }) });
 
 test("the suite catches a provider that breaks the contract (negative control)", async () => {
   const naive = path.join(root, "test", "conformance", "fixtures", "naive-provider.ts");

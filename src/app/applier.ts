@@ -47,6 +47,7 @@ export async function runAction(client: CtlClient, a: AppAction): Promise<string
         count: a.count,
         config: a.config,
         annotations: a.annotations,
+        ...(a.preopens ? { preopens: a.preopens } : {}),
       });
     case "update_component":
       return client.updateComponent(a.host_id, a.component_id, a.new_component_ref);

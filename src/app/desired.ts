@@ -40,6 +40,8 @@ export interface DesiredWorkload {
   scaler: ScalerTrait | undefined;
   /** Annotations sent with scale / start requests. */
   annotations: Record<string, string>;
+  /** Trellis: host directories given to a component (`properties.preopens`). */
+  preopens?: { host_path: string; guest_path?: string; read_only?: boolean }[];
 }
 
 /** Everything a manifest asks for, with lattice ids resolved. */
@@ -109,6 +111,7 @@ export function desiredState(m: AppManifest): DesiredState {
         [APPSPEC_ANNOTATION]: m.name,
         [SCALER_ANNOTATION]: `${scaler?.type ?? "none"}/${c.name}`,
       },
+      ...(c.preopens ? { preopens: c.preopens } : {}),
     };
   };
   const links: Link[] = [];

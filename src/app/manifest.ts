@@ -23,6 +23,7 @@ import { parseDocument } from "yaml";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { MAX_ID_LENGTH, validateId } from "../core/ids.ts";
 import { DEFAULT_LINK_NAME } from "../core/link.ts";
+import { parsePreopens, preopensToWire } from "../core/preopens.ts";
 
 /** The only `apiVersion` wadm accepts (reference §8.1). */
 export const OAM_API_VERSION = "core.oam.dev/v1beta1";
@@ -90,6 +91,11 @@ export interface ManifestComponent {
   /** Explicit id; absent means `{manifest}-{name}` sanitized ({@link computeId}). */
   id?: string;
   config: ConfigRef[];
+  /**
+   * Trellis: host directories given to a component (`properties.preopens`: list of
+   * `{host_path, guest_path?, read_only?}`, read-only by default; the host must allow each path).
+   */
+  preopens?: { host_path: string; guest_path?: string; read_only?: boolean }[];
   /** At most one scaler trait. */
   scaler?: ScalerTrait;
   links: LinkTrait[];
@@ -269,7 +275,7 @@ function parseComponent(path: string, value: unknown, warnings: string[], polici
     throw bad(`${path}.type`, `must be component (alias actor) or capability, got ${show(c.type)}`);
   }
   const props = obj(`${path}.properties`, c.properties);
-  known(`${path}.properties`, props, ["image", "id", "config", "secrets", "application"], warnings);
+  known(`${path}.properties`, props, ["image", "id", "config", "secrets", "application", "preopens"], warnings);
   if (props.application !== undefined) {
     throw bad(`${path}.properties.application`, "shared application components are not supported by Trellis");
   }
@@ -282,6 +288,14 @@ function parseComponent(path: string, value: unknown, warnings: string[], polici
     path,
   };
   if (props.id !== undefined) out.id = ident(`${path}.properties.id`, props.id);
+  if (props.preopens !== undefined) {
+    if (type !== "component") throw bad(`${path}.properties.preopens`, "preopens are for components only");
+    try {
+      out.preopens = preopensToWire(parsePreopens(props.preopens));
+    } catch (err) {
+      throw bad(`${path}.properties.${(err as InvalidArgumentError).field ?? "preopens"}`, (err as Error).message);
+    }
+  }
   const traits = c.traits === undefined || c.traits === null ? [] : arr(`${path}.traits`, c.traits);
   traits.forEach((t, i) => {
     const tp = `${path}.traits[${i}]`;

@@ -58,6 +58,8 @@ export type AppAction = { phase: number; reason: string } & (
       count: number;
       config: string[];
       annotations: Record<string, string>;
+      /** Trellis: host directories given to the component. */
+      preopens?: { host_path: string; guest_path?: string; read_only?: boolean }[];
     }
   | { kind: "update_component"; host_id: string; component_id: string; new_component_ref: string }
   | {
@@ -296,6 +298,7 @@ function planComponent(
     count,
     config: [...c.config],
     annotations: { ...c.annotations },
+    ...(c.preopens ? { preopens: c.preopens } : {}),
   });
   let waiting = false;
   for (const [hostId, want] of placed) {

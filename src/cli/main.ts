@@ -20,6 +20,8 @@ import { registerUpCommands } from "./commands/up.ts";
 import { registerSecureCommands } from "./commands/secure.ts";
 import { registerClaimsCommands } from "./commands/claims.ts";
 import { registerSecretCommands } from "./commands/secret.ts";
+import { registerInspectCommand } from "./commands/inspect.ts";
+import { registerRunCommand } from "./commands/run.ts";
 
 const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
@@ -49,6 +51,8 @@ registerOciCommands(program, ctx);
 registerSecureCommands(program, ctx);
 registerClaimsCommands(program, ctx);
 registerSecretCommands(program, ctx);
+registerInspectCommand(program, ctx);
+registerRunCommand(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -17,7 +17,7 @@ import { readComponentTypes, type ComponentTypes } from "./component-types.ts";
 import { isLocalInterface } from "./routing.ts";
 
 /** Changes whenever the generated output or meta.json changes shape; part of the cache path. */
-export const COMPILER_TAG = "jco-1.10.2-jspi-v2";
+export const COMPILER_TAG = "jco-1.10.2-jspi-v3";
 
 /** What the cache keeps besides the generated files. */
 export interface CompiledMeta {
@@ -61,6 +61,8 @@ export function asyncImportsOf(types: ComponentTypes): string[] {
       for (const fn of Object.keys(iface.functions)) out.push(`${name}#${fn}`);
     }
   }
+  // world-level imports are routed over the lattice too (src/component/guest.ts); jco names them `{fn}#{fn}`
+  out.push(...Object.keys(types.importedFunctions).map((f) => `${f}#${f}`));
   return out;
 }
 

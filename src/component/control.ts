@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from "../core/errors.ts";
 import { validateId } from "../core/ids.ts";
+import { parsePreopens, type Preopen } from "./preopens.ts";
 
 /** A validated `component.scale` request. */
 export interface ScaleRequest {
@@ -20,6 +21,8 @@ export interface ScaleRequest {
   limits: Record<string, string>;
   allowUpdate: boolean;
   hostId: string | undefined;
+  /** Host directories given to the component (Trellis extension `preopens`; ./preopens.ts). */
+  preopens?: Preopen[];
 }
 
 /** A validated `component.update` request. */
@@ -88,6 +91,7 @@ export function parseScaleRequest(payload: Uint8Array): ScaleRequest {
     limits: stringMap("component_limits", v.component_limits),
     allowUpdate: v.allow_update === true,
     hostId: optString("host_id", v.host_id),
+    preopens: parsePreopens(v.preopens),
   };
 }
 

@@ -15,7 +15,7 @@ import { invokeRaw, notify } from "../invocation/client.ts";
 import { decodeParams, decodeResult, encodeParams, encodeResult, type ResourceMapper } from "../invocation/codec.ts";
 import { HTTP_HANDLE_TYPE, INCOMING_HANDLER, OUTGOING_HANDLER, type HttpRequest, type HttpResponse } from "../invocation/http.ts";
 import { argsFromJson, resultToJson } from "../invocation/json.ts";
-import { INTROSPECT_FN, INTROSPECT_IFACE, INTROSPECT_TYPE, RESOURCE_DROP_PREFIX, type InvocationRequest } from "../invocation/server.ts";
+import { INTROSPECT_FN, INTROSPECT_IFACE, INTROSPECT_TYPE, INTROSPECT_WORLD_FN, RESOURCE_DROP_PREFIX, WORLD_IFACE, WORLD_LINK_NAMESPACE, WORLD_LINK_PACKAGE, type InvocationRequest, type WorldDescription } from "../invocation/server.ts";
 import type { FuncType, InterfaceType } from "../invocation/types.ts";
 import type { CompiledMeta } from "./compile.ts";
 import { className, jsName } from "./names.ts";
@@ -28,6 +28,7 @@ import { localImports, type GuestContext, type GuestLogLevel } from "./wasi/inde
 import type { InvocationPolicySpec } from "../policy/admission.ts";
 import { type GuestSecrets, openGuestSecrets } from "../secrets/client.ts";
 import type { SecretValue } from "../secrets/types.ts";
+import type { Preopen } from "./wasi/filesystem.ts";
 
 /** Everything a worker needs to run one component (plain data: it crosses the thread boundary). */
 export interface GuestSpec {
@@ -49,6 +50,8 @@ export interface GuestSpec {
   invocationPolicy?: InvocationPolicySpec | undefined;
   /** The component's secrets, sealed (src/secrets `SecretBundle.sealForGuest`); opened only inside the guest. */
   secrets?: GuestSecrets | undefined;
+  /** Host directories the guest sees through `wasi:filesystem` (./preopens.ts). */
+  preopens?: Preopen[];
 }
 
 /** Services of the worker a component uses. */
@@ -74,6 +77,8 @@ interface Instance {
   /** True after a trap, an exit or an abandoned call: never reused. */
   broken: boolean;
   memory: () => WebAssembly.Memory | undefined;
+  /** True once the instance has served a call (a command's `run` only gets instances that never did). */
+  used?: boolean;
 }
 
 type Glue = {
@@ -182,6 +187,7 @@ export class GuestComponent {
     return {
       env: this.spec.env,
       args: [],
+      preopens: this.spec.preopens ?? [],
       output: (stream, line) => this.#deps.log(id, stream === "stdout" ? "info" : "warn", line, { stream }),
       log: (level: GuestLogLevel, context: string, message: string) =>
         this.#deps.log(id, level === "critical" ? "error" : level, context ? `${context}: ${message}` : message, {
@@ -292,6 +298,27 @@ export class GuestComponent {
       return value;
     };
 
+    // world-level imports (`import add: func(…)`): routed by a link (trellis, world, [add]) to the target's world-level `add`
+    for (const [name, ft] of Object.entries(this.spec.meta.types.importedFunctions)) {
+      const key = `${WORLD_LINK_NAMESPACE}:${WORLD_LINK_PACKAGE}/${name}`;
+      out[name] = {
+        default: async (...args: unknown[]) => {
+          const linkName = inst.linkNames.get(key) ?? DEFAULT_LINK_NAME;
+          const targetId = resolveTarget(links(), componentId, key, linkName);
+          const bytes = await suspended(() =>
+            invokeRaw(nc, { lattice, targetId, iface: WORLD_IFACE, fn: name, sourceId: componentId, linkName, timeoutMs: remaining() }, encodeParams(ft, args)),
+          );
+          const value = decodeResult(ft, bytes);
+          if (ft.result?.kind === "result") {
+            const v = value as { tag: string; val?: unknown };
+            if (v.tag === "err") throw { payload: v.val };
+            return v.val;
+          }
+          return value;
+        },
+      };
+    }
+
     for (const [ifaceFull, type] of Object.entries(this.spec.meta.types.imports)) {
       if (isLocalInterface(ifaceFull)) continue;
       const iface = stripVersion(ifaceFull);
@@ -387,12 +414,19 @@ export class GuestComponent {
   /** Serves one invocation of an export (the {@link InvocationRequest} handler). */
   async handle(req: InvocationRequest): Promise<Uint8Array> {
     if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_FN) return this.#introspect(req.json);
+    if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_WORLD_FN) return this.#introspectWorld(req.json);
     if (req.fn.startsWith(RESOURCE_DROP_PREFIX)) return new Uint8Array(0);
-    const fullName = this.#exportNames.get(req.iface);
+    // world-level exports (`export add: func(…)`) are served under the interface token `world`; fullName "" marks them
+    const world = req.iface === WORLD_IFACE;
+    const fullName = world ? "" : this.#exportNames.get(req.iface);
     const ifaceType = fullName ? this.spec.meta.types.exports[fullName] : undefined;
     const http = req.iface === INCOMING_HANDLER && req.fn === "handle";
-    const fnType: FuncType | undefined = http ? HTTP_HANDLE_TYPE : ifaceType?.functions[req.fn];
-    if (!fullName || !fnType) {
+    const fnType: FuncType | undefined = http
+      ? HTTP_HANDLE_TYPE
+      : world
+        ? Object.hasOwn(this.spec.meta.types.exportedFunctions, req.fn) ? this.spec.meta.types.exportedFunctions[req.fn] : undefined
+        : ifaceType?.functions[req.fn];
+    if (fullName === undefined || !fnType) {
       throw new NotFoundError(`component ${this.spec.componentId} does not export ${req.iface}.${req.fn}`, {
         componentId: this.spec.componentId,
         iface: req.iface,
@@ -409,12 +443,21 @@ export class GuestComponent {
     let inst: Instance | undefined;
     let abandoned = false;
     let timer: NodeJS.Timeout | undefined;
+    // a command's `wasi:cli/run` gets a fresh instance per call (docs/adr/0019-instance-reuse.md): used ones are dropped
+    const command = stripVersion(req.iface) === "wasi:cli/run" && req.fn === "run";
     const work = (async () => {
-      const i = await this.#acquire();
+      let i = await this.#acquire();
+      while (command && i.used && !abandoned) {
+        i.broken = true;
+        this.#release(i);
+        i = await this.#acquire();
+      }
       if (abandoned) {
         this.#release(i);
         throw new TrellisError(ErrorCode.Timeout, "abandoned");
       }
+      i.used = true;
+      if (command) i.broken = true; // never reused after its run
       inst = i;
       i.call = { slot, deadline };
       return http ? this.#callHttp(i, fullName, args[0] as HttpRequest) : this.#callExport(i, fullName, req.fn, fnType, args);
@@ -480,7 +523,8 @@ export class GuestComponent {
   }
 
   async #callExport(inst: Instance, fullName: string, fn: string, type: FuncType, args: unknown[]): Promise<unknown> {
-    const f = inst.exports[fullName]?.[jsName(fn)];
+    // a world-level export is a function of the instance's exports itself
+    const f = fullName === "" ? (inst.exports as unknown as Record<string, ((...a: unknown[]) => Promise<unknown>) | undefined>)[jsName(fn)] : inst.exports[fullName]?.[jsName(fn)];
     if (!f) throw new NotFoundError(`component ${this.spec.componentId} does not export ${fullName}.${fn}`);
     try {
       const ret = await this.#run(inst, () => f(...args));
@@ -507,10 +551,19 @@ export class GuestComponent {
     return res;
   }
 
+  /** `trellis:runtime/introspect.world`: the component's imports and exports ({@link WorldDescription}). */
+  #introspectWorld(json: boolean): Uint8Array {
+    const { imports, exports, importedFunctions, exportedFunctions } = this.spec.meta.types;
+    const text = JSON.stringify({ imports, exports, importedFunctions, exportedFunctions } satisfies WorldDescription);
+    return json ? enc.encode(JSON.stringify(text)) : encodeResult(INTROSPECT_TYPE, text);
+  }
+
   #introspect(json: boolean): Uint8Array {
     const ifaces: InterfaceType[] = Object.values(this.spec.meta.types.exports).map((i) =>
       stripVersion(i.name) === INCOMING_HANDLER ? { name: i.name, resources: [], functions: { handle: HTTP_HANDLE_TYPE } } : i,
     );
+    const worldFns = this.spec.meta.types.exportedFunctions;
+    if (Object.keys(worldFns).length > 0) ifaces.push({ name: WORLD_IFACE, resources: [], functions: worldFns });
     const text = JSON.stringify(ifaces);
     return json ? enc.encode(JSON.stringify(text)) : encodeResult(INTROSPECT_TYPE, text);
   }

@@ -13,6 +13,7 @@ import { fail, ok, type CtlResponse } from "../core/envelope.ts";
 import { validateId } from "../core/ids.ts";
 import { ErrorCode, InvalidArgumentError, NotFoundError, TrellisError } from "../core/errors.ts";
 import { EventType } from "../core/events.ts";
+import { describeLink, unusableLinks } from "../core/link.ts";
 import type { ComponentDescription, ComponentSpecification } from "../core/host.ts";
 import type { Logger } from "../core/logger.ts";
 import { COMPONENT_SPEC_PREFIX, componentSpecKey, latticeDataBucket } from "../core/subjects.ts";
@@ -21,6 +22,7 @@ import { compileComponent, type CompiledComponent } from "./compile.ts";
 import { parseScaleRequest, parseUpdateRequest, type ScaleRequest } from "./control.ts";
 import { DEFAULT_MAX_COMPONENT_BYTES, loadComponentBytes, resolveRef } from "./loader.ts";
 import { buildLinkTable } from "./routing.ts";
+import { admitPreopens, type Preopen } from "./preopens.ts";
 import { WorkerPool, type ComponentAvailability } from "./worker-pool.ts";
 import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
 import { Admission } from "../policy/admission.ts";
@@ -45,6 +47,11 @@ export interface ComponentPolicy {
   maxWorkers?: number;
   /** V8 heap limit of each worker thread, in MiB. @default 512 */
   workerHeapMb?: number;
+  /**
+   * Host directories (and everything below them) that components may be given as filesystem preopens, besides the
+   * host's `--allowed-path` directories (./preopens.ts `isPathAllowed`). @default [] (with `--allow-file-load`: any)
+   */
+  preopenRoots?: string[];
   /** Start the first worker thread when the runtime is created, so the first component start does not pay for it. @default true */
   prewarm?: boolean;
 }
@@ -98,6 +105,8 @@ interface Managed {
   claims?: Token<ComponentMetadata> | undefined;
   /** The component's secrets (its `SECRET_…` config names), sealed for its worker. */
   secrets?: GuestSecrets | undefined;
+  /** Host directories given to the component (checked against the policy at start). */
+  preopens: Preopen[];
 }
 
 interface ResolvedPolicy {
@@ -107,6 +116,7 @@ interface ResolvedPolicy {
   callTimeoutMs: number;
   maxWorkers: number;
   workerHeapMb: number;
+  preopenRoots: string[];
   prewarm: boolean;
 }
 
@@ -128,6 +138,7 @@ function resolvePolicy(p: ComponentPolicy | undefined, rpcTimeoutMs: number): Re
     callTimeoutMs: positive("policy.callTimeoutMs", p?.callTimeoutMs, rpcTimeoutMs),
     maxWorkers: Math.floor(positive("policy.maxWorkers", p?.maxWorkers, Math.max(2, availableParallelism()))),
     workerHeapMb: positive("policy.workerHeapMb", p?.workerHeapMb, 512),
+    preopenRoots: [...(p?.preopenRoots ?? [])],
     prewarm: p?.prewarm ?? true,
   };
 }
@@ -339,8 +350,13 @@ export class ComponentRuntime {
    * Starts `ref` as component `id` (count 1 unless given) and waits until it serves calls.
    * @throws as {@link scale}.
    */
-  start(ref: string, id: string, opts: { count?: number; config?: string[]; annotations?: Record<string, string>; limits?: Record<string, string> } = {}): Promise<void> {
+  start(
+    ref: string,
+    id: string,
+    opts: { count?: number; config?: string[]; annotations?: Record<string, string>; limits?: Record<string, string>; preopens?: Preopen[] } = {},
+  ): Promise<void> {
     return this.scale({
+      ...(opts.preopens ? { preopens: opts.preopens } : {}),
       componentId: id,
       componentRef: ref,
       count: opts.count ?? 1,
@@ -377,6 +393,24 @@ export class ComponentRuntime {
     });
   }
 
+  /**
+   * Directories a component may be given as preopens: the same allow-list as loading files (the host's
+   * `--allowed-path` directories, or anything with `--allow-file-load`; docs/security.md) plus `policy.preopenRoots`.
+   */
+  #preopenRoots(): string[] {
+    const load = this.#admission.load;
+    return load.allowFileLoad ? ["/"] : [...this.#policy.preopenRoots, ...load.allowedPaths];
+  }
+
+  /** Says (log warning, `component_links_unused` event) when a component starts with links it cannot use (issue 11 G). */
+  #reportUnusableLinks(m: Managed): void {
+    const bad = unusableLinks(this.#o.links.linksFrom(m.id), m.compiled.meta.types.imports, m.compiled.meta.types.importedFunctions);
+    if (bad.length === 0) return;
+    const messages = bad.map((b) => `link ${describeLink(b.link)}: component ${m.id} does not import ${b.interfaces.join(", ")}`);
+    this.#log.warn("component has links it cannot use", { component_id: m.id, links: messages });
+    this.#o.events.publish(EventType.ComponentLinksUnused, { component_id: m.id, host_id: this.#o.hostId, links: messages });
+  }
+
   /** @param admitted called once the start is admitted (no argument) or refused (the error), or when no decision is needed. */
   async #scale(req: ScaleRequest, admitted?: (err?: unknown) => void): Promise<void> {
     if (this.#closed) throw new TrellisError(ErrorCode.IllegalState, "the component runtime is closed");
@@ -389,6 +423,7 @@ export class ComponentRuntime {
           return;
         }
         if (!req.componentRef) throw new InvalidArgumentError("component_ref", `component_ref is required to start component ${id}`);
+        admitPreopens(id, req.preopens ?? [], this.#preopenRoots());
         const location = this.#admit(req.componentRef);
         try {
           await this.#admission.startComponent({ componentId: id, imageRef: req.componentRef, maxInstances: req.count, annotations: req.annotations });
@@ -401,6 +436,7 @@ export class ComponentRuntime {
         const { compiled, claims } = await this.#compile(location, req.componentRef, id);
         const secrets = await this.#secrets(req.config, claims, req.annotations);
         const m: Managed = {
+          preopens: req.preopens ?? [],
           id,
           imageRef: req.componentRef,
           count: req.count,
@@ -414,6 +450,7 @@ export class ComponentRuntime {
         await this.#load(m, config);
         this.#components.set(id, m);
         this.#log.info("component started", { component_id: id, image_ref: m.imageRef, max_instances: m.count, cached: compiled.cached });
+        this.#reportUnusableLinks(m);
         await this.#putSpec(id, m.imageRef);
         this.#scaledEvent(m, m.count);
         return;
@@ -544,6 +581,7 @@ export class ComponentRuntime {
       env: this.#policy.env,
       invocationPolicy: this.#admission.invocationSpec({ componentId: m.id, imageRef: m.imageRef, annotations: m.annotations }),
       secrets: m.secrets,
+      ...(m.preopens.length ? { preopens: m.preopens } : {}),
     });
     // …and a change that arrived while the worker was loading (when it had no table to update) is applied now.
     await this.#pool.setLinks(m.id, buildLinkTable(this.#o.links.linksFrom(m.id)));

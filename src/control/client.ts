@@ -40,7 +40,10 @@ export interface CtlClientOptions {
 
 /** A link as sent to `link.put`: `name` and the config lists may be left out. */
 export type LinkInput = Omit<Link, "name" | "source_config" | "target_config"> &
-  Partial<Pick<Link, "name" | "source_config" | "target_config">>;
+  Partial<Pick<Link, "name" | "source_config" | "target_config">> & {
+    /** Trellis: refuse the link when its source does not import, or its target does not export, its interfaces. */
+    strict?: boolean;
+  };
 
 /** Component scale request (reference §1.4 `ScaleComponentCommand`). */
 export interface ScaleComponentRequest {
@@ -51,6 +54,8 @@ export interface ScaleComponentRequest {
   config?: string[];
   annotations?: Record<string, string>;
   allow_update?: boolean;
+  /** Trellis: host directories given to the component (src/component/preopens.ts); refused unless the host allows them. */
+  preopens?: { host_path: string; guest_path?: string; read_only?: boolean }[];
 }
 
 /** Provider start request (reference §1.4 `StartProviderCommand`). */

@@ -23,6 +23,10 @@ export const EventType = {
   HealthCheckPassed: "health_check_passed",
   HealthCheckFailed: "health_check_failed",
   HealthCheckStatus: "health_check_status",
+  /** Trellis: a link put for interfaces its source does not import or its target does not export (src/link/check.ts). */
+  LinkdefWarning: "linkdef_warning",
+  /** Trellis: a component started with links for interfaces it does not import. */
+  ComponentLinksUnused: "component_links_unused",
 } as const;
 /** One of {@link EventType}'s values. */
 export type EventType = (typeof EventType)[keyof typeof EventType];

@@ -137,3 +137,19 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 export function describeLink(l: Pick<Link, "source_id" | "target" | "name" | "wit_namespace" | "wit_package" | "interfaces">): string {
   return `${l.source_id} -[${l.wit_namespace}:${l.wit_package}/{${l.interfaces.join(",")}} @${l.name}]-> ${l.target}`;
 }
+
+/**
+ * The links of a component that it cannot use: links whose interfaces it does not import (checked when it starts).
+ * @param imports the component's imported interfaces, keyed by full name.
+ */
+export function unusableLinks(
+  links: readonly Link[],
+  imports: Record<string, unknown>,
+  importedFunctions: Record<string, unknown> = {},
+): { link: Link; interfaces: string[] }[] {
+  // world-level imported functions are linked as trellis:world/{name} (docs/protocol.md §2)
+  const have = new Set([...Object.keys(imports).map((n) => n.replace(/@[^@/]*$/, "")), ...Object.keys(importedFunctions).map((f) => `trellis:world/${f}`)]);
+  return links
+    .map((link) => ({ link, interfaces: link.interfaces.map((i) => `${link.wit_namespace}:${link.wit_package}/${i}`).filter((w) => !have.has(w)) }))
+    .filter((x) => x.interfaces.length > 0);
+}

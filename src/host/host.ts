@@ -21,6 +21,7 @@ import { TRELLIS_VERSION } from "../core/version.ts";
 import { type LatticeData, openLatticeData } from "../lattice/lattice.ts";
 import { NatsEventPublisher } from "../lattice/events.ts";
 import { LinkService } from "../link/service.ts";
+import { introspectionLookup } from "../link/check.ts";
 import { ProviderLinkNotifier } from "../link/notify.ts";
 import { ControlServer } from "./control-server.ts";
 import { builtinLabels, friendlyName, hostKeys } from "./identity.ts";
@@ -93,6 +94,7 @@ export class Host {
       this.events,
       this.#logger.child({ component: "link" }),
       new ProviderLinkNotifier(nc, config.lattice, lattice.config, this.#logger.child({ component: "link" })),
+      introspectionLookup(nc, config.lattice),
     );
     this.#stopped = new Promise((r) => (this.#resolveStopped = r));
   }

@@ -133,8 +133,9 @@ export function hostRoutes(ctx: RouteContext): CtlRoutes {
     },
 
     "link.put": async (payload) => {
-      const outcome = await ctx.links.put(parseJsonBody(payload, "link.put"));
-      return ok(outcome === "created" ? "successfully set link" : "successfully set link (identical link already exists)");
+      const { outcome, warnings } = await ctx.links.putChecked(parseJsonBody(payload, "link.put"));
+      const message = outcome === "created" ? "successfully set link" : "successfully set link (identical link already exists)";
+      return ok(warnings.length ? `${message}; warning: ${warnings.map((w) => w.message).join("; ")}` : message);
     },
     "link.del": async (payload) => {
       const removed = await ctx.links.delete(parseJsonBody(payload, "link.del"));

@@ -45,10 +45,14 @@ export {
   describeInterface,
   INTROSPECT_IFACE,
   INTROSPECT_FN,
+  INTROSPECT_WORLD_FN,
+  WORLD_IFACE,
+  WORLD_LINK_NAMESPACE,
+  WORLD_LINK_PACKAGE,
   INTROSPECT_TYPE,
   RESOURCE_DROP_PREFIX,
 } from "./server.ts";
-export type { InvocationRequest, InvocationHandler, InvocationServer, ServeOptions, InterfaceImpl } from "./server.ts";
+export type { InvocationRequest, InvocationHandler, InvocationServer, ServeOptions, InterfaceImpl, WorldDescription } from "./server.ts";
 export {
   invokeHttp,
   serveHttpClient,

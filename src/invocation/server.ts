@@ -298,10 +298,40 @@ export interface InterfaceImpl {
   resources?: ResourceMapper;
 }
 
+/**
+ * Interface token of **world-level** functions (a component's `export add: func(…)` / `import add: func(…)`, not in an
+ * interface): `trellis.inv.v1.{lattice}.{target}.world.{function}` (docs/protocol.md §2). Real interface tokens always
+ * contain `:` and `/`, so this one never collides with them.
+ */
+export const WORLD_IFACE = "world";
+/**
+ * Link key of world-level imports: a component's world-level import `add` is routed by a link with
+ * `wit_namespace` {@link WORLD_LINK_NAMESPACE}, `wit_package` {@link WORLD_LINK_PACKAGE} and interface `add`.
+ */
+export const WORLD_LINK_NAMESPACE = "trellis";
+/** See {@link WORLD_LINK_NAMESPACE}. */
+export const WORLD_LINK_PACKAGE = "world";
+
 /** Reserved interface every typed server answers: `describe() -> string` (JSON of the served {@link InterfaceType}s). */
 export const INTROSPECT_IFACE = "trellis:runtime/introspect";
 /** The one function of {@link INTROSPECT_IFACE}. */
 export const INTROSPECT_FN = "describe";
+/**
+ * Second function of {@link INTROSPECT_IFACE}: `world() -> string`, JSON of a {@link WorldDescription} (what the target
+ * imports and exports, world-level functions included). Used by `trellis inspect ID` and link checks.
+ */
+export const INTROSPECT_WORLD_FN = "world";
+/** What `trellis:runtime/introspect.world` answers (JSON). Interfaces keyed by full name (with `@version`). */
+export interface WorldDescription {
+  imports: Record<string, InterfaceType>;
+  exports: Record<string, InterfaceType>;
+  /** World-level imported functions (not in an interface), by name. */
+  importedFunctions: Record<string, FuncType>;
+  /** World-level exported functions, by name. */
+  exportedFunctions: Record<string, FuncType>;
+  /** False when the target does not declare what it calls (providers): `imports` is then empty, not "none". */
+  importsKnown?: boolean;
+}
 /** Type of {@link INTROSPECT_FN}. */
 export const INTROSPECT_TYPE: FuncType = { params: [], result: { kind: "string" } };
 
@@ -313,9 +343,17 @@ export const INTROSPECT_TYPE: FuncType = { params: [], result: { kind: "string" 
 export function typedHandler(targetId: string, impls: readonly InterfaceImpl[]): InvocationHandler {
   const byIface = new Map(impls.map((i) => [stripVersion(i.type.name), i]));
   const describe = JSON.stringify(impls.map((i) => i.type));
+  const world = JSON.stringify({
+    imports: {},
+    exports: Object.fromEntries(impls.map((i) => [i.type.name, i.type])),
+    importedFunctions: {},
+    exportedFunctions: {},
+    importsKnown: false,
+  } satisfies WorldDescription);
   return async (req) => {
-    if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_FN) {
-      return req.json ? utf8enc.encode(JSON.stringify(describe)) : encodeResult(INTROSPECT_TYPE, describe);
+    if (req.iface === INTROSPECT_IFACE && (req.fn === INTROSPECT_FN || req.fn === INTROSPECT_WORLD_FN)) {
+      const text = req.fn === INTROSPECT_FN ? describe : world;
+      return req.json ? utf8enc.encode(JSON.stringify(text)) : encodeResult(INTROSPECT_TYPE, text);
     }
     const impl = byIface.get(req.iface);
     const fnType = impl?.type.functions[req.fn] ?? (impl ? dropType(req.fn) : undefined);
@@ -323,9 +361,9 @@ export function typedHandler(targetId: string, impls: readonly InterfaceImpl[]):
     if (!impl || !fnType || !h) {
       throw new NotFoundError(`${targetId} does not export ${req.iface}.${req.fn}`, { targetId, iface: req.iface, fn: req.fn });
     }
-    const args = req.json ? argsFromJson(fnType, parseJson(req.params)) : decodeParams(fnType, req.params, impl.resources);
+    const args = req.json ? argsFromJson(fnType, parseJson(req.params), impl.resources) : decodeParams(fnType, req.params, impl.resources);
     const value = await h(...args, req);
-    if (req.json) return utf8enc.encode(JSON.stringify(resultToJson(fnType, value)) ?? "null");
+    if (req.json) return utf8enc.encode(JSON.stringify(resultToJson(fnType, value, impl.resources)) ?? "null");
     return encodeResult(fnType, value, impl.resources);
   };
 }

@@ -3,7 +3,7 @@
  * KV data, with their events (reference §2.3, §2.4, §5).
  * @module
  */
-import { type Link, type LinkKey, parseLink, parseLinkKey } from "../core/link.ts";
+import { type Link, type LinkKey, describeLink, parseLink, parseLinkKey } from "../core/link.ts";
 import { EventType } from "../core/events.ts";
 import { ErrorCode, TrellisError } from "../core/errors.ts";
 import type { EventPublisher } from "../core/ports.ts";
@@ -12,6 +12,7 @@ import type { SpecStore } from "../lattice/spec-store.ts";
 import type { ConfigStore } from "../lattice/config-store.ts";
 import { type PutOutcome, applyDelete, applyPut, applyReplace } from "./rules.ts";
 import type { ProviderLinkNotifier } from "./notify.ts";
+import { checkLink, type LinkMismatch, type WorldLookup } from "./check.ts";
 
 /** A `link.replace` request: the key of the link(s) to delete and the link to put, in one KV update. */
 export interface LinkReplaceRequest {
@@ -26,14 +27,52 @@ export class LinkService {
   readonly #events: EventPublisher;
   readonly #logger: Logger;
   readonly #notifier: ProviderLinkNotifier | undefined;
+  readonly #lookup: WorldLookup | undefined;
 
-  /** @param notifier tells providers of puts and deletes; none in tests that need no providers. */
-  constructor(specs: SpecStore, config: ConfigStore, events: EventPublisher, logger: Logger, notifier?: ProviderLinkNotifier) {
+  /**
+   * @param notifier tells providers of puts and deletes; none in tests that need no providers.
+   * @param lookup finds what a link's parties import and export (src/link/check.ts); none: links are not checked.
+   */
+  constructor(specs: SpecStore, config: ConfigStore, events: EventPublisher, logger: Logger, notifier?: ProviderLinkNotifier, lookup?: WorldLookup) {
     this.#specs = specs;
     this.#config = config;
     this.#events = events;
     this.#logger = logger;
     this.#notifier = notifier;
+    this.#lookup = lookup;
+  }
+
+  /**
+   * {@link put} that also checks the link against its parties (issue 11 G): interfaces the source does not import or
+   * the target does not export come back as warnings and a `linkdef_warning` event; with `strict: true` in the
+   * request (a Trellis extension of `link.put`) they fail the put instead (nothing is written).
+   * @throws as {@link put}; InvalidArgumentError naming the mismatch in strict mode.
+   */
+  async putChecked(raw: unknown): Promise<{ outcome: PutOutcome; warnings: LinkMismatch[] }> {
+    const strict = typeof raw === "object" && raw !== null && (raw as { strict?: unknown }).strict === true;
+    const link = parseLink(raw);
+    // not strict: the check runs beside the write, so it adds no latency to the put
+    const checking = this.#lookup ? checkLink(link, this.#lookup) : Promise.resolve([]);
+    if (!strict) {
+      const [outcome, warnings] = await Promise.all([this.put(raw), checking]);
+      this.#warn(link, warnings);
+      return { outcome, warnings };
+    }
+    const warnings = await checking;
+    if (warnings.length > 0) {
+      const err = new TrellisError(ErrorCode.InvalidArgument, `link ${describeLink(link)} refused (strict): ${warnings.map((w) => w.message).join("; ")}`, {
+        details: { field: "interfaces", mismatches: warnings },
+      });
+      this.#events.publish(EventType.LinkdefSetFailed, { ...link, error: err.message });
+      throw err;
+    }
+    return { outcome: await this.put(raw), warnings };
+  }
+
+  #warn(link: Link, warnings: LinkMismatch[]): void {
+    if (warnings.length === 0) return;
+    this.#logger.warn("link does not fit its parties", { source_id: link.source_id, target: link.target, warnings: warnings.map((w) => w.message) });
+    this.#events.publish(EventType.LinkdefWarning, { ...link, warnings: warnings.map((w) => w.message) });
   }
 
   /**

@@ -7,6 +7,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { CtlClient } from "../../src/control/client.ts";
 import type { CloudEvent } from "../../src/core/events.ts";
 import { providerRpc } from "../../src/core/subjects.ts";
+import { invoke, invokeJson, t } from "../../src/invocation/index.ts";
 import type { Host } from "../../src/host/host.ts";
 import type { ProviderSupervisor } from "../../src/provider/supervisor.ts";
 import type { LogRecord, TraceRecord } from "./suite.ts";
@@ -23,6 +24,8 @@ export interface CaseContext {
   readonly traces: TraceRecord[];
   readonly timeoutMs: number;
   nextId(caseName: string): string;
+  /** Target config for the key-value links a case puts (e.g. a Redis URL). */
+  kvLinkConfig(): Record<string, string>;
   trace(providerId: string, event?: string): TraceRecord[];
   until<T>(what: string, pred: () => T | Promise<T>, timeoutMs?: number): Promise<Exclude<T, false | 0 | "" | null | undefined>>;
   settle(ms?: number): Promise<void>;
@@ -286,6 +289,41 @@ export const CASES: ConformanceCase[] = [
         assert.equal(after.starts, 2);
         await ctx.until("healthy again", () => ctx.supervisor.snapshot(id)?.status === "running");
         figures.killToHealthyMs = Date.now() - t0;
+      } finally {
+        await ctx.stopQuietly(id);
+      }
+    },
+  },
+  {
+    name: "json-handles",
+    description:
+      "key-value handles work in the JSON form (docs/protocol.md §6, §8): `open` answers a base64 handle, calls that send it back reach the same bucket as binary calls",
+    async run(ctx) {
+      const id = ctx.nextId("jsonh");
+      await ctx.client.putConfig(`${id}-kv`, ctx.kvLinkConfig());
+      await ctx.client.putLink(kvLink("comp-json", id, { target_config: [`${id}-kv`] }));
+      await ctx.startProvider(id);
+      try {
+        await ctx.healthy(id);
+        await exactly(ctx, id, "link_put", 1, "kv link");
+        const bucket = `conf-${id}`;
+        const at = (iface: string, fn: string) => ({ lattice: ctx.lattice, targetId: id, iface, fn, sourceId: "comp-json", timeoutMs: ctx.timeoutMs });
+        const store = (fn: string) => at("wasi:keyvalue/store", fn);
+        const opened = (await invokeJson(ctx.nc, store("open"), [bucket])) as { tag?: string; val?: unknown };
+        assert.equal(opened?.tag, "ok", `open in the JSON form: ${JSON.stringify(opened)}`);
+        const handle = opened.val;
+        assert.ok(typeof handle === "string" && handle !== "" && Buffer.from(handle, "base64").toString("base64") === handle, `the handle is a base64 string, got ${JSON.stringify(handle)}`);
+        assert.deepEqual(await invokeJson(ctx.nc, store("[method]bucket.set"), [handle, "hits", [1, 2, 3]]), { tag: "ok" });
+        assert.deepEqual(await invokeJson(ctx.nc, at("wasi:keyvalue/atomics", "increment"), [handle, "n", 5]), { tag: "ok", val: 5 });
+        assert.deepEqual(await invokeJson(ctx.nc, store("[method]bucket.get"), [handle, "hits"]), { tag: "ok", val: [1, 2, 3] });
+        // the same bucket through the binary form
+        const err = t.variant([["no-such-store", undefined], ["access-denied", undefined], ["other", t.string]]);
+        const bin = (await invoke(ctx.nc, store("open"), t.func([["identifier", t.string]], t.result(t.own("bucket"), err)), [bucket])) as { tag: string; val: Uint8Array };
+        assert.equal(bin.tag, "ok");
+        const got = await invoke(ctx.nc, store("[method]bucket.get"), t.func([["self", t.borrow("bucket")], ["key", t.string]], t.result(t.option(t.list(t.u8)), err)), [bin.val, "hits"]);
+        assert.deepEqual(got, { tag: "ok", val: new Uint8Array([1, 2, 3]) }, "a value set through a JSON handle is in the bucket binary calls open");
+        const n = await invoke(ctx.nc, at("wasi:keyvalue/atomics", "increment"), t.func([["bucket", t.borrow("bucket")], ["key", t.string], ["delta", t.u64]], t.result(t.u64, err)), [bin.val, "n", 1n]);
+        assert.deepEqual(n, { tag: "ok", val: 6n });
       } finally {
         await ctx.stopQuietly(id);
       }

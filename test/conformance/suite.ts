@@ -42,6 +42,10 @@ export interface ConformanceOptions {
   timeoutMs?: number;
   /** How long to watch for unwanted extra callbacks, in milliseconds. @default 400 */
   settleMs?: number;
+  /** Skip these cases (e.g. `json-handles` for a provider without the JSON form). @default none */
+  except?: readonly string[];
+  /** Target config of the key-value links cases put (e.g. `{url}` of a Redis), read when a case runs. @default {} */
+  kvLinkConfig?: () => Record<string, string>;
 }
 
 /** The outcome of one case. */
@@ -115,6 +119,7 @@ export async function runConformance(executable: string | readonly string[], opt
   try {
     for (const c of CASES) {
       if (opts.only && !opts.only.includes(c.name)) continue;
+      if (opts.except?.includes(c.name)) continue;
       results.push(await env.run(c.name));
     }
   } finally {
@@ -137,6 +142,7 @@ export function registerConformanceTests(title: string, executable: string | rea
     after(async () => env?.close());
     for (const c of CASES) {
       if (opts.only && !opts.only.includes(c.name)) continue;
+      if (opts.except?.includes(c.name)) continue;
       test(c.name, async (t) => {
         const r = await env.run(c.name);
         for (const [k, v] of Object.entries(r.figures ?? {})) t.diagnostic(`${c.name}: ${k} = ${v}`);
@@ -160,6 +166,7 @@ export class ConformanceEnv implements CaseContext {
   readonly logs: LogRecord[] = [];
   readonly timeoutMs: number;
   readonly settleMs: number;
+  readonly #kvLinkConfig: () => Record<string, string>;
   #n = 0;
 
   private constructor(init: { nats: TestNats; lattice: string; host: Host; client: CtlClient; nc: NatsConnection; ref: string; opts: ConformanceOptions }, records: { traces: TraceRecord[]; logs: LogRecord[] }) {
@@ -173,6 +180,7 @@ export class ConformanceEnv implements CaseContext {
     this.logs = records.logs;
     this.timeoutMs = init.opts.timeoutMs ?? 5000;
     this.settleMs = init.opts.settleMs ?? 400;
+    this.#kvLinkConfig = init.opts.kvLinkConfig ?? (() => ({}));
     const sup = init.host.providers;
     if (!(sup instanceof ProviderSupervisor)) throw new Error("the conformance host has no ProviderSupervisor");
     this.supervisor = sup;
@@ -221,6 +229,11 @@ export class ConformanceEnv implements CaseContext {
     await nc.flush();
     await client.putConfig("conformance-trace", { ...TRACE_CONFIG });
     return env;
+  }
+
+  /** Target config for key-value links ({@link ConformanceOptions.kvLinkConfig}). */
+  kvLinkConfig(): Record<string, string> {
+    return this.#kvLinkConfig();
   }
 
   /** A fresh provider id for a case. */

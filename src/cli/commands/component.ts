@@ -16,6 +16,7 @@ import { ErrorCode, InvalidArgumentError, NotFoundError, TimeoutError, TrellisEr
 import { EventType, type CloudEvent } from "../../core/events.ts";
 import { eventSubject } from "../../core/subjects.ts";
 import { invokeJson } from "../../invocation/client.ts";
+import { WORLD_IFACE } from "../../invocation/server.ts";
 import { type CliContext, parsePairs, parsePositiveInt } from "../context.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -32,6 +33,8 @@ const IFACE_RE = /^[a-z0-9-]+:[a-z0-9-]+\/[a-z0-9-]+(?:@\d+\.\d+\.\d+(?:-[0-9a-z
  * @throws InvalidArgumentError when no split gives a valid interface and function name.
  */
 export function splitCallTarget(s: string): [iface: string, fn: string] {
+  // a bare function name is a world-level export (`export add: func(…)`), served under the interface token `world`
+  if (!s.includes(":") && !s.includes("/") && /^[a-z][a-z0-9-]*$/.test(s)) return [WORLD_IFACE, s];
   const slash = s.indexOf("/");
   for (let i = s.indexOf(".", slash); i > 0; i = s.indexOf(".", i + 1)) {
     const iface = s.slice(0, i);
@@ -40,7 +43,7 @@ export function splitCallTarget(s: string): [iface: string, fn: string] {
   }
   throw new InvalidArgumentError(
     "INTERFACE.FUNCTION",
-    `expected namespace:package/interface[@version].function (e.g. docs:adder/add@0.1.0.add), got ${JSON.stringify(s)}`,
+    `expected namespace:package/interface[@version].function (e.g. docs:adder/add@0.1.0.add) or a world-level function name (e.g. add), got ${JSON.stringify(s)}`,
   );
 }
 
@@ -102,6 +105,19 @@ async function awaitScaled(
   }
 }
 
+/**
+ * `--preopen HOST[:GUEST][:ro|rw]` → a `preopens` entry (read-only unless `:rw`; GUEST defaults to HOST).
+ * @throws InvalidArgumentError for a relative HOST or an unknown mode.
+ */
+export function parsePreopenFlag(spec: string): { host_path: string; guest_path: string; read_only: boolean } {
+  const parts = spec.split(":");
+  let mode = "ro";
+  if (parts.length > 1 && (parts.at(-1) === "ro" || parts.at(-1) === "rw")) mode = parts.pop()!;
+  if (parts.length > 2) throw new InvalidArgumentError("--preopen", `--preopen ${spec}: expected HOST[:GUEST][:ro|rw]`);
+  const host = path.resolve(parts[0]!);
+  return { host_path: host, guest_path: parts[1] || host, read_only: mode === "ro" };
+}
+
 /** Registers `start component`, `stop component`, `scale component`, `update component` and `call`. */
 export function registerComponentCommands(program: Command, ctx: CliContext): void {
   const start = program.commands.find((c) => c.name() === "start") ?? program.command("start").description("start a workload");
@@ -110,18 +126,47 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
     .description("start a component from a file path, file:// or http(s):// URL (component.scale) and wait until it runs")
     .option("--count <n>", "max instances (concurrent calls)", "1")
     .option("--config <name>", "named config, merged left to right (repeat)", collect)
-    .option("--host-id <id>", "host to run on (default: the first host that bids in a component.auction)")
+    .option("--host-id <id>", "host to run on (default: the host already running ID, else the first host that bids in a component.auction)")
     .option("--constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect)
+    .option("--preopen <dir>", "give the component a host directory: HOST[:GUEST][:ro|rw] (read-only unless :rw; the host must allow it) (repeat)", collect)
+    .option("--update", "when ID already runs another image, replace it everywhere (as `trellis update component`) instead of refusing")
     .action(
-      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string; constraint?: string[] }) => {
+      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string; constraint?: string[]; update?: boolean; preopen?: string[] }) => {
         const count = parsePositiveInt("--count", o.count);
+        const preopens = (o.preopen ?? []).map(parsePreopenFlag);
         const client = await ctx.client();
         const componentRef = absoluteRef(ref);
-        const hostId = o.hostId ?? (await auctionHost(client, "component", componentRef, id, parsePairs("--constraint", o.constraint ?? [])));
-        const { data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
-          client.scaleComponent(hostId, { component_ref: componentRef, component_id: id, count, ...(o.config ? { config: o.config } : {}) }),
+        // a different image under a running id is never a silent no-op: refuse, or update with --update
+        const running = await hostsRunning(client, id);
+        const others = running.filter((r) => r.imageRef !== componentRef);
+        if (others.length > 0 && !o.update) {
+          throw new TrellisError(
+            ErrorCode.AlreadyExists,
+            `component ${id} already runs ${others[0]!.imageRef} on host ${others[0]!.hostId}; not starting ${componentRef} under the same id ` +
+              `(use \`trellis update component ${id} ${ref}\`, or start --update)`,
+            { details: { componentId: id, imageRef: others[0]!.imageRef, hostId: others[0]!.hostId } },
+          );
+        }
+        const messages: string[] = [];
+        for (const r of others) {
+          const { message } = await awaitScaled(client, id, (d) => d["image_ref"] === componentRef, () => client.updateComponent(r.hostId, id, componentRef));
+          messages.push(message || `component ${id} updated on host ${r.hostId}`);
+        }
+        const hostId = o.hostId ?? running[0]?.hostId ?? (await auctionHost(client, "component", componentRef, id, parsePairs("--constraint", o.constraint ?? [])));
+        const { message, data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
+          client.scaleComponent(hostId, {
+            component_ref: componentRef,
+            component_id: id,
+            count,
+            ...(o.config ? { config: o.config } : {}),
+            ...(preopens.length ? { preopens } : {}),
+          }),
         );
-        return { text: `component ${id} started on host ${hostId} (max instances ${count})`, json: { success: true, host_id: hostId, event: data } };
+        if (/already running with a different reference/.test(message)) {
+          throw new TrellisError(ErrorCode.AlreadyExists, message, { details: { componentId: id, hostId } });
+        }
+        messages.push(`component ${id} started on host ${hostId} (max instances ${count})`);
+        return { text: messages.join("\n"), json: { success: true, host_id: hostId, event: data, ...(others.length ? { updated: others.map((r) => r.hostId) } : {}) } };
       }),
     );
 

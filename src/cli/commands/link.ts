@@ -40,11 +40,12 @@ export function registerLinkCommands(program: Command, ctx: CliContext): void {
     .option("--link-name <name>", "link name", "default")
     .option("--source-config <name>", "named config for the source (repeat)", collect)
     .option("--target-config <name>", "named config for the target (repeat)", collect)
+    .option("--strict", "refuse the link when its running source does not import, or its running target does not export, the interfaces (default: put it with a warning)")
     .action(
-      ctx.action(async (source: string, target: string, ns: string, pkg: string, o: LinkFlags) => {
+      ctx.action(async (source: string, target: string, ns: string, pkg: string, o: LinkFlags & { strict?: boolean }) => {
         const l = linkFrom(source, target, ns, pkg, o);
-        const message = await (await ctx.client()).putLink(l);
-        return { text: message, json: { success: true, message, link: l } };
+        const message = await (await ctx.client()).putLink(o.strict ? { ...l, strict: true } : l);
+        return { text: message, json: { success: true, message, link: l, ...(/; warning: /.test(message) ? { warning: message.split("; warning: ")[1] } : {}) } };
       }),
     );
   link

@@ -13,6 +13,7 @@ import { blobstoreTypes } from "./blobstore.ts";
 import { httpTypes, outgoingHandle, type OutgoingRequest, type OutgoingSender, type RequestOptions } from "./http.ts";
 import { InputStream, IoError, LineSink, OutputStream, Pollable, poll } from "./io.ts";
 import type { SecretValue } from "../../secrets/types.ts";
+import { filesystemImports, type Preopen } from "./filesystem.ts";
 
 /** Levels of `wasi:logging/logging`. */
 export type GuestLogLevel = "trace" | "debug" | "info" | "warn" | "error" | "critical";
@@ -23,6 +24,13 @@ export interface GuestContext {
   env: [string, string][];
   /** Arguments the guest sees. */
   args: string[];
+  /**
+   * Raw standard streams (`trellis run`): bytes the guest writes to stdout/stderr go here unsplit, and `stdin` is what
+   * it reads. Absent: stdout/stderr become log lines ({@link output}) and stdin is empty.
+   */
+  stdio?: { stdout(bytes: Uint8Array): void; stderr(bytes: Uint8Array): void; stdin: Uint8Array };
+  /** Host directories the guest sees through `wasi:filesystem` (none: every filesystem call fails with `access`). */
+  preopens?: readonly Preopen[];
   /** A complete line the guest wrote to stdout or stderr. */
   output(stream: "stdout" | "stderr", line: string): void;
   /** A `wasi:logging/logging.log` call. */
@@ -89,8 +97,9 @@ function sleeper(ms: number): Pollable {
 
 /** Builds the import object of every local interface for one instance. */
 export function localImports(ctx: GuestContext): Record<string, Record<string, unknown>> {
-  const stdout = new LineSink((l) => ctx.output("stdout", l));
-  const stderr = new LineSink((l) => ctx.output("stderr", l));
+  const stdout = ctx.stdio ? { write: ctx.stdio.stdout } : new LineSink((l) => ctx.output("stdout", l));
+  const stderr = ctx.stdio ? { write: ctx.stdio.stderr } : new LineSink((l) => ctx.output("stderr", l));
+  const stdin = ctx.stdio ? new InputStream(ctx.stdio.stdin) : undefined;
   const stdoutStream = new OutputStream(stdout);
   const stderrStream = new OutputStream(stderr);
   const configStore = {
@@ -111,7 +120,7 @@ export function localImports(ctx: GuestContext): Record<string, Record<string, u
         throw new GuestExitError(code);
       },
     },
-    "wasi:cli/stdin": { getStdin: () => new InputStream() },
+    "wasi:cli/stdin": { getStdin: () => stdin ?? new InputStream() },
     "wasi:cli/stdout": { getStdout: () => stdoutStream },
     "wasi:cli/stderr": { getStderr: () => stderrStream },
     "wasi:cli/terminal-input": { TerminalInput },
@@ -137,6 +146,7 @@ export function localImports(ctx: GuestContext): Record<string, Record<string, u
     "wasi:random/insecure-seed": insecureSeed as Record<string, unknown>,
     "wasi:filesystem/types": { Descriptor, DirectoryEntryStream, filesystemErrorCode: () => undefined },
     "wasi:filesystem/preopens": { getDirectories: () => [] },
+    ...(ctx.preopens?.length ? filesystemImports(ctx.preopens) : {}),
     "wasi:sockets/network": { Network },
     "wasi:sockets/instance-network": { instanceNetwork: () => new Network() },
     "wasi:sockets/tcp": { TcpSocket },
