@@ -12,6 +12,7 @@
  * Fixture (../shared/fixtures/components/, read in place, never copied): http_hello_world_rust.wasm, Apache-2.0, from
  * wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e).
  */
+import { fixture, needsFixtures } from "./support/components.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -32,7 +33,7 @@ import { startTestNats, uniqueLattice, waitFor, type TestNats } from "../src/tes
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "bin/trellis.mjs");
-const HELLO = path.resolve(ROOT, "../../shared/fixtures/components/http_hello_world_rust.wasm");
+const HELLO = fixture("http_hello_world_rust.wasm");
 /**
  * Environment every host gets: the file-load allow-list (`--allowed-path`'s env twin, policy work) lets hosts load
  * `HELLO` from its directory; a host without that admission policy ignores the variable.
@@ -138,7 +139,7 @@ async function hello(url: string): Promise<boolean> {
   }
 }
 
-void describe("chaos: the resident reconciler heals the lattice", { timeout: 240_000 }, () => {
+void describe("chaos: the resident reconciler heals the lattice", { timeout: 240_000, skip: needsFixtures("http_hello_world_rust.wasm") }, () => {
   let nats: TestNats;
   let dataDir: string;
   let cacheDir: string;
