@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { componentRuntime } from "../src/component/index.ts";
 import { invokeJson } from "../src/invocation/index.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
-import { fixture, needsFixtures } from "./support/components.ts";
+import { fixture, needsFixtures, RUNTIME_TEST_LOADS } from "./support/components.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "bin", "trellis.mjs");
@@ -32,7 +32,7 @@ describe("trellis inspect; start under a running id", { skip }, () => {
   before(async () => {
     t = await testLattice();
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-inspect-"));
-    await t.startHost({ cacheDir: dir, workloads: { components: componentRuntime() } });
+    await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, workloads: { components: componentRuntime() } });
   });
   after(async () => {
     await t?.close();
@@ -81,8 +81,8 @@ describe("trellis inspect; start under a running id", { skip }, () => {
     assert.match(r.stderr, /component swap already runs .*adder\.wasm.*update component swap/);
     const add = () => invokeJson(t.client.nc, { lattice: t.lattice, targetId: "swap", iface: "docs:adder/add", fn: "add", timeoutMs: 5000 }, [1, 2]);
     assert.equal(await add(), 3, "the old image still serves");
-    // the same image again is a plain (re)scale
-    r = await trellis("start", "component", fixture("adder.wasm"), "swap", "--count", "2");
+    // the same image: a rescale where it runs
+    r = await trellis("scale", "component", "swap", "--count", "2");
     assert.equal(r.code, 0, r.stderr);
     r = await trellis("start", "component", fixture("http_hello_world_rust.wasm"), "swap", "--update");
     assert.equal(r.code, 0, r.stderr);

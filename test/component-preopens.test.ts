@@ -16,7 +16,7 @@ import { parsePreopens } from "../src/component/preopens.ts";
 import { parsePreopenFlag } from "../src/cli/commands/component.ts";
 import { parseManifestText } from "../src/app/manifest.ts";
 import { desiredState } from "../src/app/desired.ts";
-import { startRuntime, type RuntimeEnv } from "./support/components.ts";
+import { FIXTURES_DIR, startRuntime, type RuntimeEnv } from "./support/components.ts";
 
 const WIT = `package test:fs@0.1.0;
 
@@ -84,14 +84,16 @@ describe("filesystem preopens", () => {
     await writeFile(path.join(allowed, "ro", "hello.txt"), "hello from the host");
     await writeFile(path.join(outside, "secret.txt"), "secret");
     await symlink(path.join(outside, "secret.txt"), path.join(allowed, "ro", "link.txt"));
-    env = await startRuntime({ policy: { preopenRoots: [allowed] } });
+    // loads only from the fixtures and the build dir (not `outside`); preopens only under `allowed`
+    env = await startRuntime({ policy: { preopenRoots: [allowed] }, loads: { allowedPaths: [FIXTURES_DIR, path.join(base, "build")] } });
     // WIT deps of wasi:filesystem 0.2.12 from jco's copy of the WASI 0.2 WIT
     const witDir = path.join(base, "wit");
     const builtin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "node_modules", "@bytecodealliance", "jco", "lib", "wit", "builtin", "0.2.12");
     for (const dep of ["wasi-filesystem", "wasi-io", "wasi-clocks"]) await cp(path.join(builtin, dep), path.join(witDir, "deps", dep), { recursive: true });
     await writeFile(path.join(witDir, "world.wit"), WIT);
     const { component } = await componentize({ witPath: witDir, jsSource: JS, sync: true, optSize: true });
-    wasm = path.join(base, "files.wasm");
+    await mkdir(path.join(base, "build"), { recursive: true });
+    wasm = path.join(base, "build", "files.wasm");
     await writeFile(wasm, component);
   });
   after(async () => {
@@ -159,7 +161,7 @@ spec:
     assert.equal(await call("none", "read", ["hello.txt"]), "err:no-preopen");
     await assert.rejects(env.runtime.start(wasm, "sneaky", { preopens: [{ hostPath: outside, guestPath: "/x", readOnly: true }] }), (e: TrellisError) => {
       assert.equal(e.code, "COMPONENT_LOAD_FAILED");
-      assert.match(e.message, /preopen .*outside is not allowed by this host's policy/);
+      assert.match(e.message, /preopen .*outside is not allowed by this host/);
       return true;
     });
     await assert.rejects(env.runtime.start(wasm, "sneaky2", { preopens: [{ hostPath: path.join(allowed, "..", "outside"), guestPath: "/x", readOnly: true }] }), /not allowed/);

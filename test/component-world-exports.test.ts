@@ -4,6 +4,7 @@
  * `trellis call ID add`, and a component whose world says `import add: func(…)` reaches it through a link
  * (`trellis`, `world`, interface `add`). Both guests are built here from JS with componentize-qjs.
  */
+import { RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -68,7 +69,7 @@ describe("world-level exports and imports", () => {
   before(async () => {
     tl = await testLattice();
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-world-"));
-    await tl.startHost({ cacheDir: dir, workloads: { components: componentRuntime() } });
+    await tl.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, workloads: { components: componentRuntime() } });
     calc = await build(dir, "calc", CALC_WIT, CALC_JS);
     user = await build(dir, "user", USER_WIT, USER_JS);
     await tl.client.scaleComponent(tl.hosts[0]!.id, { component_ref: calc, component_id: "calc", count: 1 });

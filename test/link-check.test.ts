@@ -15,7 +15,7 @@ import type { TrellisError } from "../src/core/errors.ts";
 import { serveInterfaces, t as wit } from "../src/invocation/index.ts";
 import { waitFor } from "../src/testing/index.ts";
 import { testLattice, type EventRecorder, type TestLattice } from "./support/lattice.ts";
-import { fixture, needsFixtures } from "./support/components.ts";
+import { fixture, needsFixtures, RUNTIME_TEST_LOADS } from "./support/components.ts";
 
 describe("links checked against their parties", { skip: needsFixtures("adder.wasm", "http_counter.wasm") }, () => {
   let t: TestLattice;
@@ -26,7 +26,7 @@ describe("links checked against their parties", { skip: needsFixtures("adder.was
   before(async () => {
     t = await testLattice();
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-linkcheck-"));
-    await t.startHost({ cacheDir: dir, workloads: { components: componentRuntime() } });
+    await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, workloads: { components: componentRuntime() } });
     rec = await t.recordEvents();
     // a typed target that serves wasi:keyvalue/store only (as a provider declares what it serves)
     serveInterfaces(await t.connection(), { lattice: t.lattice, targetId: "kvstore" }, [

@@ -3,6 +3,7 @@
  * (issue 11 E), in-process as remote providers on a real nats-server, calling and called by real components built
  * here from JS with componentize-qjs and run by a host's component runtime.
  */
+import { RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, writeFile } from "node:fs/promises";
@@ -111,7 +112,7 @@ describe("messaging-nats and timer providers", () => {
   before(async () => {
     tl = await testLattice();
     dir = await mkdtemp(path.join(tmpdir(), "trellis-msg-"));
-    await tl.startHost({ cacheDir: dir, workloads: { components: componentRuntime() } });
+    await tl.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, workloads: { components: componentRuntime() } });
     nc = await tl.connection();
   });
   after(async () => {

@@ -152,7 +152,9 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
           const { message } = await awaitScaled(client, id, (d) => d["image_ref"] === componentRef, () => client.updateComponent(r.hostId, id, componentRef));
           messages.push(message || `component ${id} updated on host ${r.hostId}`);
         }
-        const hostId = o.hostId ?? running[0]?.hostId ?? (await auctionHost(client, "component", componentRef, id, parsePairs("--constraint", o.constraint ?? [])));
+        // as wash: a start places through the auction, where hosts already running the id do not bid (scale out);
+        // `trellis scale component` changes the count where it runs
+        const hostId = o.hostId ?? (others.length > 0 ? others[0]!.hostId : await auctionHost(client, "component", componentRef, id, parsePairs("--constraint", o.constraint ?? [])));
         const { message, data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
           client.scaleComponent(hostId, {
             component_ref: componentRef,
