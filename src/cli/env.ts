@@ -87,3 +87,65 @@ export function envLabels(env: Env): Record<string, string> {
   for (const [k, v] of Object.entries(env)) if (k.startsWith(LABEL_ENV_PREFIX) && v !== undefined) out[k.slice(LABEL_ENV_PREFIX.length)] = v;
   return out;
 }
+
+/**
+ * wash / wasmCloud 1.x variables honoured as fall-backs of a `TRELLIS_*` twin (docs/from-wasmcloud.md): the first set
+ * name of `names` fills `ENV[key]` when that is unset. A `TRELLIS_*` variable wins over these; a flag wins over both.
+ */
+export const WASMCLOUD_FALLBACKS: readonly { key: keyof typeof ENV; names: readonly string[] }[] = [
+  { key: "lattice", names: ["WASMCLOUD_LATTICE"] },
+  { key: "timeoutMs", names: ["WASMCLOUD_CTL_TIMEOUT_MS"] },
+  { key: "natsCreds", names: ["WASMCLOUD_CTL_CREDS", "WASH_CTL_CREDS", "WASMCLOUD_NATS_CREDS"] },
+  { key: "natsTlsCa", names: ["WASMCLOUD_CTL_TLS_CA_FILE", "WASH_CTL_TLS_CA_FILE"] },
+  { key: "jsDomain", names: ["WASMCLOUD_JS_DOMAIN"] },
+];
+
+/** wash / wasmCloud variables that fill `TRELLIS_NATS_URL`: host and port of the control connection, then of the RPC one. */
+export const WASMCLOUD_URL_VARS = {
+  host: ["WASMCLOUD_CTL_HOST", "WASMCLOUD_NATS_HOST"],
+  port: ["WASMCLOUD_CTL_PORT", "WASMCLOUD_NATS_PORT"],
+  /** `true` makes the built URL `tls://`. */
+  tls: "WASMCLOUD_CTL_TLS",
+} as const;
+
+/** wash / wasmCloud variables Trellis cannot honour, with what to use instead; each set one gives a warning on stderr. */
+export const WASMCLOUD_UNHONOURED: Readonly<Record<string, string>> = {
+  WASMCLOUD_CTL_JWT: "put the JWT and seed in a .creds file and give --nats-creds (TRELLIS_NATS_CREDS or WASMCLOUD_CTL_CREDS)",
+  WASMCLOUD_CTL_SEED: "put the JWT and seed in a .creds file and give --nats-creds (TRELLIS_NATS_CREDS or WASMCLOUD_CTL_CREDS)",
+  WASMCLOUD_NATS_JWT: "put the JWT and seed in a .creds file and give --nats-creds (TRELLIS_NATS_CREDS or WASMCLOUD_CTL_CREDS)",
+  WASMCLOUD_NATS_SEED: "put the JWT and seed in a .creds file and give --nats-creds (TRELLIS_NATS_CREDS or WASMCLOUD_CTL_CREDS)",
+  WASH_CTL_TLS_FIRST: "TLS-first handshakes are not supported; the server must offer TLS in its INFO",
+  WASMCLOUD_CTL_TOPIC_PREFIX: "Trellis uses the standard prefix wasmbus.ctl; lattices are told apart by --lattice",
+  WASMCLOUD_RPC_HOST: "invocations share the one NATS connection of --nats-url (TRELLIS_NATS_URL)",
+  WASMCLOUD_RPC_PORT: "invocations share the one NATS connection of --nats-url (TRELLIS_NATS_URL)",
+  WASMCLOUD_RPC_CREDS: "invocations share the one NATS connection and its --nats-creds",
+  WASMCLOUD_RPC_TIMEOUT_MS: "use --rpc-timeout-ms (TRELLIS_RPC_TIMEOUT_MS)",
+  WASH_CONTEXT: "wash contexts are not read; use TRELLIS_* variables or flags",
+};
+
+/**
+ * Applies {@link WASMCLOUD_FALLBACKS} and {@link WASMCLOUD_URL_VARS} to an environment snapshot: returns the snapshot
+ * with the unset `TRELLIS_*` twins filled in, and one warning per set variable that is not honoured (named, with what
+ * to use instead) or that is shadowed by its `TRELLIS_*` twin. Values never appear in a warning.
+ */
+export function withWasmcloudFallbacks(env: Env): { env: Env; warnings: string[] } {
+  const out: Record<string, string | undefined> = { ...env };
+  const warnings: string[] = [];
+  const set = (n: string) => env[n] !== undefined && env[n] !== "";
+  for (const f of WASMCLOUD_FALLBACKS) {
+    const name = f.names.find(set);
+    if (name === undefined) continue;
+    if (set(ENV[f.key])) warnings.push(`${name} is ignored: ${ENV[f.key]} is set and wins`);
+    else out[ENV[f.key]] = env[name];
+  }
+  const host = WASMCLOUD_URL_VARS.host.find(set);
+  const port = WASMCLOUD_URL_VARS.port.find(set);
+  const tls = set(WASMCLOUD_URL_VARS.tls) && env[WASMCLOUD_URL_VARS.tls]!.trim().toLowerCase() !== "false";
+  if (host !== undefined || port !== undefined || tls) {
+    const names = [host, port, tls ? WASMCLOUD_URL_VARS.tls : undefined].filter((n) => n !== undefined).join(", ");
+    if (set(ENV.natsUrl)) warnings.push(`${names} ignored: ${ENV.natsUrl} is set and wins`);
+    else out[ENV.natsUrl] = `${tls ? "tls" : "nats"}://${host === undefined ? "127.0.0.1" : env[host]!}:${port === undefined ? "4222" : env[port]!}`;
+  }
+  for (const [name, instead] of Object.entries(WASMCLOUD_UNHONOURED)) if (set(name)) warnings.push(`${name} is not honoured by Trellis: ${instead}`);
+  return { env: Object.freeze(out), warnings };
+}

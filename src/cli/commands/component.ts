@@ -8,7 +8,7 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { looksLikeOciRef } from "../../oci/index.ts";
 import type { CtlClient } from "../../control/client.ts";
 import { auctionHost, inventories } from "../placement.ts";
@@ -102,19 +102,45 @@ async function awaitScaled(
   }
 }
 
+/** The count flags: Trellis's `--count` and wash's `-c/--max-instances` (when `short`), `--max`, `--max-concurrent`. */
+interface CountFlags {
+  count?: string;
+  maxInstances?: string;
+  max?: string;
+  maxConcurrent?: string;
+}
+
+/** Adds wash's names of the count to a command: `--max-instances` (with `-c` when `short`), hidden `--max`, `--max-concurrent`. */
+function washCountOptions(cmd: Command, short: boolean): Command {
+  return cmd
+    .option(`${short ? "-c, " : ""}--max-instances <n>`, "same as --count (wash)")
+    .addOption(new Option("--max <n>", "same as --count (wash)").hideHelp())
+    .addOption(new Option("--max-concurrent <n>", "same as --count (wash)").hideHelp());
+}
+
+/** The count given under any of its names, with the name used (for errors); undefined when none was given. */
+function countFrom(o: CountFlags): { flag: string; value: string } | undefined {
+  if (o.count !== undefined) return { flag: "--count", value: o.count };
+  if (o.maxInstances !== undefined) return { flag: "--max-instances", value: o.maxInstances };
+  if (o.max !== undefined) return { flag: "--max", value: o.max };
+  if (o.maxConcurrent !== undefined) return { flag: "--max-concurrent", value: o.maxConcurrent };
+  return undefined;
+}
+
 /** Registers `start component`, `stop component`, `scale component`, `update component` and `call`. */
 export function registerComponentCommands(program: Command, ctx: CliContext): void {
   const start = program.commands.find((c) => c.name() === "start") ?? program.command("start").description("start a workload");
-  start
+  const startComponent = start
     .command("component <ref> <id>")
     .description("start a component from a file path, file:// or http(s):// URL (component.scale) and wait until it runs")
-    .option("--count <n>", "max instances (concurrent calls)", "1")
+    .option("--count <n>", "max instances (concurrent calls) (default 1)")
     .option("--config <name>", "named config, merged left to right (repeat)", collect)
     .option("--host-id <id>", "host to run on (default: the first host that bids in a component.auction)")
-    .option("--constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect)
-    .action(
-      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string; constraint?: string[] }) => {
-        const count = parsePositiveInt("--count", o.count);
+    .option("-c, --constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect);
+  washCountOptions(startComponent, false).action(
+    ctx.action(async (ref: string, id: string, o: CountFlags & { config?: string[]; hostId?: string; constraint?: string[] }) => {
+        const c = countFrom(o) ?? { flag: "--count", value: "1" };
+        const count = parsePositiveInt(c.flag, c.value);
         const client = await ctx.client();
         const componentRef = absoluteRef(ref);
         const hostId = o.hostId ?? (await auctionHost(client, "component", componentRef, id, parsePairs("--constraint", o.constraint ?? [])));
@@ -123,7 +149,7 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
         );
         return { text: `component ${id} started on host ${hostId} (max instances ${count})`, json: { success: true, host_id: hostId, event: data } };
       }),
-    );
+  );
 
   const stop = program.commands.find((c) => c.name() === "stop") ?? program.command("stop").description("stop a workload");
   stop
@@ -144,25 +170,35 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
     );
 
   const scale = program.commands.find((c) => c.name() === "scale") ?? program.command("scale").description("scale a workload");
-  scale
-    .command("component <id>")
-    .description("change a running component's max instances (component.scale)")
-    .requiredOption("--count <n>", "max instances; 0 stops it")
-    .action(
-      ctx.action(async (id: string, o: { count: string }) => {
-        const count = Number(o.count);
-        if (!Number.isInteger(count) || count < 0) throw new InvalidArgumentError("--count", `--count must be a non-negative integer, got ${JSON.stringify(o.count)}`);
-        const client = await ctx.client();
-        const running = await hostsRunning(client, id);
-        if (running.length === 0) throw new NotFoundError(`component ${id} is not running in lattice ${client.lattice}`);
-        for (const r of running) {
-          await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
-            client.scaleComponent(r.hostId, { component_ref: r.imageRef, component_id: id, count }),
-          );
-        }
-        return { text: `component ${id} scaled to ${count}`, json: { success: true, count, hosts: running.map((r) => r.hostId) } };
-      }),
-    );
+  const scaleComponent = scale
+    .command("component <args...>")
+    .usage("[options] ID | HOST_ID COMPONENT_REF COMPONENT_ID")
+    .description(
+      "change a component's max instances (component.scale): `ID` scales it on every host that runs it; wash's `HOST_ID COMPONENT_REF COMPONENT_ID` scales (or starts) it on that host",
+    )
+    .option("--count <n>", "max instances; 0 stops it");
+  washCountOptions(scaleComponent, true).action(
+    ctx.action(async (args: string[], o: CountFlags) => {
+      if (args.length !== 1 && args.length !== 3) {
+        throw new InvalidArgumentError("scale component", `expected ID, or HOST_ID COMPONENT_REF COMPONENT_ID; got ${args.length} argument(s)`);
+      }
+      const c = countFrom(o);
+      if (c === undefined) throw new InvalidArgumentError("--count", "give the max instances: --count N (or --max-instances N); 0 stops it");
+      const count = Number(c.value);
+      if (!Number.isInteger(count) || count < 0) throw new InvalidArgumentError(c.flag, `${c.flag} must be a non-negative integer, got ${JSON.stringify(c.value)}`);
+      const client = await ctx.client();
+      const id = args.length === 1 ? args[0]! : args[2]!;
+      const targets =
+        args.length === 3 ? [{ hostId: args[0]!, imageRef: absoluteRef(args[1]!) }] : await hostsRunning(client, id);
+      if (targets.length === 0) throw new NotFoundError(`component ${id} is not running in lattice ${client.lattice}`);
+      for (const r of targets) {
+        await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
+          client.scaleComponent(r.hostId, { component_ref: r.imageRef, component_id: id, count }),
+        );
+      }
+      return { text: `component ${id} scaled to ${count}`, json: { success: true, count, hosts: targets.map((r) => r.hostId) } };
+    }),
+  );
 
   const update = program.commands.find((c) => c.name() === "update") ?? program.command("update").description("update a workload");
   update
