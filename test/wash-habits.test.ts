@@ -104,7 +104,11 @@ describe("wash habits on the trellis CLI", () => {
     const inv = JSON.parse(ok(await wash("-o", "json", "get", "inventories", host.id)).stdout) as { components: { id: string; max_instances: number }[] };
     assert.deepEqual(inv.components.map((c) => [c.id, c.max_instances]), [["adder", 4]]);
     assert.equal(ok(await wash("call", "adder", "docs:adder/add@0.1.0.add", "[2,3]")).stdout, "5\n");
-    ok(await wash("stop", "component", "adder"));
+    const elsewhere = await wash("stop", "component", "adder", "--host-id", "NOTAHOST");
+    assert.equal(elsewhere.code, 1);
+    assert.match(elsewhere.stderr, /component adder is not running on host NOTAHOST/);
+    ok(await wash("stop", "component", "adder", "--host-id", host.id));
+    assert.deepEqual((await t.client.getInventory(host.id)).components, []);
   });
 
   test("label HOST k=v,k=v, label HOST k --delete, tag", async () => {

@@ -154,12 +154,13 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
   const stop = program.commands.find((c) => c.name() === "stop") ?? program.command("stop").description("stop a workload");
   stop
     .command("component <id>")
-    .description("stop a component on every host that runs it (component.scale with count 0)")
+    .description("stop a component on every host that runs it, or on --host-id (component.scale with count 0)")
+    .option("--host-id <id>", "only this host")
     .action(
-      ctx.action(async (id: string) => {
+      ctx.action(async (id: string, o: { hostId?: string }) => {
         const client = await ctx.client();
-        const running = await hostsRunning(client, id);
-        if (running.length === 0) throw new NotFoundError(`component ${id} is not running in lattice ${client.lattice}`);
+        const running = (await hostsRunning(client, id)).filter((r) => o.hostId === undefined || r.hostId === o.hostId);
+        if (running.length === 0) throw new NotFoundError(`component ${id} is not running${o.hostId === undefined ? "" : ` on host ${o.hostId}`} in lattice ${client.lattice}`);
         for (const r of running) {
           await awaitScaled(client, id, (d) => d["max_instances"] === 0, () =>
             client.scaleComponent(r.hostId, { component_ref: r.imageRef, component_id: id, count: 0 }),
