@@ -121,6 +121,7 @@ export const WASMCLOUD_UNHONOURED: Readonly<Record<string, string>> = {
   WASMCLOUD_RPC_CREDS: "invocations share the one NATS connection and its --nats-creds",
   WASMCLOUD_RPC_TIMEOUT_MS: "use --rpc-timeout-ms (TRELLIS_RPC_TIMEOUT_MS)",
   WASH_CONTEXT: "wash contexts are not read; use TRELLIS_* variables or flags",
+  WASMCLOUD_OCI_REGISTRY: "--oci-user/--oci-password (TRELLIS_OCI_USER/_PASSWORD) apply to every registry",
 };
 
 /**
