@@ -82,6 +82,10 @@ describe("wash habits on the trellis CLI", () => {
     assert.match(shadowed.stdout, new RegExp(`^${host.id} `));
     assert.match(shadowed.stderr, /warning: WASMCLOUD_LATTICE is ignored: TRELLIS_LATTICE is set and wins/);
 
+    // wash's --ctl-host/--ctl-port flags and -t; -o after the verb
+    const flags = ok(await trellisEnv({ WASMCLOUD_LATTICE: t.lattice }, "--ctl-host", "127.0.0.1", "--ctl-port", port, "-t", "3000", "get", "hosts", "-o", "json"));
+    assert.deepEqual((JSON.parse(flags.stdout) as { id: string }[]).map((h) => h.id), [host.id]);
+
     // a variable Trellis cannot honour is named on stderr, its value is not
     const jwt = ok(await trellisEnv({ ...env, WASMCLOUD_CTL_JWT: "eyJ-not-shown" }, "-x", t.lattice, "get", "hosts"));
     assert.match(jwt.stderr, /warning: WASMCLOUD_CTL_JWT is not honoured by Trellis: .*--nats-creds/);
