@@ -4,6 +4,9 @@
  * Start/stop/scale/update send `component.scale` / `component.update` to a host and wait for the outcome event
  * (`component_scaled` or `component_scale_failed`). `trellis call` sends one invocation in the JSON form
  * (docs/protocol.md §6): the target types the arguments by its own WIT, so the CLI needs no types.
+ * wash 1.x spellings (docs/from-wasmcloud.md): `--max-instances`/`--max`/`--max-concurrent` for `--count`, `-c` for
+ * `--constraint` on start and for the count on scale, `scale component HOST_ID COMPONENT_REF COMPONENT_ID`,
+ * `stop component --host-id`.
  * @module
  */
 import { existsSync } from "node:fs";
@@ -139,16 +142,16 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
     .option("-c, --constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect);
   washCountOptions(startComponent, false).action(
     ctx.action(async (ref: string, id: string, o: CountFlags & { config?: string[]; hostId?: string; constraint?: string[] }) => {
-        const c = countFrom(o) ?? { flag: "--count", value: "1" };
-        const count = parsePositiveInt(c.flag, c.value);
-        const client = await ctx.client();
-        const componentRef = absoluteRef(ref);
-        const hostId = o.hostId ?? (await auctionHost(client, "component", componentRef, id, parsePairs("--constraint", o.constraint ?? [])));
-        const { data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
-          client.scaleComponent(hostId, { component_ref: componentRef, component_id: id, count, ...(o.config ? { config: o.config } : {}) }),
-        );
-        return { text: `component ${id} started on host ${hostId} (max instances ${count})`, json: { success: true, host_id: hostId, event: data } };
-      }),
+      const c = countFrom(o) ?? { flag: "--count", value: "1" };
+      const count = parsePositiveInt(c.flag, c.value);
+      const client = await ctx.client();
+      const componentRef = absoluteRef(ref);
+      const hostId = o.hostId ?? (await auctionHost(client, "component", componentRef, id, parsePairs("--constraint", o.constraint ?? [])));
+      const { data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
+        client.scaleComponent(hostId, { component_ref: componentRef, component_id: id, count, ...(o.config ? { config: o.config } : {}) }),
+      );
+      return { text: `component ${id} started on host ${hostId} (max instances ${count})`, json: { success: true, host_id: hostId, event: data } };
+    }),
   );
 
   const stop = program.commands.find((c) => c.name() === "stop") ?? program.command("stop").description("stop a workload");
