@@ -6,12 +6,15 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { componentRuntime } from "../src/component/index.ts";
 import type { Host } from "../src/host/host.ts";
 import { withWasmcloudFallbacks } from "../src/cli/env.ts";
+import { waitFor } from "../src/testing/index.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -65,6 +68,23 @@ describe("wash habits on the trellis CLI", () => {
     assert.ok(!r.warnings.join("\n").includes("eyJsecret"));
     assert.equal(withWasmcloudFallbacks({ WASMCLOUD_CTL_HOST: "nats.example", WASMCLOUD_CTL_TLS: "true" }).env["TRELLIS_NATS_URL"], "tls://nats.example:4222");
     assert.equal(withWasmcloudFallbacks({ WASH_CTL_CREDS: "/x.creds" }).env["TRELLIS_NATS_CREDS"], "/x.creds");
+    const host = withWasmcloudFallbacks({
+      WASMCLOUD_LABEL_zone: "west",
+      WASMCLOUD_LABEL_tier: "x",
+      TRELLIS_LABEL_tier: "gold",
+      WASMCLOUD_HEARTBEAT_INTERVAL: "5",
+      WASMCLOUD_LOG_LEVEL: "CRITICAL",
+      WASMCLOUD_FLAME_GRAPH: "on",
+      WASMCLOUD_OCI_ALLOW_LATEST: "true",
+    });
+    assert.equal(host.env["TRELLIS_LABEL_zone"], "west");
+    assert.equal(host.env["TRELLIS_LABEL_tier"], "gold");
+    assert.equal(host.env["TRELLIS_HEARTBEAT_INTERVAL_MS"], "5000");
+    assert.equal(host.env["TRELLIS_LOG_LEVEL"], "error");
+    assert.deepEqual(host.warnings, [
+      "WASMCLOUD_LABEL_tier is ignored: TRELLIS_LABEL_tier is set and wins",
+      "WASMCLOUD_FLAME_GRAPH is not read by Trellis (docs/from-wasmcloud.md)",
+    ]);
   });
 
   test("WASMCLOUD_LATTICE and WASMCLOUD_CTL_HOST/PORT reach the lattice; flags and TRELLIS_* win; ignored ones are named", async () => {
@@ -141,6 +161,27 @@ describe("wash habits on the trellis CLI", () => {
     assert.deepEqual(await t.client.getConfig("greeting"), { lang: "en" });
     ok(await wash("config", "delete", "greeting"));
     assert.equal(await t.client.getConfig("greeting"), undefined);
+  });
+
+  test("trellis up on WASMCLOUD_LATTICE / WASMCLOUD_CTL_PORT with WASMCLOUD_LABEL_* and -l", async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), "trellis-wash-up-"));
+    const child = spawn(process.execPath, [BIN, "up", "-l", "tier=gold", "--log-level", "warn"], {
+      cwd: ROOT,
+      env: { ...CLEAN_ENV, TRELLIS_DATA_DIR: dataDir, WASMCLOUD_LATTICE: t.lattice, WASMCLOUD_CTL_PORT: port, WASMCLOUD_LABEL_zone: "west" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      const up = await waitFor(async () => (await t.client.getHosts()).find((h) => h.labels["zone"] === "west"), { timeoutMs: 20_000, message: `host up on the test lattice; output: ${out}` });
+      assert.equal(up.labels["tier"], "gold");
+      ok(await wash("stop", "host", up.id));
+      await waitFor(() => child.exitCode !== null || child.signalCode !== null, { timeoutMs: 15_000, message: "trellis up exits when its host is stopped" });
+    } finally {
+      child.kill("SIGKILL");
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   test("stop host HOST", async () => {
