@@ -128,6 +128,8 @@ describe("wash habits on the trellis CLI", () => {
     const inv = JSON.parse(ok(await wash("-o", "json", "get", "inventories", host.id)).stdout) as { components: { id: string; max_instances: number }[] };
     assert.deepEqual(inv.components.map((c) => [c.id, c.max_instances]), [["adder", 4]]);
     assert.equal(ok(await wash("call", "adder", "docs:adder/add@0.1.0.add", "[2,3]")).stdout, "5\n");
+    assert.match(ok(await wash("scale", "component", host.id, ADDER, "adder", "--max", "5", "--skip-wait")).stdout, /^component adder scale requested to 5/);
+    await waitFor(async () => (await t.client.getInventory(host.id)).components.find((c) => c.id === "adder")?.max_instances === 5, { message: "scaled to 5" });
     const elsewhere = await wash("stop", "component", "adder", "--host-id", "NOTAHOST");
     assert.equal(elsewhere.code, 1);
     assert.match(elsewhere.stderr, /component adder is not running on host NOTAHOST/);

@@ -61,14 +61,17 @@ async function hostsRunning(client: CtlClient, id: string): Promise<{ hostId: st
 
 /**
  * Sends a request and waits for the component's next `component_scaled` (matching `expect`) or
- * `component_scale_failed` event.
+ * `component_scale_failed` event; with `skipWait` (wash's `--skip-wait`) returns after the host's acknowledgement,
+ * with empty `data`.
  */
 async function awaitScaled(
   client: CtlClient,
   componentId: string,
   expect: (data: Record<string, unknown>) => boolean,
   send: () => Promise<string>,
+  skipWait = false,
 ): Promise<{ message: string; data: Record<string, unknown> }> {
+  if (skipWait) return { message: await send(), data: {} };
   const nc = client.nc;
   const subs = [EventType.ComponentScaled, EventType.ComponentScaleFailed].map((n) => nc.subscribe(eventSubject(client.lattice, n)));
   try {
@@ -139,17 +142,23 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
     .option("--count <n>", "max instances (concurrent calls) (default 1)")
     .option("--config <name>", "named config, merged left to right (repeat)", collect)
     .option("--host-id <id>", "host to run on (default: the first host that bids in a component.auction)")
-    .option("-c, --constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect);
+    .option("-c, --constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect)
+    .option("--skip-wait", "return after the host acknowledges, without waiting for the outcome event (wash)");
   washCountOptions(startComponent, false).action(
-    ctx.action(async (ref: string, id: string, o: CountFlags & { config?: string[]; hostId?: string; constraint?: string[] }) => {
+    ctx.action(async (ref: string, id: string, o: CountFlags & { config?: string[]; hostId?: string; constraint?: string[]; skipWait?: boolean }) => {
       const c = countFrom(o) ?? { flag: "--count", value: "1" };
       const count = parsePositiveInt(c.flag, c.value);
       const client = await ctx.client();
       const componentRef = absoluteRef(ref);
       const hostId = o.hostId ?? (await auctionHost(client, "component", componentRef, id, parsePairs("--constraint", o.constraint ?? [])));
-      const { data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
-        client.scaleComponent(hostId, { component_ref: componentRef, component_id: id, count, ...(o.config ? { config: o.config } : {}) }),
+      const { message, data } = await awaitScaled(
+        client,
+        id,
+        (d) => d["max_instances"] === count,
+        () => client.scaleComponent(hostId, { component_ref: componentRef, component_id: id, count, ...(o.config ? { config: o.config } : {}) }),
+        o.skipWait,
       );
+      if (o.skipWait) return { text: `component ${id}: start requested on host ${hostId} (${message})`, json: { success: true, host_id: hostId, message } };
       return { text: `component ${id} started on host ${hostId} (max instances ${count})`, json: { success: true, host_id: hostId, event: data } };
     }),
   );
@@ -180,9 +189,10 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
     .description(
       "change a component's max instances (component.scale): `ID` scales it on every host that runs it; wash's `HOST_ID COMPONENT_REF COMPONENT_ID` scales (or starts) it on that host",
     )
-    .option("--count <n>", "max instances; 0 stops it");
+    .option("--count <n>", "max instances; 0 stops it")
+    .option("--skip-wait", "return after the host acknowledges, without waiting for the outcome event (wash)");
   washCountOptions(scaleComponent, true).action(
-    ctx.action(async (args: string[], o: CountFlags) => {
+    ctx.action(async (args: string[], o: CountFlags & { skipWait?: boolean }) => {
       if (args.length !== 1 && args.length !== 3) {
         throw new InvalidArgumentError("scale component", `expected ID, or HOST_ID COMPONENT_REF COMPONENT_ID; got ${args.length} argument(s)`);
       }
@@ -196,11 +206,9 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
         args.length === 3 ? [{ hostId: args[0]!, imageRef: absoluteRef(args[1]!) }] : await hostsRunning(client, id);
       if (targets.length === 0) throw new NotFoundError(`component ${id} is not running in lattice ${client.lattice}`);
       for (const r of targets) {
-        await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
-          client.scaleComponent(r.hostId, { component_ref: r.imageRef, component_id: id, count }),
-        );
+        await awaitScaled(client, id, (d) => d["max_instances"] === count, () => client.scaleComponent(r.hostId, { component_ref: r.imageRef, component_id: id, count }), o.skipWait);
       }
-      return { text: `component ${id} scaled to ${count}`, json: { success: true, count, hosts: targets.map((r) => r.hostId) } };
+      return { text: `component ${id} ${o.skipWait ? "scale requested" : "scaled"} to ${count}`, json: { success: true, count, hosts: targets.map((r) => r.hostId) } };
     }),
   );
 
