@@ -7,12 +7,12 @@ import type { Command } from "commander";
 import { CtlClient } from "../control/client.ts";
 import { InvalidArgumentError, TrellisError } from "../core/errors.ts";
 import { type NatsAuth, parseNatsAuth } from "../core/connection.ts";
-import { type Env, ENV, NATS_AUTH_FLAGS } from "./env.ts";
+import { type Env, ENV, NATS_AUTH_FLAGS, withWasmcloudFallbacks } from "./env.ts";
 
 /** Output format of every command. */
 export type OutputFormat = "text" | "json";
 
-/** Global options, after flags and their `TRELLIS_*` twins. */
+/** Global options, after flags, their `TRELLIS_*` twins and the wash / wasmCloud fall-backs (env.ts). */
 export interface GlobalOptions {
   lattice: string;
   natsUrl: string;
@@ -56,7 +56,10 @@ export interface CommandResult {
 
 /** The context passed to every command module's `register…Commands(program, ctx)`. */
 export interface CliContext {
-  /** The environment snapshot taken at start (read only here and in env.ts). */
+  /**
+   * The environment snapshot taken at start (read only here and in env.ts), with unset `TRELLIS_*` twins filled from
+   * their wash / wasmCloud fall-backs (`WASMCLOUD_LATTICE`, `WASMCLOUD_CTL_HOST`/`_PORT`, …; env.ts).
+   */
   readonly env: Env;
   /** Global options (valid once commander has parsed them). */
   globals(): GlobalOptions;
@@ -86,16 +89,32 @@ export function parsePairs(what: string, pairs: readonly string[]): Record<strin
   return out;
 }
 
-/** Builds the CLI context over the root command. */
-export function createContext(program: Command, env: Env): CliContext & { close(): Promise<void> } {
+/**
+ * The NATS URL from wash's `--ctl-host` / `--ctl-port` flags (either may be left out: 127.0.0.1, 4222), or undefined
+ * when neither is given.
+ */
+export function ctlUrl(host: string | undefined, port: string | undefined): string | undefined {
+  if (host === undefined && port === undefined) return undefined;
+  if (port !== undefined) parsePositiveInt("--ctl-port", port);
+  return `nats://${host ?? "127.0.0.1"}:${port ?? "4222"}`;
+}
+
+/**
+ * Builds the CLI context over the root command. `rawEnv` is the process environment snapshot; wash / wasmCloud
+ * variables in it fill unset `TRELLIS_*` twins, and each one that cannot be honoured gives one warning line on stderr,
+ * written here, once (env.ts `withWasmcloudFallbacks`).
+ */
+export function createContext(program: Command, rawEnv: Env): CliContext & { close(): Promise<void> } {
+  const { env, warnings } = withWasmcloudFallbacks(rawEnv);
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   let client: Promise<CtlClient> | undefined;
   const globals = (): GlobalOptions => {
-    const o = program.opts<{ lattice?: string; natsUrl?: string; timeoutMs?: string; output?: string }>();
+    const o = program.opts<{ lattice?: string; natsUrl?: string; ctlHost?: string; ctlPort?: string; timeoutMs?: string; output?: string }>();
     const output = (o.output ?? env[ENV.output] ?? "text") as OutputFormat;
     if (output !== "text" && output !== "json") throw new InvalidArgumentError("output", `--output must be text or json, got ${JSON.stringify(output)}`);
     return {
       lattice: o.lattice ?? env[ENV.lattice] ?? "default",
-      natsUrl: o.natsUrl ?? env[ENV.natsUrl] ?? "nats://127.0.0.1:4222",
+      natsUrl: o.natsUrl ?? ctlUrl(o.ctlHost, o.ctlPort) ?? env[ENV.natsUrl] ?? "nats://127.0.0.1:4222",
       timeoutMs: parsePositiveInt("--timeout-ms", o.timeoutMs ?? env[ENV.timeoutMs] ?? "2000"),
       output,
       natsAuth: natsAuthFrom(o, env),

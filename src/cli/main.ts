@@ -27,10 +27,12 @@ const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
   .version(TRELLIS_VERSION)
   .description("Trellis: a lattice runtime for WebAssembly components")
-  .option("--lattice <name>", `lattice name (${ENV.lattice}; default "default")`)
-  .option("--nats-url <url>", `NATS server URL (${ENV.natsUrl}; default nats://127.0.0.1:4222)`)
-  .option("--timeout-ms <ms>", `control request timeout, ms (${ENV.timeoutMs}; default 2000)`)
-  .option("--output <format>", `text or json (${ENV.output}; default text)`);
+  .option("-x, --lattice <name>", `lattice name (${ENV.lattice}, WASMCLOUD_LATTICE; default "default")`)
+  .option("--nats-url <url>", `NATS server URL (${ENV.natsUrl}, or WASMCLOUD_CTL_HOST/WASMCLOUD_CTL_PORT; default nats://127.0.0.1:4222)`)
+  .option("--ctl-host <host>", "wash's form of --nats-url: NATS host (port from --ctl-port, default 4222)")
+  .option("--ctl-port <port>", "wash's form of --nats-url: NATS port (host from --ctl-host, default 127.0.0.1)")
+  .option("-t, --timeout-ms <ms>", `control request timeout, ms (${ENV.timeoutMs}, WASMCLOUD_CTL_TIMEOUT_MS; default 2000)`)
+  .option("-o, --output <format>", `text or json (${ENV.output}; default text)`);
 for (const f of NATS_AUTH_FLAGS) program.option(f.flag, `${f.help} (${ENV[f.key]})`);
 program
   .showHelpAfterError()

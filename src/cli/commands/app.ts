@@ -235,6 +235,7 @@ function registerVersionCommands(app: Command, ctx: CliContext): void {
 
   app
     .command("delete <name> [version]")
+    .alias("del")
     .description("delete one stored version, or the whole app (undeploying it); waits until the undeploy is applied")
     .action(
       ctx.action(async (name: string, version: string | undefined) => {

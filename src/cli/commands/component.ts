@@ -4,11 +4,14 @@
  * Start/stop/scale/update send `component.scale` / `component.update` to a host and wait for the outcome event
  * (`component_scaled` or `component_scale_failed`). `trellis call` sends one invocation in the JSON form
  * (docs/protocol.md §6): the target types the arguments by its own WIT, so the CLI needs no types.
+ * wash 1.x spellings (docs/from-wasmcloud.md): `--max-instances`/`--max`/`--max-concurrent` for `--count`, `-c` for
+ * `--constraint` on start and for the count on scale, `scale component HOST_ID COMPONENT_REF COMPONENT_ID`,
+ * `stop component --host-id`.
  * @module
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { looksLikeOciRef } from "../../oci/index.ts";
 import type { CtlClient } from "../../control/client.ts";
 import { auctionHost, inventories } from "../placement.ts";
@@ -61,14 +64,17 @@ async function hostsRunning(client: CtlClient, id: string): Promise<{ hostId: st
 
 /**
  * Sends a request and waits for the component's next `component_scaled` (matching `expect`) or
- * `component_scale_failed` event.
+ * `component_scale_failed` event; with `skipWait` (wash's `--skip-wait`) returns after the host's acknowledgement,
+ * with empty `data`.
  */
 async function awaitScaled(
   client: CtlClient,
   componentId: string,
   expect: (data: Record<string, unknown>) => boolean,
   send: () => Promise<string>,
+  skipWait = false,
 ): Promise<{ message: string; data: Record<string, unknown> }> {
+  if (skipWait) return { message: await send(), data: {} };
   const nc = client.nc;
   const subs = [EventType.ComponentScaled, EventType.ComponentScaleFailed].map((n) => nc.subscribe(eventSubject(client.lattice, n)));
   try {
@@ -118,21 +124,53 @@ export function parsePreopenFlag(spec: string): { host_path: string; guest_path:
   return { host_path: host, guest_path: parts[1] || host, read_only: mode === "ro" };
 }
 
+/** The count flags: Trellis's `--count` and wash's `-c/--max-instances` (when `short`), `--max`, `--max-concurrent`. */
+interface CountFlags {
+  count?: string;
+  maxInstances?: string;
+  max?: string;
+  maxConcurrent?: string;
+}
+
+/** Adds wash's names of the count to a command: `--max-instances` (with `-c` when `short`), hidden `--max`, `--max-concurrent`. */
+function washCountOptions(cmd: Command, short: boolean): Command {
+  return cmd
+    .option(`${short ? "-c, " : ""}--max-instances <n>`, "same as --count (wash)")
+    .addOption(new Option("--max <n>", "same as --count (wash)").hideHelp())
+    .addOption(new Option("--max-concurrent <n>", "same as --count (wash)").hideHelp());
+}
+
+/** The count given under any of its names, with the name used (for errors); undefined when none was given. */
+function countFrom(o: CountFlags): { flag: string; value: string } | undefined {
+  if (o.count !== undefined) return { flag: "--count", value: o.count };
+  if (o.maxInstances !== undefined) return { flag: "--max-instances", value: o.maxInstances };
+  if (o.max !== undefined) return { flag: "--max", value: o.max };
+  if (o.maxConcurrent !== undefined) return { flag: "--max-concurrent", value: o.maxConcurrent };
+  return undefined;
+}
+
 /** Registers `start component`, `stop component`, `scale component`, `update component` and `call`. */
 export function registerComponentCommands(program: Command, ctx: CliContext): void {
   const start = program.commands.find((c) => c.name() === "start") ?? program.command("start").description("start a workload");
-  start
+  const startComponent = start
     .command("component <ref> <id>")
     .description("start a component from a file path, file:// or http(s):// URL (component.scale) and wait until it runs")
-    .option("--count <n>", "max instances (concurrent calls)", "1")
+    .option("--count <n>", "max instances (concurrent calls) (default 1)")
     .option("--config <name>", "named config, merged left to right (repeat)", collect)
-    .option("--host-id <id>", "host to run on (default: the host already running ID, else the first host that bids in a component.auction)")
-    .option("--constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect)
+    .option("--host-id <id>", "host to run on (default: the first host that bids in a component.auction; hosts already running ID do not bid)")
+    .option("-c, --constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect)
     .option("--preopen <dir>", "give the component a host directory: HOST[:GUEST][:ro|rw] (read-only unless :rw; the host must allow it) (repeat)", collect)
     .option("--update", "when ID already runs another image, replace it everywhere (as `trellis update component`) instead of refusing")
-    .action(
-      ctx.action(async (ref: string, id: string, o: { count: string; config?: string[]; hostId?: string; constraint?: string[]; update?: boolean; preopen?: string[] }) => {
-        const count = parsePositiveInt("--count", o.count);
+    .option("--skip-wait", "return after the host acknowledges, without waiting for the outcome event (wash)");
+  washCountOptions(startComponent, false).action(
+    ctx.action(
+      async (
+        ref: string,
+        id: string,
+        o: CountFlags & { config?: string[]; hostId?: string; constraint?: string[]; skipWait?: boolean; update?: boolean; preopen?: string[] },
+      ) => {
+        const c = countFrom(o) ?? { flag: "--count", value: "1" };
+        const count = parsePositiveInt(c.flag, c.value);
         const preopens = (o.preopen ?? []).map(parsePreopenFlag);
         const client = await ctx.client();
         const componentRef = absoluteRef(ref);
@@ -155,32 +193,40 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
         // as wash: a start places through the auction, where hosts already running the id do not bid (scale out);
         // `trellis scale component` changes the count where it runs
         const hostId = o.hostId ?? (others.length > 0 ? others[0]!.hostId : await auctionHost(client, "component", componentRef, id, parsePairs("--constraint", o.constraint ?? [])));
-        const { message, data } = await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
-          client.scaleComponent(hostId, {
-            component_ref: componentRef,
-            component_id: id,
-            count,
-            ...(o.config ? { config: o.config } : {}),
-            ...(preopens.length ? { preopens } : {}),
-          }),
+        const { message, data } = await awaitScaled(
+          client,
+          id,
+          (d) => d["max_instances"] === count,
+          () =>
+            client.scaleComponent(hostId, {
+              component_ref: componentRef,
+              component_id: id,
+              count,
+              ...(o.config ? { config: o.config } : {}),
+              ...(preopens.length ? { preopens } : {}),
+            }),
+          o.skipWait,
         );
         if (/already running with a different reference/.test(message)) {
           throw new TrellisError(ErrorCode.AlreadyExists, message, { details: { componentId: id, hostId } });
         }
+        if (o.skipWait) return { text: `component ${id}: start requested on host ${hostId} (${message})`, json: { success: true, host_id: hostId, message } };
         messages.push(`component ${id} started on host ${hostId} (max instances ${count})`);
         return { text: messages.join("\n"), json: { success: true, host_id: hostId, event: data, ...(others.length ? { updated: others.map((r) => r.hostId) } : {}) } };
-      }),
-    );
+      },
+    ),
+  );
 
   const stop = program.commands.find((c) => c.name() === "stop") ?? program.command("stop").description("stop a workload");
   stop
     .command("component <id>")
-    .description("stop a component on every host that runs it (component.scale with count 0)")
+    .description("stop a component on every host that runs it, or on --host-id (component.scale with count 0)")
+    .option("--host-id <id>", "only this host")
     .action(
-      ctx.action(async (id: string) => {
+      ctx.action(async (id: string, o: { hostId?: string }) => {
         const client = await ctx.client();
-        const running = await hostsRunning(client, id);
-        if (running.length === 0) throw new NotFoundError(`component ${id} is not running in lattice ${client.lattice}`);
+        const running = (await hostsRunning(client, id)).filter((r) => o.hostId === undefined || r.hostId === o.hostId);
+        if (running.length === 0) throw new NotFoundError(`component ${id} is not running${o.hostId === undefined ? "" : ` on host ${o.hostId}`} in lattice ${client.lattice}`);
         for (const r of running) {
           await awaitScaled(client, id, (d) => d["max_instances"] === 0, () =>
             client.scaleComponent(r.hostId, { component_ref: r.imageRef, component_id: id, count: 0 }),
@@ -191,25 +237,34 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
     );
 
   const scale = program.commands.find((c) => c.name() === "scale") ?? program.command("scale").description("scale a workload");
-  scale
-    .command("component <id>")
-    .description("change a running component's max instances (component.scale)")
-    .requiredOption("--count <n>", "max instances; 0 stops it")
-    .action(
-      ctx.action(async (id: string, o: { count: string }) => {
-        const count = Number(o.count);
-        if (!Number.isInteger(count) || count < 0) throw new InvalidArgumentError("--count", `--count must be a non-negative integer, got ${JSON.stringify(o.count)}`);
-        const client = await ctx.client();
-        const running = await hostsRunning(client, id);
-        if (running.length === 0) throw new NotFoundError(`component ${id} is not running in lattice ${client.lattice}`);
-        for (const r of running) {
-          await awaitScaled(client, id, (d) => d["max_instances"] === count, () =>
-            client.scaleComponent(r.hostId, { component_ref: r.imageRef, component_id: id, count }),
-          );
-        }
-        return { text: `component ${id} scaled to ${count}`, json: { success: true, count, hosts: running.map((r) => r.hostId) } };
-      }),
-    );
+  const scaleComponent = scale
+    .command("component <args...>")
+    .usage("[options] ID | HOST_ID COMPONENT_REF COMPONENT_ID")
+    .description(
+      "change a component's max instances (component.scale): `ID` scales it on every host that runs it; wash's `HOST_ID COMPONENT_REF COMPONENT_ID` scales (or starts) it on that host",
+    )
+    .option("--count <n>", "max instances; 0 stops it")
+    .option("--skip-wait", "return after the host acknowledges, without waiting for the outcome event (wash)");
+  washCountOptions(scaleComponent, true).action(
+    ctx.action(async (args: string[], o: CountFlags & { skipWait?: boolean }) => {
+      if (args.length !== 1 && args.length !== 3) {
+        throw new InvalidArgumentError("scale component", `expected ID, or HOST_ID COMPONENT_REF COMPONENT_ID; got ${args.length} argument(s)`);
+      }
+      const c = countFrom(o);
+      if (c === undefined) throw new InvalidArgumentError("--count", "give the max instances: --count N (or --max-instances N); 0 stops it");
+      const count = Number(c.value);
+      if (!Number.isInteger(count) || count < 0) throw new InvalidArgumentError(c.flag, `${c.flag} must be a non-negative integer, got ${JSON.stringify(c.value)}`);
+      const client = await ctx.client();
+      const id = args.length === 1 ? args[0]! : args[2]!;
+      const targets =
+        args.length === 3 ? [{ hostId: args[0]!, imageRef: absoluteRef(args[1]!) }] : await hostsRunning(client, id);
+      if (targets.length === 0) throw new NotFoundError(`component ${id} is not running in lattice ${client.lattice}`);
+      for (const r of targets) {
+        await awaitScaled(client, id, (d) => d["max_instances"] === count, () => client.scaleComponent(r.hostId, { component_ref: r.imageRef, component_id: id, count }), o.skipWait);
+      }
+      return { text: `component ${id} ${o.skipWait ? "scale requested" : "scaled"} to ${count}`, json: { success: true, count, hosts: targets.map((r) => r.hostId) } };
+    }),
+  );
 
   const update = program.commands.find((c) => c.name() === "update") ?? program.command("update").description("update a workload");
   update

@@ -10,6 +10,7 @@ export function registerConfigCommands(program: Command, ctx: CliContext): void 
   const config = program.command("config").description("named config (string → string maps)");
   config
     .command("put <name> <pairs...>")
+    .alias("create")
     .description("put named config from KEY=VALUE pairs, replacing what was there (config.put)")
     .action(
       ctx.action(async (name: string, pairs: string[]) => {
@@ -29,6 +30,7 @@ export function registerConfigCommands(program: Command, ctx: CliContext): void 
     );
   config
     .command("del <name>")
+    .alias("delete")
     .description("delete named config (config.del)")
     .action(
       ctx.action(async (name: string) => {

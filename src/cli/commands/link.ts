@@ -1,5 +1,6 @@
 /**
- * `trellis link put|del|get|replace`.
+ * `trellis link put|del|get|replace`, and wash 1.x's spellings: `links`, `link query`, `link delete`, `get links`,
+ * `-l` for `--link-name` (docs/from-wasmcloud.md).
  * @module
  */
 import type { Command } from "commander";
@@ -32,12 +33,12 @@ function linkFrom(source: string, target: string, namespace: string, pkg: string
 
 /** Registers the `link` commands. */
 export function registerLinkCommands(program: Command, ctx: CliContext): void {
-  const link = program.command("link").description("links between sources and targets");
+  const link = program.command("link").alias("links").description("links between sources and targets");
   link
     .command("put <source> <target> <namespace> <package>")
     .description("put a link (link.put); links are immutable: delete, then put, to change one")
     .option("--interface <name>", "WIT interface of the package (repeat)", collect)
-    .option("--link-name <name>", "link name", "default")
+    .option("-l, --link-name <name>", "link name", "default")
     .option("--source-config <name>", "named config for the source (repeat)", collect)
     .option("--target-config <name>", "named config for the target (repeat)", collect)
     .option("--strict", "refuse the link when its running source does not import, or its running target does not export, the interfaces (default: put it with a warning)")
@@ -50,8 +51,9 @@ export function registerLinkCommands(program: Command, ctx: CliContext): void {
     );
   link
     .command("del <source> <namespace> <package>")
+    .alias("delete")
     .description("delete the links of (source, namespace, package, link name) (link.del); idempotent")
-    .option("--link-name <name>", "link name", "default")
+    .option("-l, --link-name <name>", "link name", "default")
     .option("--target <id>", "delete only the link to this target")
     .action(
       ctx.action(async (source: string, ns: string, pkg: string, o: { linkName: string; target?: string }) => {
@@ -60,23 +62,21 @@ export function registerLinkCommands(program: Command, ctx: CliContext): void {
         return { text: message, json: { success: true, message } };
       }),
     );
-  link
-    .command("get")
-    .description("every link in the lattice (link.get)")
-    .action(
-      ctx.action(async () => {
-        const links = await (await ctx.client()).getLinks();
-        const text = links.length
-          ? links.map((l) => `${describeLink(l)}${l.source_config.length ? `  source_config=${l.source_config.join(",")}` : ""}${l.target_config.length ? `  target_config=${l.target_config.join(",")}` : ""}`).join("\n")
-          : "no links";
-        return { text, json: links };
-      }),
-    );
+  const getLinks = ctx.action(async () => {
+    const links = await (await ctx.client()).getLinks();
+    const text = links.length
+      ? links.map((l) => `${describeLink(l)}${l.source_config.length ? `  source_config=${l.source_config.join(",")}` : ""}${l.target_config.length ? `  target_config=${l.target_config.join(",")}` : ""}`).join("\n")
+      : "no links";
+    return { text, json: links };
+  });
+  link.command("get").alias("query").description("every link in the lattice (link.get)").action(getLinks);
+  const get = program.commands.find((c) => c.name() === "get") ?? program.command("get").description("query the lattice");
+  get.command("links").description("every link in the lattice (link.get); same as `link get`").action(getLinks);
   link
     .command("replace <source> <target> <namespace> <package>")
     .description("re-point a link: delete the links of (source, namespace, package, link name) and put this one, atomically (link.replace)")
     .option("--interface <name>", "WIT interface of the package (repeat)", collect)
-    .option("--link-name <name>", "link name", "default")
+    .option("-l, --link-name <name>", "link name", "default")
     .option("--source-config <name>", "named config for the source (repeat)", collect)
     .option("--target-config <name>", "named config for the target (repeat)", collect)
     .option("--old-target <id>", "delete only the link to this target")

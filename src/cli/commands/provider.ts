@@ -83,7 +83,7 @@ export function registerProviderCommands(program: Command, ctx: CliContext): voi
     .option("--config <name>", "the provider's named config, merged left to right (repeat)", collect)
     .option("--annotation <key=value>", "annotation (repeat)", collect)
     .option("--host-id <id>", "host to run on (default: the first host that bids in a provider.auction)")
-    .option("--constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect)
+    .option("-c, --constraint <label=value>", "without --host-id: only hosts with this label bid in the auction (repeat)", collect)
     .option("--wait-ms <ms>", `how long to wait for the first health answer, ms (default ${DEFAULT_WAIT_MS})`)
     .action(
       ctx.action(async (ref: string, id: string, o: { config?: string[]; annotation?: string[]; hostId?: string; waitMs?: string; constraint?: string[] }) => {

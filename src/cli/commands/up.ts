@@ -218,7 +218,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .description("run a host on the lattice; starts a local nats-server (loopback, JetStream) when none answers")
     .option("--host-seed <seed>", `server nkey seed fixing the host id (${ENV.hostSeed})`)
     .option("--friendly-name <name>", `friendly name (${ENV.friendlyName})`)
-    .option("--label <k=v>", "host label (repeat; TRELLIS_LABEL_k=v)", collect)
+    .option("-l, --label <k=v>", "host label (repeat; TRELLIS_LABEL_k=v)", collect)
     .option("--heartbeat-interval-ms <ms>", `heartbeat interval, ms (${ENV.heartbeatIntervalMs}; default 30000)`)
     .option("--rpc-timeout-ms <ms>", `default timeout of lattice calls, ms (${ENV.rpcTimeoutMs}; default 2000)`)
     .option("--max-control-payload-bytes <n>", `largest control request, bytes (${ENV.maxControlPayloadBytes})`)
