@@ -51,14 +51,21 @@ export class LinkService {
   async putChecked(raw: unknown): Promise<{ outcome: PutOutcome; warnings: LinkMismatch[] }> {
     const strict = typeof raw === "object" && raw !== null && (raw as { strict?: unknown }).strict === true;
     const link = parseLink(raw);
-    // not strict: the check runs beside the write, so it adds no latency to the put
-    const checking = this.#lookup ? checkLink(link, this.#lookup) : Promise.resolve([]);
     if (!strict) {
-      const [outcome, warnings] = await Promise.all([this.put(raw), checking]);
-      this.#warn(link, warnings);
-      return { outcome, warnings };
+      // not strict: the put is answered as before; the check runs after it and reports by log and event only
+      const outcome = await this.put(raw);
+      if (this.#lookup) {
+        const lookup = this.#lookup;
+        setTimeout(() => {
+          checkLink(link, lookup).then(
+            (warnings) => this.#warn(link, warnings),
+            (err: unknown) => this.#logger.debug("link check failed", { error: String(err) }),
+          );
+        }, 0).unref();
+      }
+      return { outcome, warnings: [] };
     }
-    const warnings = await checking;
+    const warnings = this.#lookup ? await checkLink(link, this.#lookup) : [];
     if (warnings.length > 0) {
       const err = new TrellisError(ErrorCode.InvalidArgument, `link ${describeLink(link)} refused (strict): ${warnings.map((w) => w.message).join("; ")}`, {
         details: { field: "interfaces", mismatches: warnings },

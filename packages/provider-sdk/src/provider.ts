@@ -357,9 +357,17 @@ class ProviderRuntime<R> {
         const args = all.slice(0, -1);
         let found = request.sourceId ? this.#table.find(request.sourceId, request.linkName, pkg, true) : undefined;
         if (!found && requireLink && request.sourceId) {
-          // The link put may still be in the queue (a component can call right after the put): wait briefly.
+          // The link put may still be on its way: the caller's host routes by the lattice's KV as soon as the link is
+          // stored, while this provider learns of it from the handling host's link put (docs/protocol.md P5). Wait
+          // for it (at most IDLE_WAIT_FOR_LINK_MS), checking after the queue drains and then every few milliseconds.
+          const deadline = Date.now() + IDLE_WAIT_FOR_LINK_MS;
           await Promise.race([this.idle(), new Promise((r) => setTimeout(r, IDLE_WAIT_FOR_LINK_MS).unref())]);
           found = this.#table.find(request.sourceId, request.linkName, pkg, true);
+          while (!found && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 10).unref());
+            await this.idle();
+            found = this.#table.find(request.sourceId, request.linkName, pkg, true);
+          }
         }
         if (!found && requireLink) {
           throw new TrellisError(
