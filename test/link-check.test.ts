@@ -47,7 +47,7 @@ describe("links checked against their parties", { skip: needsFixtures("adder.was
   test("a link from the adder for an interface it does not import is reported after put (event, log); --strict refuses it at put", async () => {
     const link = { source_id: "adder", target: "kvstore", wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["store"] };
     const msg = await t.client.putLink(link);
-    // the put is answered as before: the check runs after it (ADR 0020) and reports by event
+    // the put is answered as before: the check runs after it (docs/control-interface.md, "Link checks") and reports by event
     assert.equal(msg, "successfully set link");
     assert.ok((await t.client.getLinks()).some((l) => l.source_id === "adder"), "a warning still writes the link");
     await waitFor(() => rec.ofType("linkdef_warning").some((e) => e.data["source_id"] === "adder"), { timeoutMs: 3000, message: "linkdef_warning" });
