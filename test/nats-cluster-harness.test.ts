@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
-import { startTestNatsCluster } from "../src/testing/index.ts";
+import { startTestNatsCluster, waitFor } from "../src/testing/index.ts";
 
 const alive = (pid: number) => {
   try {
@@ -35,8 +35,18 @@ test("startTestNatsCluster: one cluster; kill -9 and restart keep an R3 bucket; 
       await cluster.waitJetStream("n2");
       const nc2 = await connect({ servers: cluster.nodes[2]!.url });
       try {
-        const kv2 = await new Kvm(nc2).open("HARNESS");
-        assert.equal((await kv2.get("k"))?.string(), "v1");
+        // the restarted node may still be catching its replica up: ask until it answers (bounded)
+        const value = await waitFor(
+          async () => {
+            try {
+              return (await (await new Kvm(nc2).open("HARNESS")).get("k"))?.string();
+            } catch {
+              return undefined;
+            }
+          },
+          { timeoutMs: 15_000, message: "the restarted node serves the R3 bucket" },
+        );
+        assert.equal(value, "v1");
       } finally {
         await nc2.close();
       }

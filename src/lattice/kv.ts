@@ -79,8 +79,12 @@ export async function openBucket(nc: NatsConnection, name: string, opts: OpenBuc
     try {
       return await kvm.create(name, { history: 1, replicas: r });
     } catch (err) {
-      // Two hosts creating the bucket at once: the loser's add fails; the bucket exists now, so bind it.
-      if (/already in use/i.test(String((err as Error).message))) return kvm.create(name, { history: 1, replicas: r });
+      // Two hosts creating the bucket at once: the loser's add fails ("already in use", or on nats-server 2.9
+      // "subjects overlap with an existing stream"); the bucket exists now, so bind it (after a moment, once).
+      if (/already in use|subjects overlap/i.test(String((err as Error).message))) {
+        await new Promise((res) => setTimeout(res, 50));
+        return kvm.create(name, { history: 1, replicas: r });
+      }
       throw err;
     }
   };
