@@ -67,7 +67,7 @@ async function rawSerial(natsUrl: string, auth: NatsAuthOptions, subject: string
 
 /** One full run on one server: a host with `hostAuth`, the HTTP hello path under load, then the import loop. */
 async function scenario(natsUrl: string, lattice: string, hostAuth: NatsAuthOptions, clientAuth: NatsAuthOptions, pinger: string): Promise<Scenario> {
-  const host = await Host.create({ natsUrl, natsAuth: hostAuth, lattice, logger: silentLogger, cacheDir: path.join(ROOT, ".cache", "bench-host"), workloads: demoWorkloads() });
+  const host = await Host.create({ natsUrl, natsAuth: hostAuth, lattice, logger: silentLogger, cacheDir: path.join(ROOT, ".cache", "bench-host"), workloads: demoWorkloads(), allowedPaths: [FIXTURES, path.dirname(pinger)] });
   const client = await CtlClient.connect({ natsUrl, lattice, natsAuth: clientAuth, timeoutMs: 10_000 });
   const nc = await connectNats(await resolveNatsConnection(natsUrl, parseNatsAuth(clientAuth)));
   try {
