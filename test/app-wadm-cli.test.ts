@@ -3,41 +3,22 @@
  * real process per command, real nats-server and host, `--output json` and text, exit codes; `trellis app deploy`
  * and `undeploy` keep the version history that the wadm API serves.
  */
+import { runCliEntry, writeCliEntry, type CliResult } from "./support/cli.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { providerSupervisor } from "../src/provider/supervisor.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-
-const ENTRY = `
-import { Command } from ${JSON.stringify(import.meta.resolve("commander"))};
-import { createContext } from ${JSON.stringify(path.join(ROOT, "src/cli/context.ts"))};
-import { registerAppCommands } from ${JSON.stringify(path.join(ROOT, "src/cli/commands/app.ts"))};
-const program = new Command("trellis")
-  .option("--lattice <name>").option("--nats-url <url>").option("--timeout-ms <ms>").option("--output <format>")
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
-const ctx = createContext(program, {});
-registerAppCommands(program, ctx);
-try { await program.parseAsync(process.argv); } finally { await ctx.close(); }
-`;
 
 let t: TestLattice;
 let dir: string;
 let entry: string;
 
-function trellis(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [entry, "--nats-url", t.nats.url, "--lattice", t.lattice, ...args], { cwd: ROOT, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+function trellis(...args: string[]): Promise<CliResult> {
+  return runCliEntry(entry, { natsUrl: t.nats.url, lattice: t.lattice }, args, 30_000);
 }
 
 async function json(...args: string[]): Promise<{ code: number; out: Record<string, any> }> {
@@ -64,8 +45,7 @@ before(async () => {
   t = await testLattice();
   await t.startHost({ workloads: { providers: providerSupervisor({ firstHealthCheckMs: 100, healthIntervalMs: 1000, shutdownDelayMs: 500 }) } });
   dir = await mkdtemp(path.join(tmpdir(), "trellis-app-wadm-cli-"));
-  entry = path.join(dir, "trellis.ts");
-  await writeFile(entry, ENTRY);
+  entry = await writeCliEntry(dir, [["app.ts", "registerAppCommands"]]);
   await writeFile(file("v1.yaml"), manifest("v1"));
   await writeFile(file("v2.yaml"), manifest("v2"));
   await writeFile(file("v3.yaml"), manifest("v3"));

@@ -3,9 +3,10 @@
  * command, a real nats-server and a host running the component runtime. The command module is mounted on a root
  * command built like src/cli/main.ts by a throwaway entry script. Fixtures: see test/support/components.ts (Apache-2.0).
  */
+import { runCliEntry, writeCliEntry, type CliResult } from "./support/cli.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -17,35 +18,17 @@ import { testLattice, type TestLattice } from "./support/lattice.ts";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ADDER = "../shared/fixtures/components/adder.wasm";
 
-const ENTRY = `
-import { Command } from ${JSON.stringify(import.meta.resolve("commander"))};
-import { createContext } from ${JSON.stringify(path.join(ROOT, "src/cli/context.ts"))};
-import { registerComponentCommands } from ${JSON.stringify(path.join(ROOT, "src/cli/commands/component.ts"))};
-const program = new Command("trellis")
-  .option("--lattice <name>").option("--nats-url <url>").option("--timeout-ms <ms>").option("--output <format>")
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
-const ctx = createContext(program, {});
-registerComponentCommands(program, ctx);
-try { await program.parseAsync(process.argv); } finally { await ctx.close(); }
-`;
-
 describe("trellis component commands", () => {
   let t: TestLattice;
   let entry: string;
   let notComponent: string;
 
-  const trellis = (...args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [entry, "--nats-url", t.nats.url, "--lattice", t.lattice, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-      });
-    });
+  const trellis = (...args: string[]): Promise<CliResult> => runCliEntry(entry, { natsUrl: t.nats.url, lattice: t.lattice }, args, 60_000);
 
   before(async () => {
     t = await testLattice();
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-cli-"));
-    entry = path.join(dir, "entry.ts");
-    await writeFile(entry, ENTRY);
+    entry = await writeCliEntry(dir, [["component.ts", "registerComponentCommands"]]);
     // what this host may load: the adder fixture, and a file that is not a component
     notComponent = path.join(dir, "refs", "not-a-component.wasm");
     await mkdir(path.dirname(notComponent));

@@ -6,14 +6,14 @@
  * Real nats-server, real hosts (component runtime + provider supervisor); adder.wasm from
  * /work/shared/fixtures/components (bytecodealliance/jco, Apache-2.0 WITH LLVM-exception).
  */
+import { runCliEntry, writeCliEntry, type CliResult } from "./support/cli.ts";
 import { RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { defaultWorkloads } from "../src/host/default-workloads.ts";
 import { ctl, ctlRoot } from "../src/core/subjects.ts";
@@ -22,22 +22,7 @@ import type { Host } from "../src/host/host.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 import { waitFor } from "../src/testing/index.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ADDER = "../shared/fixtures/components/adder.wasm";
-
-const ENTRY = `
-import { Command } from ${JSON.stringify(import.meta.resolve("commander"))};
-import { createContext } from ${JSON.stringify(path.join(ROOT, "src/cli/context.ts"))};
-import { registerComponentCommands } from ${JSON.stringify(path.join(ROOT, "src/cli/commands/component.ts"))};
-import { registerProviderCommands } from ${JSON.stringify(path.join(ROOT, "src/cli/commands/provider.ts"))};
-const program = new Command("trellis")
-  .option("--lattice <name>").option("--nats-url <url>").option("--timeout-ms <ms>").option("--output <format>")
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
-const ctx = createContext(program, {});
-registerComponentCommands(program, ctx);
-registerProviderCommands(program, ctx);
-try { await program.parseAsync(process.argv); } finally { await ctx.close(); }
-`;
 
 describe("auctions and unsupported subjects", () => {
   let t: TestLattice;
@@ -46,12 +31,7 @@ describe("auctions and unsupported subjects", () => {
   let west: Host;
   let nc: NatsConnection;
 
-  const trellis = (...args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [entry, "--nats-url", t.nats.url, "--lattice", t.lattice, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-      });
-    });
+  const trellis = (...args: string[]): Promise<CliResult> => runCliEntry(entry, { natsUrl: t.nats.url, lattice: t.lattice }, args, 60_000);
 
   /** Every reply to one request, collected for `ms`. */
   const allReplies = async (subject: string, body: unknown, ms = 600): Promise<{ replies: CtlResponse[]; firstMs: number }> => {
@@ -69,8 +49,7 @@ describe("auctions and unsupported subjects", () => {
   before(async () => {
     t = await testLattice();
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-auction-"));
-    entry = path.join(dir, "entry.ts");
-    await writeFile(entry, ENTRY);
+    entry = await writeCliEntry(dir, [["component.ts", "registerComponentCommands"], ["provider.ts", "registerProviderCommands"]]);
     east = await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, labels: { zone: "east", tier: "gold" }, workloads: defaultWorkloads() });
     west = await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, labels: { zone: "west" }, workloads: defaultWorkloads() });
     nc = await t.connection();

@@ -3,10 +3,11 @@
  * per command against a real nats-server and a host with a provider supervisor. The command module is mounted on a
  * root command built like src/cli/main.ts (plus `get inventory`) by a throwaway entry script.
  */
+import { runCliEntry, writeCliEntry, type CliResult } from "./support/cli.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,36 +17,16 @@ import { SCRIPTS_DIR, startProviderHost, writeScript } from "./support/providers
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-const ENTRY = `
-import { Command } from ${JSON.stringify(import.meta.resolve("commander"))};
-import { createContext } from ${JSON.stringify(path.join(ROOT, "src/cli/context.ts"))};
-import { registerProviderCommands } from ${JSON.stringify(path.join(ROOT, "src/cli/commands/provider.ts"))};
-import { registerLatticeCommands } from ${JSON.stringify(path.join(ROOT, "src/cli/commands/lattice.ts"))};
-const program = new Command("trellis")
-  .option("--lattice <name>").option("--nats-url <url>").option("--timeout-ms <ms>").option("--output <format>")
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
-const ctx = createContext(program, {});
-registerLatticeCommands(program, ctx);
-registerProviderCommands(program, ctx);
-try { await program.parseAsync(process.argv); } finally { await ctx.close(); }
-`;
-
 describe("trellis provider commands", () => {
   let t: TestLattice;
   let entry: string;
   let hostId: string;
-  const trellis = (...args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [entry, "--nats-url", t.nats.url, "--lattice", t.lattice, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-      });
-    });
+  const trellis = (...args: string[]): Promise<CliResult> => runCliEntry(entry, { natsUrl: t.nats.url, lattice: t.lattice }, args, 60_000);
 
   before(async () => {
     t = await testLattice();
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-cli-"));
-    entry = path.join(dir, "entry.ts");
-    await writeFile(entry, ENTRY);
+    entry = await writeCliEntry(dir, [["lattice.ts", "registerLatticeCommands"], ["provider.ts", "registerProviderCommands"]]);
     // what this host may load by path: the test scripts and the Python provider
     hostId = (await startProviderHost(t, {}, { allowedPaths: [SCRIPTS_DIR, path.join(ROOT, "providers", "python-kv")] })).host.id;
   });
