@@ -3,7 +3,7 @@
  * @module
  */
 import type { NatsConnection, ServerInfo } from "@nats-io/transport-node";
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, jetstream } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StoredMsg, jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { ErrorCode, InvalidArgumentError, JetStreamUnavailableError, TimeoutError, TrellisError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
@@ -149,7 +149,9 @@ export interface BucketWatch {
   seen(): number;
   /**
    * Waits until the watch has applied every write made to the bucket before this call. When the watch stalls (its
-   * consumer was lost with a NATS node), it is started again from the next revision it needs.
+   * consumer was lost with a NATS node), the missing entries are read with JetStream direct gets, which any replica
+   * answers without a stream leader, and the watch is started again in the background from the next revision it
+   * needs. Without a stream leader, "every write" means every write the reachable replicas hold.
    * @param timeoutMs how long to wait. @default 2000
    * @throws TimeoutError when it does not catch up in time; JetStreamUnavailableError when the bucket's last revision
    *   cannot be read.
@@ -249,6 +251,36 @@ export async function watchBucket(
       .finally(() => (restarting = undefined));
     return restarting;
   };
+  /**
+   * Applies the entries after `seen` read with JetStream direct gets (any replica answers them), up to `target` (or,
+   * when undefined, up to the last one the replicas hold). A replica behind `target` is asked again until `deadline`.
+   */
+  const catchUpDirect = async (target: number | undefined, deadline: number, timeoutMs: number): Promise<void> => {
+    const toEntry = (kv as unknown as { smToEntry?: (sm: StoredMsg) => KvEntry }).smToEntry;
+    if (typeof toEntry !== "function") throw new TrellisError(ErrorCode.Internal, "the KV handle cannot decode stored messages");
+    while (target === undefined || seen < target) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new TimeoutError(`the KV watch did not reach revision ${target ?? "(last on the replicas)"} in ${timeoutMs} ms`, timeoutMs);
+      }
+      let sm: StoredMsg | null;
+      try {
+        sm = await withTimeout(directGetAfter(kv, seen + 1), Math.max(1, Math.min(LEADER_READ_MS, left)));
+      } catch (err) {
+        throw kvFailure(`cannot read KV bucket ${bucketName(kv)} from a replica`, err);
+      }
+      if (sm === null) {
+        if (target === undefined) return;
+        await new Promise((r) => setTimeout(r, 25));
+        continue;
+      }
+      const e = toEntry.call(kv, sm);
+      if (e.revision > seen) {
+        onEntry(e);
+        mark(e.revision);
+      }
+    }
+  };
   const initial = await lastRevision(kv);
   await start();
   await waitFor(initial, 30_000);
@@ -256,7 +288,7 @@ export async function watchBucket(
     seen: () => seen,
     sync: async (timeoutMs = 2000) => {
       const deadline = Date.now() + timeoutMs;
-      let target: number;
+      let target: number | undefined;
       try {
         target = await withTimeout(lastRevision(kv), Math.min(LEADER_READ_MS, timeoutMs));
       } catch (err) {
@@ -270,18 +302,23 @@ export async function watchBucket(
           throw kvFailure(`cannot read the last revision of KV bucket ${bucketName(kv)}`, e);
         }
         if (next === undefined) return;
-        target = next;
+        target = undefined; // read up to whatever the replicas hold
       }
-      if (target <= seen) return;
-      const first = Math.min(stallMs, Math.max(0, deadline - Date.now()));
-      try {
-        await waitFor(target, first);
-        return;
-      } catch (err) {
-        if (Date.now() >= deadline) throw err;
+      if (target !== undefined && target <= seen) return;
+      if (target !== undefined) {
+        const first = Math.min(stallMs, Math.max(0, deadline - Date.now()));
+        try {
+          await waitFor(target, first);
+          return;
+        } catch (err) {
+          if (Date.now() >= deadline) throw err;
+        }
       }
-      await restart();
-      await waitFor(target, Math.max(1, deadline - Date.now()));
+      // The watch stalls: its consumer was lost with a NATS node, and a new one needs a stream leader, which an
+      // election may not have yet. Read the missing entries with direct gets, which any replica answers, and start
+      // the watch again in the background from the next revision it needs.
+      void restart();
+      await catchUpDirect(target, deadline, timeoutMs);
     },
     stop: () => {
       stopped = true;
@@ -308,11 +345,16 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
  * of the bucket's stream answers without a leader; undefined when there is none.
  */
 export async function directNextRevision(kv: KV, from: number): Promise<number | undefined> {
+  const m = await directGetAfter(kv, from);
+  return m === null ? undefined : m.seq;
+}
+
+/** The first stored entry at or after revision `from` (any key), by JetStream direct get; null when there is none. */
+async function directGetAfter(kv: KV, from: number): Promise<StoredMsg | null> {
   const jsm = (kv as unknown as { jsm?: JetStreamManager }).jsm;
   if (jsm === undefined) throw new TrellisError(ErrorCode.Internal, "the KV handle has no JetStream manager");
   const name = bucketName(kv);
-  const m = await jsm.direct.getMessage(`KV_${name}`, { seq: from, next_by_subj: `$KV.${name}.>` });
-  return m === null ? undefined : m.seq;
+  return jsm.direct.getMessage(`KV_${name}`, { seq: from, next_by_subj: `$KV.${name}.>` });
 }
 
 /** True when `err` says JetStream did not answer or is unavailable (timeout, no responders, no quorum, 503). */
