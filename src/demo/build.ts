@@ -97,8 +97,17 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-async function componentizeVersion(): Promise<string> {
-  const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, "node_modules", "@bytecodealliance", "componentize-js", "package.json"), "utf8")) as { version: string };
+/**
+ * The componentize-js package the examples are built with: env `TRELLIS_COMPONENTIZE_JS` (a package directory, e.g.
+ * of another version installed elsewhere to measure it), else the version pinned in package.json.
+ */
+export function componentizeJsDir(): string {
+  return process.env["TRELLIS_COMPONENTIZE_JS"] || path.join(REPO_ROOT, "node_modules", "@bytecodealliance", "componentize-js");
+}
+
+/** The version of {@link componentizeJsDir}'s componentize-js (part of the cache key). */
+export async function componentizeVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(path.join(componentizeJsDir(), "package.json"), "utf8")) as { version: string };
   return pkg.version;
 }
 

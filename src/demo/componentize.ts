@@ -5,9 +5,15 @@
  *
  * Usage: `node src/demo/componentize.ts <source.js> <wit dir> <world> <out.wasm>`; prints one JSON line
  * `{ "bytes": n, "ms": n }` on success, the error on stderr and exit code 1 on failure.
+ *
+ * Env `TRELLIS_COMPONENTIZE_JS`: directory of another componentize-js package to use instead of the pinned one (to
+ * measure a version without installing it; see ./build.ts `componentizeJsDir` and docs/javascript-components.md).
  * @module
  */
 import { writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 
 async function main(): Promise<void> {
   const [sourcePath, witPath, worldName, out] = process.argv.slice(2);
@@ -16,9 +22,13 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const started = Date.now();
-  const fs = (await import("@bytecodealliance/preview2-shim/filesystem")) as { _setPreopens(p: Record<string, string>): void };
+  // componentize-js reads the WIT and the source through preview2-shim's filesystem: preopen `/` in the shim *it*
+  // resolves (another package directory may resolve its own copy)
+  const other = process.env["TRELLIS_COMPONENTIZE_JS"];
+  const shim = other ? pathToFileURL(createRequire(path.join(other, "package.json")).resolve("@bytecodealliance/preview2-shim/filesystem")).href : "@bytecodealliance/preview2-shim/filesystem";
+  const fs = (await import(shim)) as { _setPreopens(p: Record<string, string>): void };
   fs._setPreopens({ "/": "/" });
-  const { componentize } = (await import("@bytecodealliance/componentize-js")) as {
+  const { componentize } = (await import(other ? pathToFileURL(path.join(other, "src", "componentize.js")).href : "@bytecodealliance/componentize-js")) as {
     componentize(o: { sourcePath: string; witPath: string; worldName: string }): Promise<{ component: Uint8Array }>;
   };
   const { component } = await componentize({ sourcePath, witPath, worldName });
