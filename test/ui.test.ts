@@ -10,6 +10,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import http from "node:http";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -134,6 +135,7 @@ void describe("trellis ui: the web dashboard, live", () => {
       ["ui.ts", "registerUiCommand"],
       ["link.ts", "registerLinkCommands"],
     ]);
+    ui = await startUi(entry, nats, lattice);
   });
 
   after(async () => {
@@ -147,7 +149,7 @@ void describe("trellis ui: the web dashboard, live", () => {
   });
 
   void test("shows the counter's links, moves an edge on `link replace` without a reload, scales from the page", { timeout: 60_000 }, async () => {
-    ui = await startUi(entry, nats, lattice);
+    assert.ok(ui);
     assert.match(ui.url, /^http:\/\/127\.0\.0\.1:\d+\/$/, "loopback by default");
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 30_000 });
     const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
@@ -190,5 +192,42 @@ void describe("trellis ui: the web dashboard, live", () => {
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     assert.deepEqual(pageErrors, [], "no script error on the page");
+  });
+
+  void test("refuses writes without the page's token, from another origin or to another Host name; sends no credentials", { timeout: 20_000 }, async () => {
+    assert.ok(ui);
+    const u = new URL(ui.url);
+    const call = (method: string, p: string, headers: Record<string, string>, body?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({ host: u.hostname, port: u.port, method, path: p, headers }, (res) => {
+          let b = "";
+          res.on("data", (c: Buffer) => (b += c.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: b }));
+        });
+        req.once("error", reject);
+        req.end(body);
+      });
+    const page = await call("GET", "/", {});
+    const token = /name="trellis-token" content="([^"]+)"/.exec(page.body)?.[1];
+    assert.ok(token && token.length >= 32, "the page carries the per-process token");
+    const scale = JSON.stringify({ host_id: host.id, component_id: "hello", component_ref: "./.cache/examples/hello.wasm", count: 3 });
+    const json = { "content-type": "application/json" };
+    assert.equal((await call("POST", "/api/components/scale", json, scale)).status, 403, "no token");
+    assert.equal((await call("POST", "/api/components/scale", { ...json, "x-trellis-token": "x".repeat(token.length) }, scale)).status, 403, "wrong token");
+    assert.equal((await call("POST", "/api/components/scale", { ...json, "x-trellis-token": token, origin: "http://evil.example" }, scale)).status, 403, "another origin");
+    assert.equal((await call("POST", "/api/components/scale", { ...json, "x-trellis-token": token, host: `evil.example:${u.port}` }, scale)).status, 403, "another Host (DNS rebinding)");
+    assert.equal((await call("GET", "/api/state", { host: `evil.example:${u.port}` })).status, 403, "reads too need our Host");
+    assert.equal((await call("POST", "/api/configs", { "x-trellis-token": token, "content-type": "text/plain" }, "name=x")).status, 400, "a form post is refused");
+    // With the token and our origin the same request goes through (the control call the CLI makes).
+    const ok = await call("POST", "/api/configs", { ...json, "x-trellis-token": token, origin: `http://${u.host}` }, JSON.stringify({ name: "ui-test", values: { greeting: "hi", password: "hunter2" } }));
+    assert.equal(ok.status, 200, ok.body);
+    assert.deepEqual(await client.getConfig("ui-test"), { greeting: "hi", password: "hunter2" });
+    const state = await waitFor(async () => {
+      const s = await call("GET", "/api/state", {});
+      return s.body.includes('"ui-test"') ? s.body : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 100, message: "the new config in the state" });
+    assert.ok(!state.includes("hunter2"), "secret-looking config values are not sent to the page");
+    assert.ok(!state.includes(nats.url), "the NATS URL is not sent to the page");
+    assert.equal((await client.getInventory(host.id)).components.find((c) => c.id === "hello")?.max_instances, 1, "the refused scale did nothing");
   });
 });

@@ -9,7 +9,7 @@ const STYLE = [
     selector: "node",
     style: {
       label: "data(label)",
-      "font-size": 12,
+      "font-size": 15,
       "text-valign": "center",
       "text-halign": "center",
       "text-wrap": "wrap",
@@ -34,7 +34,7 @@ const STYLE = [
       label: "data(label)",
       "text-valign": "top",
       "text-halign": "center",
-      "font-size": 13,
+      "font-size": 15,
       "font-weight": "bold",
       color: "#334155",
       padding: "24px",
@@ -49,7 +49,7 @@ const STYLE = [
       "target-arrow-color": "#64748b",
       "target-arrow-shape": "triangle",
       label: "data(label)",
-      "font-size": 10,
+      "font-size": 13,
       "text-wrap": "wrap",
       "text-background-color": "#ffffff",
       "text-background-opacity": 0.9,
@@ -61,16 +61,28 @@ const STYLE = [
   { selector: "edge.fresh", style: { "line-color": "#f59e0b", "target-arrow-color": "#f59e0b", width: 3 } },
 ];
 
+// One host: a left-to-right flow (callers left, providers right) by breadthfirst over the workloads, the host compound
+// around them. Several hosts: cose, which keeps each host's workloads inside its compound node.
+const FLOW = {
+  name: "breadthfirst",
+  directed: true,
+  animate: false,
+  padding: 20,
+  spacingFactor: 1.1,
+  nodeDimensionsIncludeLabels: true,
+  transform: (_node, pos) => ({ x: pos.y * 2.4, y: pos.x * 0.8 }),
+};
+
 const LAYOUT = {
   name: "cose",
   animate: false,
   randomize: false,
   nodeDimensionsIncludeLabels: true,
   padding: 20,
-  componentSpacing: 40,
+  componentSpacing: 120,
   nodeRepulsion: () => 20000,
-  nodeOverlap: 20,
-  idealEdgeLength: () => 150,
+  nodeOverlap: 40,
+  idealEdgeLength: () => 170,
   edgeElasticity: () => 100,
   nestingFactor: 1.2,
   gravity: 80,
@@ -160,7 +172,8 @@ export function createGraph(container) {
     const shape = cy.elements().map((e) => e.id()).sort().join(" ");
     if (shape !== laidOut) {
       laidOut = shape;
-      cy.layout(LAYOUT).run();
+      if (cy.nodes(".host").length <= 1) cy.elements().not(cy.nodes(":parent")).layout(FLOW).run();
+      else cy.layout(LAYOUT).run();
       cy.fit(undefined, 30);
       if (cy.zoom() > 1.4) {
         cy.zoom(1.4);
