@@ -188,7 +188,7 @@ void describe("trellis ui: the web dashboard, live", () => {
     await waitFor(async () => (await page.locator('[data-testid="apps"] tr').count()) >= 3, { timeoutMs: 15_000, intervalMs: 200, message: "both apps listed" });
     await waitFor(async () => (await page.locator('[data-testid="configs"]').textContent())?.includes("counter-redis") === true, { timeoutMs: 10_000, intervalMs: 200, message: "the counter's config listed" });
     await waitFor(async () => (await page.locator('[data-testid="events"]').textContent())?.includes("linkdef_set") === true, { timeoutMs: 10_000, intervalMs: 200, message: "link events in the event stream" });
-    await page.waitForTimeout(1_000);
+    await page.waitForTimeout(2_500); // one inventory poll (2 s): the traffic's figures, when the hosts report them
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     assert.deepEqual(pageErrors, [], "no script error on the page");

@@ -89,7 +89,8 @@ const LAYOUT = {
   numIter: 1000,
 };
 
-export const fmtRate = (f) => (f ? `${f.rate_per_s.toFixed(1)}/s` : "—");
+const rate = (r) => (r >= 10 ? Math.round(r).toString() : r >= 1 ? r.toFixed(1) : r.toFixed(2));
+export const fmtRate = (f) => (f ? `${rate(f.rate_per_s)}/s` : "—");
 export const fmtMs = (v) => (v === undefined ? "—" : `${v < 10 ? v.toFixed(1) : Math.round(v)} ms`);
 
 /** `source|namespace:package|name|target`, the same key as the server's (src/ui/view.ts linkKey). */
@@ -134,7 +135,7 @@ export function elementsOf(state) {
         target_id: l.target,
         link_name: l.name,
         iface: `${l.wit_namespace}:${l.wit_package}/${l.interfaces.join(",")}`,
-        label: `${l.wit_namespace}:${l.wit_package}/${l.interfaces.join(",")}\n${l.name}${fig ? ` · ${fmtRate(fig)} · p99 ${fmtMs(fig.p99_ms)}` : ""}`,
+        label: `${l.wit_namespace}:${l.wit_package}/${l.interfaces.join(",")}\n${l.name}${fig ? `\n${fmtRate(fig)} · p99 ${fmtMs(fig.p99_ms)}${fig.errors ? ` · ${fig.errors} errors` : ""}` : ""}`,
       },
       classes: fig && fig.errors > 0 ? "errors" : "",
     });
