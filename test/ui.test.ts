@@ -107,6 +107,7 @@ void describe("trellis ui: the web dashboard, live", () => {
   let entry: string;
   let ui: Awaited<ReturnType<typeof startUi>> | undefined;
   let browser: Browser | undefined;
+  let pageRef: Page | undefined;
   let counterUrl: string;
 
   before(async () => {
@@ -153,6 +154,7 @@ void describe("trellis ui: the web dashboard, live", () => {
     assert.match(ui.url, /^http:\/\/127\.0\.0\.1:\d+\/$/, "loopback by default");
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 30_000 });
     const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    pageRef = page;
     const pageErrors: string[] = [];
     page.on("pageerror", (e) => pageErrors.push(String(e)));
     await page.goto(ui.url);
@@ -189,9 +191,47 @@ void describe("trellis ui: the web dashboard, live", () => {
     await waitFor(async () => (await page.locator('[data-testid="configs"]').textContent())?.includes("counter-redis") === true, { timeoutMs: 10_000, intervalMs: 200, message: "the counter's config listed" });
     await waitFor(async () => (await page.locator('[data-testid="events"]').textContent())?.includes("linkdef_set") === true, { timeoutMs: 10_000, intervalMs: 200, message: "link events in the event stream" });
     await page.waitForTimeout(2_500); // one inventory poll (2 s): the traffic's figures, when the hosts report them
+    // The event stream filters.
+    const events = page.locator('[data-testid="events"]');
+    await events.locator("input[placeholder^=filter]").fill("linkdef_deleted");
+    await waitFor(async () => {
+      const names = await events.locator(".event b").allTextContents();
+      return names.length >= 2 && names.every((n) => n === "linkdef_deleted");
+    }, { timeoutMs: 5_000, intervalMs: 100, message: "only linkdef_deleted events listed" });
+    await events.locator("input[placeholder^=filter]").fill("");
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     assert.deepEqual(pageErrors, [], "no script error on the page");
+  });
+
+  void test("puts and deletes a link and a config from the page", { timeout: 30_000 }, async () => {
+    const page = pageRef;
+    assert.ok(page, "the first test opened the page");
+    const links = page.locator('[data-testid="links"]');
+    const form = links.locator("form");
+    for (const [placeholder, value] of [["source", "hello"], ["target", "kv-memory"], ["package", "keyvalue"], ["interfaces (a,b)", "store"], ["link name", "ui"]] as const) {
+      await form.locator(`input[placeholder="${placeholder}"]`).fill(value);
+    }
+    await form.locator("button").click();
+    const edge = () => page.evaluate(() => {
+      const cy = (globalThis as unknown as { trellisGraph: { getElementById(id: string): { nonempty(): boolean } } }).trellisGraph;
+      return cy.getElementById("hello|wasi:keyvalue|ui|kv-memory").nonempty();
+    });
+    await waitFor(edge, { timeoutMs: 10_000, intervalMs: 100, message: "the new link's edge" });
+    assert.ok((await client.getLinks()).some((l) => l.source_id === "hello" && l.name === "ui" && l.target === "kv-memory"), "the link is in the lattice");
+    await links.locator('[data-link="hello|wasi:keyvalue|ui|kv-memory"] button').click();
+    await waitFor(async () => !(await edge()), { timeoutMs: 10_000, intervalMs: 100, message: "the deleted link's edge to go" });
+    assert.ok(!(await client.getLinks()).some((l) => l.source_id === "hello" && l.name === "ui"), "the link is gone from the lattice");
+
+    const configs = page.locator('[data-testid="configs"]');
+    await configs.locator('input[placeholder="name"]').fill("from-page");
+    await configs.locator('input[placeholder^="k=v"]').fill("colour=green, size=3");
+    await configs.locator("form button").click();
+    await waitFor(async () => (await configs.textContent())?.includes("colour=green") === true, { timeoutMs: 10_000, intervalMs: 100, message: "the new config listed" });
+    assert.deepEqual(await client.getConfig("from-page"), { colour: "green", size: "3" });
+    await configs.locator("tr", { hasText: "from-page" }).locator("button").click();
+    await waitFor(async () => (await configs.textContent())?.includes("from-page") === false, { timeoutMs: 10_000, intervalMs: 100, message: "the deleted config to go" });
+    assert.equal(await client.getConfig("from-page"), undefined);
   });
 
   void test("refuses writes without the page's token, from another origin or to another Host name; sends no credentials", { timeout: 20_000 }, async () => {
