@@ -199,6 +199,7 @@ void describe("trellis ui: the web dashboard, live", () => {
       return names.length >= 2 && names.every((n) => n === "linkdef_deleted");
     }, { timeoutMs: 5_000, intervalMs: 100, message: "only linkdef_deleted events listed" });
     await events.locator("input[placeholder^=filter]").fill("");
+    await events.locator("input[placeholder^=filter]").blur();
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     assert.deepEqual(pageErrors, [], "no script error on the page");

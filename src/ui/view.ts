@@ -186,6 +186,7 @@ export class LatticeView {
   #stopped = false;
   #hostsRun: Promise<void> = Promise.resolve();
 
+  /** Builds an empty view over `opts.client`'s lattice; nothing is read or subscribed until {@link start}. */
   constructor(opts: LatticeViewOptions) {
     this.#client = opts.client;
     this.#logger = opts.logger;
