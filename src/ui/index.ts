@@ -18,6 +18,7 @@ import { CtlClient } from "../control/client.ts";
 import type { NatsAuthOptions } from "../core/connection.ts";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
+import { DEFAULT_UI_LISTEN } from "./defaults.ts";
 import { createDashboardApp } from "./server.ts";
 import { LatticeView } from "./view.ts";
 
@@ -25,8 +26,7 @@ export { LatticeView, linkKey, mergeFigures, parseMetrics, redactConfig } from "
 export type { CallFigures, HostMetrics, LinkFigures, ViewApp, ViewConfig, ViewEvent, ViewFigures, ViewHost, ViewSnapshot } from "./view.ts";
 export { TOKEN_HEADER } from "./server.ts";
 
-/** Default address of the dashboard: loopback only, port 8088. */
-export const DEFAULT_UI_LISTEN = "127.0.0.1:8088";
+export { DEFAULT_UI_LISTEN } from "./defaults.ts";
 
 /** Options of {@link startDashboard}. */
 export interface DashboardOptions {

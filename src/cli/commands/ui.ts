@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import { createLogger } from "../../core/logger.ts";
-import { DEFAULT_UI_LISTEN, startDashboard } from "../../ui/index.ts";
+import { DEFAULT_UI_LISTEN } from "../../ui/defaults.ts";
 import type { CliContext } from "../context.ts";
 import { ENV } from "../env.ts";
 
@@ -38,6 +38,8 @@ export function registerUiCommand(program: Command, ctx: CliContext): void {
         const listen = o.listen ?? ctx.env[ENV.uiListen] ?? DEFAULT_UI_LISTEN;
         const open = o.open === true || ["1", "true", "yes"].includes((ctx.env[ENV.uiOpen] ?? "").toLowerCase());
         const logger = createLogger({ level: "warn", json: false });
+        // Loaded here, not at start: other commands do not pay for hono and the view model.
+        const { startDashboard } = await import("../../ui/index.ts");
         const ui = await startDashboard({ listen, natsUrl: g.natsUrl, lattice: g.lattice, timeoutMs: g.timeoutMs, natsAuth: g.natsAuth, logger });
         ctx.print({ text: `Trellis dashboard for lattice ${g.lattice}: ${ui.url}  (Ctrl-C stops it)`, json: { url: ui.url, lattice: g.lattice } });
         if (open) openBrowser(ui.url);
