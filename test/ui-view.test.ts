@@ -5,7 +5,8 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { isLoopback, parseListen } from "../src/ui/index.ts";
+import os from "node:os";
+import { hostHeaders, isLoopback, parseListen } from "../src/ui/index.ts";
 import { linkKey, mergeFigures, parseMetrics, redactConfig, type ViewHost } from "../src/ui/view.ts";
 
 const fig = (calls: number, errors: number, p50: number, p99: number) => ({ calls, errors, rate_per_s: calls / 60, p50_ms: p50, p99_ms: p99 });
@@ -63,5 +64,10 @@ void describe("dashboard view: what the page may see", () => {
     for (const bad of ["8088", "127.0.0.1", "127.0.0.1:99999", "a b:1", "::1:80"]) assert.throws(() => parseListen(bad), { code: "INVALID_ARGUMENT" }, bad);
     assert.ok(isLoopback("127.0.0.1") && isLoopback("::1") && isLoopback("localhost"));
     assert.ok(!isLoopback("0.0.0.0") && !isLoopback("192.168.1.2"));
+    assert.deepEqual(hostHeaders("127.0.0.1", 8088).sort(), ["127.0.0.1:8088", "[::1]:8088", "localhost:8088"]);
+    assert.deepEqual(hostHeaders("10.1.2.3", 80), ["10.1.2.3:80"], "a named address answers to itself only");
+    const wild = hostHeaders("0.0.0.0", 80);
+    assert.ok(wild.includes("127.0.0.1:80") && wild.includes(`${os.hostname().toLowerCase()}:80`), "a wildcard bind answers to this machine's names");
+    assert.ok(!wild.includes("evil.example:80"));
   });
 });

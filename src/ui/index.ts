@@ -12,6 +12,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
+import os from "node:os";
 import { serve, type ServerType } from "@hono/node-server";
 import { z } from "zod";
 import { CtlClient } from "../control/client.ts";
@@ -84,6 +85,22 @@ export function isLoopback(host: string): boolean {
 }
 
 /**
+ * The `Host` header values a server bound to `host`:`port` answers to: the bound name; for loopback also `localhost`,
+ * `127.0.0.1` and `[::1]`; for a wildcard bind (`0.0.0.0`, `::`) every address of this machine's interfaces and its
+ * host name. Anything else is refused (DNS rebinding).
+ */
+export function hostHeaders(host: string, port: number): string[] {
+  const name = (h: string) => `${h.includes(":") ? `[${h}]` : h}:${port}`.toLowerCase();
+  const out = new Set([name(host)]);
+  if (isLoopback(host) || host === "0.0.0.0" || host === "::") for (const h of ["localhost", "127.0.0.1", "::1"]) out.add(name(h));
+  if (host === "0.0.0.0" || host === "::") {
+    out.add(name(os.hostname()));
+    for (const addrs of Object.values(os.networkInterfaces())) for (const a of addrs ?? []) out.add(name(a.address.replace(/%.*$/, "")));
+  }
+  return [...out];
+}
+
+/**
  * Starts the dashboard: connects to the lattice (unless `client` is given), loads the picture, and serves it.
  * @throws InvalidArgumentError for a bad `listen` or interval; TrellisError `LATTICE_ERROR` when NATS cannot be reached;
  *   the listen error (`EADDRINUSE`, …) when the address cannot be bound.
@@ -118,8 +135,7 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
     });
     const bound = (server.address() as AddressInfo).port;
     const shown = host.includes(":") ? `[${host}]` : host;
-    hostNames = [`${shown}:${bound}`.toLowerCase()];
-    if (isLoopback(host)) hostNames.push(`localhost:${bound}`, `127.0.0.1:${bound}`, `[::1]:${bound}`);
+    hostNames = hostHeaders(host, bound);
     const url = `http://${shown}:${bound}/`;
     logger.info("dashboard listening", { url, lattice: client.lattice });
     const srv = server;
