@@ -1,5 +1,5 @@
 // The link graph (docs/dashboard.md): components and providers as nodes inside one compound node per host, links as
-// edges labelled `namespace:package/interfaces` and link name. Cytoscape does the layout (cose, compound-aware); this
+// edges labelled `namespace:package/interfaces` and link name. Cytoscape does the layout (breadthfirst per host, grid); this
 // file only turns the lattice picture into elements and applies the difference, so a re-link removes one edge and adds
 // another without rebuilding the graph.
 import cytoscape from "/vendor/cytoscape.mjs";
@@ -61,8 +61,9 @@ const STYLE = [
   { selector: "edge.fresh", style: { "line-color": "#f59e0b", "target-arrow-color": "#f59e0b", width: 3 } },
 ];
 
-// One host: a left-to-right flow (callers left, providers right) by breadthfirst over the workloads, the host compound
-// around them. Several hosts: cose, which keeps each host's workloads inside its compound node.
+// Each host's workloads are laid out as a left-to-right flow (callers left, providers right) by cytoscape's
+// breadthfirst layout over that host's nodes and the links between them; the hosts (compound nodes around their
+// workloads) are then stacked top to bottom, and workloads that run nowhere go in a grid below.
 const FLOW = {
   name: "breadthfirst",
   directed: true,
@@ -72,22 +73,25 @@ const FLOW = {
   nodeDimensionsIncludeLabels: true,
   transform: (_node, pos) => ({ x: pos.y * 2.4, y: pos.x * 0.8 }),
 };
+const HOST_GAP = 90;
 
-const LAYOUT = {
-  name: "cose",
-  animate: false,
-  randomize: false,
-  nodeDimensionsIncludeLabels: true,
-  padding: 20,
-  componentSpacing: 120,
-  nodeRepulsion: () => 20000,
-  nodeOverlap: 40,
-  idealEdgeLength: () => 170,
-  edgeElasticity: () => 100,
-  nestingFactor: 1.2,
-  gravity: 80,
-  numIter: 1000,
-};
+function layoutAll(cy) {
+  let y = 0;
+  const place = (nodes, layout) => {
+    if (nodes.empty()) return;
+    nodes.union(nodes.edgesWith(nodes)).layout(layout).run();
+    const bb = nodes.boundingBox();
+    nodes.shift({ x: -bb.x1, y: y - bb.y1 });
+    y += bb.h + HOST_GAP;
+  };
+  cy.nodes(".host").forEach((h) => {
+    if (h.children().empty()) {
+      h.position({ x: 60, y });
+      y += HOST_GAP;
+    } else place(h.children(), FLOW);
+  });
+  place(cy.nodes(".absent"), { name: "grid", animate: false, avoidOverlap: true, nodeDimensionsIncludeLabels: true, rows: 1 });
+}
 
 const rate = (r) => (r >= 10 ? Math.round(r).toString() : r >= 1 ? r.toFixed(1) : r.toFixed(2));
 export const fmtRate = (f) => (f ? `${rate(f.rate_per_s)}/s` : "—");
@@ -173,8 +177,7 @@ export function createGraph(container) {
     const shape = cy.elements().map((e) => e.id()).sort().join(" ");
     if (shape !== laidOut) {
       laidOut = shape;
-      if (cy.nodes(".host").length <= 1) cy.elements().not(cy.nodes(":parent")).layout(FLOW).run();
-      else cy.layout(LAYOUT).run();
+      layoutAll(cy);
       cy.fit(undefined, 30);
       if (cy.zoom() > 1.4) {
         cy.zoom(1.4);
