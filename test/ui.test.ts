@@ -162,6 +162,12 @@ void describe("trellis ui: the web dashboard, live", () => {
     // The counter's two key-value links, as edges of the graph.
     const edges = await waitForEdges(page, { default: "kv-redis", cache: "kv-memory" }, 20_000, "the counter's two key-value edges");
     assert.ok(edges.every((e) => /^wasi:keyvalue\/(store,atomics|atomics,store)$/.test(e.iface)), JSON.stringify(edges));
+    // Grouped by host: the workloads sit inside their host's compound node.
+    const parents = await page.evaluate(() => {
+      const cy = (globalThis as unknown as { trellisGraph: { getElementById(id: string): { data(k: string): unknown } } }).trellisGraph;
+      return ["counter", "kv-redis", "kv-memory", "counter-http"].map((id) => cy.getElementById(`w:${id}`).data("parent"));
+    });
+    assert.deepEqual(parents, Array(4).fill(`h:${host.id}`));
     // Mark this document: a reload would lose the mark.
     await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
 
