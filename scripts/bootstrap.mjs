@@ -12,7 +12,7 @@
  *  1. `npm ci` (falling back to `npm install --no-save` if the lock file is rejected) if
  *     node_modules/.bin/node (the Node 24 binary from the `node` npm package) is
  *     missing or package-lock.json is newer than node_modules/.package-lock.json.
- *  2. Ensure `nats-server` (and for `test` also `redis-server`) is installed. Looked up on PATH,
+ *  2. Ensure `nats-server` (and for `test` also `redis-server`, `chromium`, …) is installed. Looked up on PATH,
  *     then in /usr/sbin, /usr/local/sbin, /usr/local/bin, /usr/bin (Debian puts nats-server in
  *     /usr/sbin, which is not on a normal user's PATH; such a dir is added to the child's PATH).
  *     Missing + root + Debian/Ubuntu: `apt-get update && apt-get install -y …`.
@@ -213,6 +213,8 @@ if (mode === "test") {
   // and openssl for the TLS tests' certificates (src/testing/nats-secure.ts).
   tools.push({ bin: "docker-registry", pkg: "docker-registry" });
   tools.push({ bin: "openssl", pkg: "openssl" });
+  // Headless Chromium for the dashboard's end-to-end test (test/ui.test.ts, driven by playwright-core).
+  tools.push({ bin: "chromium", pkg: "chromium" });
 }
 const childPath = ensureSystemTools(tools);
 

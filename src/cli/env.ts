@@ -58,6 +58,8 @@ export const ENV = {
   secretsTopic: "TRELLIS_SECRETS_TOPIC",
   claimsIssuer: "TRELLIS_CLAIMS_ISSUER",
   secretsKeyFile: "TRELLIS_SECRETS_KEY_FILE",
+  uiListen: "TRELLIS_UI_LISTEN",
+  uiOpen: "TRELLIS_UI_OPEN",
 } as const;
 
 /**
