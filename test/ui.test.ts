@@ -5,7 +5,8 @@
  * `chromium`, driven by playwright-core) on the page. The page shows the counter's two links as graph edges; a
  * `trellis link replace` from the CLI moves the `default` edge without a reload (from the `linkdef_*` events); the
  * page scales the counter (the same `component.scale` the CLI sends) and the host runs 2 instances; a screenshot is
- * saved for the README (docs/images/dashboard.png, or `TRELLIS_UI_SCREENSHOT`).
+ * saved to a temporary file, or to `TRELLIS_UI_SCREENSHOT` (the README's docs/images/dashboard.png is made with
+ * `TRELLIS_UI_SCREENSHOT=docs/images/dashboard.png`).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -28,7 +29,7 @@ import { ROOT, runCliEntry, writeCliEntry } from "./support/cli.ts";
 /** Chromium as measured on this machine (HELPERS.md / issue 13): Debian's package, headless, no sandbox as root. */
 const CHROMIUM = process.env.TRELLIS_TEST_CHROMIUM ?? "/usr/bin/chromium";
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const SCREENSHOT = process.env.TRELLIS_UI_SCREENSHOT ?? path.join(ROOT, "docs", "images", "dashboard.png");
+const SCREENSHOT = process.env.TRELLIS_UI_SCREENSHOT ?? path.join(os.tmpdir(), `trellis-dashboard-${process.pid}.png`);
 
 interface EdgeData {
   source_id: string;
