@@ -56,6 +56,9 @@ export const ENV = {
   requireSigned: "TRELLIS_REQUIRE_SIGNED",
   allowedIssuers: "TRELLIS_ALLOWED_ISSUERS",
   secretsTopic: "TRELLIS_SECRETS_TOPIC",
+  tracing: "TRELLIS_TRACING",
+  otlpEndpoint: "TRELLIS_OTLP_ENDPOINT",
+  metricsListen: "TRELLIS_METRICS_LISTEN",
   claimsIssuer: "TRELLIS_CLAIMS_ISSUER",
   secretsKeyFile: "TRELLIS_SECRETS_KEY_FILE",
 } as const;
