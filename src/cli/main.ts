@@ -22,6 +22,7 @@ import { registerClaimsCommands } from "./commands/claims.ts";
 import { registerSecretCommands } from "./commands/secret.ts";
 import { registerInspectCommand } from "./commands/inspect.ts";
 import { registerRunCommand } from "./commands/run.ts";
+import { registerExplainCommand } from "./commands/explain.ts";
 
 const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
@@ -55,6 +56,7 @@ registerClaimsCommands(program, ctx);
 registerSecretCommands(program, ctx);
 registerInspectCommand(program, ctx);
 registerRunCommand(program, ctx);
+registerExplainCommand(program, ctx);
 
 try {
   await program.parseAsync(process.argv);
