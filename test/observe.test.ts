@@ -231,7 +231,8 @@ void describe("observe: tracing, explain and metrics through the counter", () =>
     for (let i = 0; i < 5; i++) await fetch(counterUrl).then((r) => r.text());
     const inv = await waitFor(async () => {
       const x = await client.getInventory(host.id);
-      return (x.metrics?.components["counter"]?.calls ?? 0) >= 5 && x.metrics!.links.length >= 2 ? x : undefined;
+      const c = x.metrics?.components["counter"];
+      return c && c.calls >= 5 && c.errors >= 1 && x.metrics!.links.length >= 2 ? x : undefined;
     }, { timeoutMs: 10_000, intervalMs: 200, message: "metrics in the inventory" });
     const m = inv.metrics!;
     assert.equal(m.window_ms, 60_000);
