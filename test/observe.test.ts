@@ -136,7 +136,12 @@ void describe("observe: tracing, explain and metrics through the counter", () =>
     await waitFor(() => {
       const s = mine();
       const kvServers = s.filter((x) => x.kind === 2 && (x.service === "kv-redis" || x.service === "kv-memory"));
-      return kvServers.length >= 2 && s.filter((x) => x.kind === 3 && x.service === "trellis-host").length === kvServers.length;
+      return (
+        kvServers.length >= 2 &&
+        s.filter((x) => x.kind === 3 && x.service === "trellis-host").length === kvServers.length &&
+        s.some((x) => x.service === "trellis-host" && x.kind === 2) &&
+        s.filter((x) => x.service === "counter-http").length >= 2
+      );
     }, { timeoutMs: 15_000, intervalMs: 100, message: "spans of every hop" });
     const spans = mine();
     const byId = new Map(spans.map((s) => [s.spanId, s]));
