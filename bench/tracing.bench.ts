@@ -1,0 +1,120 @@
+/**
+ * Benchmark "tracing" (issue 13 item 2, ADR 0025): what tracing costs on the HTTP hello path when no exporter is set.
+ * Two hosts in this process, each with its own HTTP server provider and the Rust hello fixture: one with tracing on
+ * and no OTLP endpoint (every hop reads and sends W3C trace context, non-recording spans), one with `tracing: false`.
+ * They are loaded in turn, several rounds each, in the same run; the figures are the medians of the rounds, and the
+ * ratio `off / on` of requests per second is the cost (expected within 1.1×).
+ *
+ * Env: BENCH_TRACING_SECONDS (default 5), BENCH_TRACING_ROUNDS (default 3), BENCH_HTTP_CONNECTIONS (default 32),
+ * BENCH_HTTP_INSTANCES (default 2). Load: wrk when installed, else the Node load generator (bench/http-load.ts).
+ *
+ * Fixture (../shared/fixtures/components/, read in place): http_hello_world_rust.wasm, Apache-2.0, from
+ * wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e).
+ */
+import { loadavg } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { CtlClient } from "../src/control/client.ts";
+import { silentLogger } from "../src/core/logger.ts";
+import { Host } from "../src/host/host.ts";
+import { getFreePort } from "../src/lattice/nats-server.ts";
+import { uniqueLattice, waitFor } from "../src/testing/index.ts";
+import { demoWorkloads } from "../src/demo/stack.ts";
+import { ratio } from "./harness.ts";
+import { load, type LoadResult } from "./http-load.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const FIXTURE = path.resolve(ROOT, "../shared/fixtures/components/http_hello_world_rust.wasm");
+const SECONDS = Number(process.env["BENCH_TRACING_SECONDS"] ?? 5);
+const ROUNDS = Number(process.env["BENCH_TRACING_ROUNDS"] ?? 3);
+const CONNECTIONS = Number(process.env["BENCH_HTTP_CONNECTIONS"] ?? 32);
+const INSTANCES = Number(process.env["BENCH_HTTP_INSTANCES"] ?? 2);
+
+interface Stack {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A host (tracing on or off, no exporter either way) serving the fixture behind its own HTTP server provider. */
+async function stack(natsUrl: string, tracing: boolean): Promise<Stack> {
+  const lattice = uniqueLattice(tracing ? "trace-on" : "trace-off");
+  const host = await Host.create({
+    natsUrl,
+    lattice,
+    logger: silentLogger,
+    cacheDir: path.join(ROOT, ".cache", "bench-host"),
+    workloads: demoWorkloads(),
+    allowedPaths: [path.dirname(FIXTURE)],
+    tracing,
+  });
+  const client = await CtlClient.connect({ natsUrl, lattice, timeoutMs: 5000 });
+  const port = await getFreePort();
+  await client.startProvider(host.id, { provider_id: "http", provider_ref: "http-server" });
+  await client.putConfig("hello-http", { address: `127.0.0.1:${port}` });
+  await client.putLink({ source_id: "http", target: "hello", wit_namespace: "wasi", wit_package: "http", interfaces: ["incoming-handler"], source_config: ["hello-http"] });
+  await client.scaleComponent(host.id, { component_ref: FIXTURE, component_id: "hello", count: INSTANCES });
+  const url = `http://127.0.0.1:${port}/`;
+  await waitFor(async () => (await fetch(url).catch(() => undefined))?.status === 200, { timeoutMs: 60_000, intervalMs: 200, message: `${url} to answer` });
+  return {
+    url,
+    stop: async () => {
+      await client.close();
+      await host.stop();
+    },
+  };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+};
+
+function summary(rs: LoadResult[]) {
+  return {
+    reqPerSec: median(rs.map((r) => r.reqPerSec)),
+    p50Ms: median(rs.map((r) => r.p50Ms)),
+    p99Ms: median(rs.map((r) => r.p99Ms)),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    rounds: rs.map((r) => r.reqPerSec),
+  };
+}
+
+export default async function tracingBench(ctx: { natsUrl: string }): Promise<Record<string, unknown>> {
+  const loadBefore = loadavg()[0];
+  const on = await stack(ctx.natsUrl, true);
+  const off = await stack(ctx.natsUrl, false);
+  const runs: { on: LoadResult[]; off: LoadResult[] } = { on: [], off: [] };
+  let tool = "";
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      // alternate which goes first, so that drift in the machine's load falls on both
+      for (const which of i % 2 === 0 ? (["on", "off"] as const) : (["off", "on"] as const)) {
+        const r = await load(which === "on" ? on.url : off.url, { connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: 2 });
+        tool = r.tool;
+        runs[which].push(r);
+      }
+    }
+  } finally {
+    await on.stop();
+    await off.stop();
+  }
+  const a = summary(runs.on);
+  const b = summary(runs.off);
+  const result = {
+    tool,
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    rounds: ROUNDS,
+    instances: INSTANCES,
+    loadAverage1m: { before: Math.round((loadBefore ?? 0) * 100) / 100, after: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
+    tracingOnNoExporter: a,
+    tracingOff: b,
+    ratios: { reqPerSecOffOverOn: ratio(b.reqPerSec, a.reqPerSec), p50OnOverOff: ratio(a.p50Ms, b.p50Ms), p99OnOverOff: ratio(a.p99Ms, b.p99Ms) },
+    goal: { within1_1x: ratio(b.reqPerSec, a.reqPerSec) <= 1.1, noErrors: a.errors + b.errors === 0 },
+  };
+  process.stdout.write(
+    `tracing: on (no exporter) ${a.reqPerSec} req/s p50 ${a.p50Ms} ms p99 ${a.p99Ms} ms | off ${b.reqPerSec} req/s p50 ${b.p50Ms} ms p99 ${b.p99Ms} ms | ` +
+      `off/on ×${result.ratios.reqPerSecOffOverOn} (${tool}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s)\n`,
+  );
+  return result;
+}
