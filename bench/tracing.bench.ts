@@ -3,7 +3,9 @@
  * Two hosts in this process, each with its own HTTP server provider and the Rust hello fixture: one with tracing on
  * and no OTLP endpoint (every hop reads and sends W3C trace context, non-recording spans), one with `tracing: false`.
  * They are loaded in turn, several rounds each, in the same run; the figures are the medians of the rounds, and the
- * ratio `off / on` of requests per second is the cost (expected within 1.1×).
+ * ratio `off / on` of requests per second is the cost (expected within 1.1×). On a loaded machine throughput is
+ * noisy, so each round also measures CPU per request: of this process (host, its component workers and, with the Node
+ * load generator, the load) and of the HTTP server provider's process; `cpuPerReqOnOverOff` is their sum's ratio.
  *
  * Env: BENCH_TRACING_SECONDS (default 5), BENCH_TRACING_ROUNDS (default 3), BENCH_HTTP_CONNECTIONS (default 32),
  * BENCH_HTTP_INSTANCES (default 2). Load: wrk when installed, else the Node load generator (bench/http-load.ts).
@@ -11,6 +13,7 @@
  * Fixture (../shared/fixtures/components/, read in place): http_hello_world_rust.wasm, Apache-2.0, from
  * wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e).
  */
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +23,7 @@ import { Host } from "../src/host/host.ts";
 import { getFreePort } from "../src/lattice/nats-server.ts";
 import { uniqueLattice, waitFor } from "../src/testing/index.ts";
 import { demoWorkloads } from "../src/demo/stack.ts";
+import type { ProviderSupervisor } from "../src/provider/supervisor.ts";
 import { ratio } from "./harness.ts";
 import { load, type LoadResult } from "./http-load.ts";
 
@@ -32,7 +36,21 @@ const INSTANCES = Number(process.env["BENCH_HTTP_INSTANCES"] ?? 2);
 
 interface Stack {
   url: string;
+  /** CPU seconds the HTTP server provider's process has used so far (/proc; NaN when unreadable). */
+  providerCpuSeconds(): number;
   stop(): Promise<void>;
+}
+
+/** utime + stime of a process, seconds (Linux /proc; clock ticks of 10 ms). */
+function procCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** A host (tracing on or off, no exporter either way) serving the fixture behind its own HTTP server provider. */
@@ -55,8 +73,10 @@ async function stack(natsUrl: string, tracing: boolean): Promise<Stack> {
   await client.scaleComponent(host.id, { component_ref: FIXTURE, component_id: "hello", count: INSTANCES });
   const url = `http://127.0.0.1:${port}/`;
   await waitFor(async () => (await fetch(url).catch(() => undefined))?.status === 200, { timeoutMs: 60_000, intervalMs: 200, message: `${url} to answer` });
+  const supervisor = host.providers as ProviderSupervisor;
   return {
     url,
+    providerCpuSeconds: () => procCpuSeconds(supervisor.snapshot("http")?.pid),
     stop: async () => {
       await client.close();
       await host.stop();
@@ -64,16 +84,37 @@ async function stack(natsUrl: string, tracing: boolean): Promise<Stack> {
   };
 }
 
+/** One loaded round: the load result and the CPU it took (this process: host, its workers and the load generator; the provider's process). */
+interface Round {
+  r: LoadResult;
+  hostCpuUsPerReq: number;
+  providerCpuUsPerReq: number;
+}
+
+async function round(st: Stack): Promise<Round> {
+  const cpu0 = process.cpuUsage();
+  const p0 = st.providerCpuSeconds();
+  const r = await load(st.url, { connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: 2 });
+  const cpu = process.cpuUsage(cpu0);
+  const p = st.providerCpuSeconds() - p0;
+  // the warm-up's requests are not counted in r.requests but their CPU is: count them at the measured rate
+  const reqs = r.requests * ((SECONDS + 2) / SECONDS);
+  return { r, hostCpuUsPerReq: Math.round((cpu.user + cpu.system) / reqs), providerCpuUsPerReq: Math.round((p * 1e6) / reqs) };
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
 };
 
-function summary(rs: LoadResult[]) {
+function summary(rounds: Round[]) {
+  const rs = rounds.map((x) => x.r);
   return {
     reqPerSec: median(rs.map((r) => r.reqPerSec)),
     p50Ms: median(rs.map((r) => r.p50Ms)),
     p99Ms: median(rs.map((r) => r.p99Ms)),
+    hostCpuUsPerReq: median(rounds.map((x) => x.hostCpuUsPerReq)),
+    providerCpuUsPerReq: median(rounds.map((x) => x.providerCpuUsPerReq)),
     errors: rs.reduce((a, r) => a + r.errors, 0),
     rounds: rs.map((r) => r.reqPerSec),
   };
@@ -83,15 +124,15 @@ export default async function tracingBench(ctx: { natsUrl: string }): Promise<Re
   const loadBefore = loadavg()[0];
   const on = await stack(ctx.natsUrl, true);
   const off = await stack(ctx.natsUrl, false);
-  const runs: { on: LoadResult[]; off: LoadResult[] } = { on: [], off: [] };
+  const runs: { on: Round[]; off: Round[] } = { on: [], off: [] };
   let tool = "";
   try {
     for (let i = 0; i < ROUNDS; i++) {
       // alternate which goes first, so that drift in the machine's load falls on both
       for (const which of i % 2 === 0 ? (["on", "off"] as const) : (["off", "on"] as const)) {
-        const r = await load(which === "on" ? on.url : off.url, { connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: 2 });
-        tool = r.tool;
-        runs[which].push(r);
+        const x = await round(which === "on" ? on : off);
+        tool = x.r.tool;
+        runs[which].push(x);
       }
     }
   } finally {
@@ -109,12 +150,23 @@ export default async function tracingBench(ctx: { natsUrl: string }): Promise<Re
     loadAverage1m: { before: Math.round((loadBefore ?? 0) * 100) / 100, after: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
     tracingOnNoExporter: a,
     tracingOff: b,
-    ratios: { reqPerSecOffOverOn: ratio(b.reqPerSec, a.reqPerSec), p50OnOverOff: ratio(a.p50Ms, b.p50Ms), p99OnOverOff: ratio(a.p99Ms, b.p99Ms) },
-    goal: { within1_1x: ratio(b.reqPerSec, a.reqPerSec) <= 1.1, noErrors: a.errors + b.errors === 0 },
+    ratios: {
+      reqPerSecOffOverOn: ratio(b.reqPerSec, a.reqPerSec),
+      p50OnOverOff: ratio(a.p50Ms, b.p50Ms),
+      p99OnOverOff: ratio(a.p99Ms, b.p99Ms),
+      hostCpuPerReqOnOverOff: ratio(a.hostCpuUsPerReq, b.hostCpuUsPerReq),
+      providerCpuPerReqOnOverOff: ratio(a.providerCpuUsPerReq, b.providerCpuUsPerReq),
+      cpuPerReqOnOverOff: ratio(a.hostCpuUsPerReq + a.providerCpuUsPerReq, b.hostCpuUsPerReq + b.providerCpuUsPerReq),
+    },
+    goal: {
+      within1_1x: ratio(b.reqPerSec, a.reqPerSec) <= 1.1,
+      cpuWithin1_1x: ratio(a.hostCpuUsPerReq + a.providerCpuUsPerReq, b.hostCpuUsPerReq + b.providerCpuUsPerReq) <= 1.1,
+      noErrors: a.errors + b.errors === 0,
+    },
   };
   process.stdout.write(
     `tracing: on (no exporter) ${a.reqPerSec} req/s p50 ${a.p50Ms} ms p99 ${a.p99Ms} ms | off ${b.reqPerSec} req/s p50 ${b.p50Ms} ms p99 ${b.p99Ms} ms | ` +
-      `off/on ×${result.ratios.reqPerSecOffOverOn} (${tool}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s)\n`,
+      `off/on ×${result.ratios.reqPerSecOffOverOn}, CPU per request on/off ×${result.ratios.cpuPerReqOnOverOff} (${tool}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s)\n`,
   );
   return result;
 }
