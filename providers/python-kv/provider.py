@@ -785,45 +785,43 @@ class Provider:
 
     # -- invocations (Invocation protocol v1) --
 
-    def reply_error(self, m, code, message):
-        if m.reply:
-            self.nc.publish(m.reply, b"\x01" + json.dumps({"code": code, "message": message}).encode())
-
     def invocation(self, m):
-        # W3C trace context (docs/protocol.md "Trace context", ADR 0025): the call's span is a child of the caller's
+        # W3C trace context (docs/protocol.md §T1, ADR 0025): the call's span is a child of the caller's
         span = self.tracing.server(m.headers, m.subject[len(self.inv) + 1:], m.headers.get("source-id"),
                                    m.headers.get("link-name") or "default")
-        error = self._invocation(m)
-        if span:
+        error, result = self._invocation(m)
+        if span:  # ended (and published, when explained) before the reply, as the protocol asks
             self.tracing.end(span, error)
-        if error and m.reply:
+        if not m.reply or (error is None and result is None):
+            return
+        if error:
             self.nc.publish(m.reply, b"\x01" + json.dumps({"code": error[0], "message": error[1]}).encode())
+        else:
+            self.nc.publish(m.reply, b"\x00" + result)
 
     def _invocation(self, m):
-        """Serves one call; returns (code, message) of an error to answer, or None once answered."""
+        """Serves one call; returns ((code, message), None) for an error, (None, result bytes), or (None, None)."""
         iface, _, fn = m.subject[len(self.inv) + 1:].partition(".")
         if "trellis-body-length" in m.headers:
-            return ("PAYLOAD_TOO_LARGE", "python-kv does not accept chunked requests")
+            return ("PAYLOAD_TOO_LARGE", "python-kv does not accept chunked requests"), None
         if m.headers.get("content-type") == "application/json":
-            return ("INVALID_ARGUMENT", "python-kv speaks only the binary value encoding")
+            return ("INVALID_ARGUMENT", "python-kv speaks only the binary value encoding"), None
         handler = HANDLERS.get((iface, fn))
         if handler is None:
             if fn.startswith("[resource-drop]"):
-                return None
-            return ("NOT_FOUND", f"{self.id} does not export {iface}.{fn}")
+                return None, None
+            return ("NOT_FOUND", f"{self.id} does not export {iface}.{fn}"), None
         source, link_name = m.headers.get("source-id"), m.headers.get("link-name") or "default"
         store = self.stores.get((source, link_name, "wasi:keyvalue"))
         if store is None:
             return ("LINK_NOT_FOUND",
-                    f"no link from {source} named {link_name} for wasi:keyvalue to provider {self.id}")
+                    f"no link from {source} named {link_name} for wasi:keyvalue to provider {self.id}"), None
         try:
             r = Reader(m.data)
             result = handler(store, r)
         except (ValueError, UnicodeDecodeError) as e:
-            return ("INVALID_ARGUMENT", f"cannot decode params of {iface}.{fn}: {e}")
-        if m.reply:
-            self.nc.publish(m.reply, b"\x00" + result)
-        return None
+            return ("INVALID_ARGUMENT", f"cannot decode params of {iface}.{fn}: {e}"), None
+        return None, result
 
 
 def _bucket(store, r):

@@ -44,6 +44,8 @@ import {
   type Hop,
   type HopSpan,
   type Tracing,
+  TRACEPARENT,
+  TRACESTATE,
 } from "./types.ts";
 
 /** Where a {@link startTracing} tracer runs. */
@@ -147,6 +149,10 @@ export class FollowTable {
     this.#until.delete(target);
     return until >= Date.now();
   }
+  /** True when `target` is armed (without taking it). */
+  armed(target: string): boolean {
+    return this.#until.size > 0 && this.#until.has(target);
+  }
   /** Forgets `target` (its call was explained by someone else). */
   drop(target: string): void {
     if (this.#until.size > 0) this.#until.delete(target);
@@ -194,6 +200,39 @@ class OtelHopSpan implements HopSpan {
     this.span.end();
   }
 }
+
+const HEX = "0123456789abcdef";
+/** `n` random hex digits (Math.random, as OpenTelemetry's RandomIdGenerator: ids, not secrets). */
+function randomHex(n: number): string {
+  let out = "";
+  for (let i = 0; i < n; i++) out += HEX[(Math.random() * 16) | 0];
+  return out;
+}
+
+/**
+ * A hop that records nothing (no exporter, trace not explained): it forwards the caller's trace context unchanged, or
+ * a new one (made only when a call needs it), without touching the OpenTelemetry SDK.
+ */
+class PassSpan implements HopSpan {
+  readonly explain = false;
+  #traceparent: string | undefined;
+  readonly #tracestate: string | undefined;
+  #headers: Record<string, string> | undefined;
+  constructor(traceparent: string | undefined, tracestate: string | undefined) {
+    this.#traceparent = traceparent;
+    this.#tracestate = tracestate;
+  }
+  get headers(): Record<string, string> {
+    if (!this.#headers) {
+      this.#traceparent ??= `00-${randomHex(32)}-${randomHex(16)}-00`;
+      this.#headers = this.#tracestate ? { [TRACEPARENT]: this.#traceparent, [TRACESTATE]: this.#tracestate } : { [TRACEPARENT]: this.#traceparent };
+    }
+    return this.#headers;
+  }
+  end(): void {}
+}
+
+const recordGetter: TextMapGetter<Record<string, string>> = { get: (c, k) => c[k], keys: (c) => Object.keys(c) };
 
 const explainState = new TraceState(`${EXPLAIN_STATE_KEY}=${EXPLAIN_STATE_VALUE}`);
 
@@ -250,10 +289,23 @@ export function startTracing(settings: TracingSettings, deps: TracingDeps): Trac
     const span = tracer.startSpan(`${hop.iface}.${hop.fn}`, { kind, attributes: attrs(hop) }, c);
     return new OtelHopSpan(span, isExplained(c));
   };
+  const exporting = settings.tracesUrl !== undefined;
+  const explainEntry = `${EXPLAIN_STATE_KEY}=${EXPLAIN_STATE_VALUE}`;
   return {
     enabled: true,
-    server: (headers, hop) => start(SpanKind.SERVER, headers ? propagator.extract(ROOT_CONTEXT, headers, getter) : ROOT_CONTEXT, hop),
-    client: (parent, hop) => start(SpanKind.CLIENT, parent instanceof OtelHopSpan ? trace.setSpan(ROOT_CONTEXT, parent.span) : ROOT_CONTEXT, hop),
+    server: (headers, hop) => {
+      if (!exporting) {
+        // fast path: nothing to record unless the trace is explained or this target is followed
+        const ts = headers?.get(TRACESTATE) || undefined;
+        if (!ts?.includes(explainEntry) && !follow.armed(hop.target)) return new PassSpan(headers?.get(TRACEPARENT) || undefined, ts);
+      }
+      return start(SpanKind.SERVER, headers ? propagator.extract(ROOT_CONTEXT, headers, getter) : ROOT_CONTEXT, hop);
+    },
+    client: (parent, hop) => {
+      if (parent instanceof OtelHopSpan) return start(SpanKind.CLIENT, trace.setSpan(ROOT_CONTEXT, parent.span), hop);
+      if (!exporting && !follow.armed(hop.target)) return parent instanceof PassSpan ? parent : new PassSpan(undefined, undefined);
+      return start(SpanKind.CLIENT, parent instanceof PassSpan ? propagator.extract(ROOT_CONTEXT, parent.headers, recordGetter) : ROOT_CONTEXT, hop);
+    },
     shutdown: async () => {
       followSub?.unsubscribe();
       try {

@@ -7,7 +7,6 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { randomBytes } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { explainFollowSubject, explainSpanSubject } from "../../../src/core/subjects.ts";
 import type { HostData } from "../../../src/provider/host-data.ts";
@@ -74,7 +73,13 @@ export interface HeaderSource {
 }
 
 const TP = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-const hex = (bytes: number) => randomBytes(bytes).toString("hex");
+const HEX = "0123456789abcdef";
+/** `bytes` random bytes as hex (Math.random, as OpenTelemetry's RandomIdGenerator: ids, not secrets). */
+function hex(bytes: number): string {
+  let out = "";
+  for (let i = 0; i < bytes * 2; i++) out += HEX[(Math.random() * 16) | 0];
+  return out;
+}
 const nowMs = () => performance.timeOrigin + performance.now();
 
 /** A parsed W3C trace context. */
