@@ -6,6 +6,8 @@
  * ratio `off / on` of requests per second is the cost (expected within 1.1×). On a loaded machine throughput is
  * noisy, so each round also measures CPU per request: of this process (host, its component workers and, with the Node
  * load generator, the load) and of the HTTP server provider's process; `cpuPerReqOnOverOff` is their sum's ratio.
+ * Last, the tracing code of one request is timed alone (`tracingCodeUsPerRequest`) and set against the CPU a request
+ * takes with tracing off (`tracingCodeOverCpuPerReqOff`): the cost without the machine's noise.
  *
  * Env: BENCH_TRACING_SECONDS (default 5), BENCH_TRACING_ROUNDS (default 3), BENCH_HTTP_CONNECTIONS (default 32),
  * BENCH_HTTP_INSTANCES (default 2). Load: wrk when installed, else the Node load generator (bench/http-load.ts).
@@ -24,6 +26,10 @@ import { getFreePort } from "../src/lattice/nats-server.ts";
 import { uniqueLattice, waitFor } from "../src/testing/index.ts";
 import { demoWorkloads } from "../src/demo/stack.ts";
 import type { ProviderSupervisor } from "../src/provider/supervisor.ts";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { startTracing } from "../src/tracing/tracer.ts";
+import { compileTracingOptions } from "../src/tracing/settings.ts";
+import { ProviderTracing } from "../packages/provider-sdk/src/tracing.ts";
 import { ratio } from "./harness.ts";
 import { load, type LoadResult } from "./http-load.ts";
 
@@ -120,10 +126,60 @@ function summary(rounds: Round[]) {
   };
 }
 
+/**
+ * The tracing code of one HTTP request without an exporter, timed alone in this process (µs per request, 200,000
+ * iterations): the worker's server span and one import's client span with its headers (host), the HTTP server
+ * provider's request span and component-call span with headers (SDK), and the extra `traceparent` header in a NATS
+ * message's header encoding.
+ */
+function hopCosts(): { hostUs: number; sdkUs: number; headerUs: number } {
+  const N = 200_000;
+  const t = startTracing(compileTracingOptions({}), { lattice: "bench", hostId: "host" });
+  const p = new ProviderTracing({ enabled: true, serviceName: "http", lattice: "bench", hostId: "host", providerId: "http", instanceId: "i" });
+  const h = natsHeaders();
+  h.set("source-id", "http");
+  h.set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
+  const time = (f: () => void) => {
+    for (let i = 0; i < 10_000; i++) f();
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) f();
+    return Math.round(((performance.now() - t0) * 1000 * 100) / N) / 100;
+  };
+  const hostUs = time(() => {
+    const s = t.server(h, { sourceId: "http", target: "hello", iface: "wasi:http/incoming-handler", fn: "handle", linkName: "default" });
+    const c = t.client(s, { sourceId: "hello", target: "kv", iface: "wasi:keyvalue/store", fn: "open", linkName: "default" });
+    void c.headers;
+    c.end();
+    s.end();
+  });
+  const sdkUs = time(() => {
+    const s = p.server({ get: () => undefined }, { target: "http", iface: "http", fn: "GET" }, "HTTP GET");
+    const c = p.client({ sourceId: "http", target: "hello", iface: "wasi:http/incoming-handler", fn: "handle", linkName: "default" }, s);
+    void c.headers;
+    c.end();
+    s.end();
+  });
+  const enc = (tp: boolean) => () => {
+    const x = natsHeaders();
+    x.set("source-id", "http");
+    x.set("target-id", "hello");
+    x.set("link-name", "default");
+    x.set("trellis-timeout-ms", "10000");
+    if (tp) x.set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
+    x.encode();
+  };
+  const headerUs = Math.max(0, Math.round((time(enc(true)) - time(enc(false))) * 100) / 100);
+  void t.shutdown();
+  return { hostUs, sdkUs, headerUs };
+}
+
 export default async function tracingBench(ctx: { natsUrl: string }): Promise<Record<string, unknown>> {
   const loadBefore = loadavg()[0];
-  const on = await stack(ctx.natsUrl, true);
-  const off = await stack(ctx.natsUrl, false);
+  // BENCH_TRACING_FIRST=off creates the tracing-off stack first (to see whether creation order matters)
+  const offFirst = process.env["BENCH_TRACING_FIRST"] === "off";
+  const first = await stack(ctx.natsUrl, !offFirst);
+  const second = await stack(ctx.natsUrl, offFirst);
+  const [on, off] = offFirst ? [second, first] : [first, second];
   const runs: { on: Round[]; off: Round[] } = { on: [], off: [] };
   let tool = "";
   try {
@@ -139,6 +195,7 @@ export default async function tracingBench(ctx: { natsUrl: string }): Promise<Re
     await on.stop();
     await off.stop();
   }
+  const hop = hopCosts();
   const a = summary(runs.on);
   const b = summary(runs.off);
   const result = {
@@ -150,7 +207,10 @@ export default async function tracingBench(ctx: { natsUrl: string }): Promise<Re
     loadAverage1m: { before: Math.round((loadBefore ?? 0) * 100) / 100, after: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
     tracingOnNoExporter: a,
     tracingOff: b,
+    /** The tracing code alone, µs per request (see hopCosts), and its share of the CPU a request takes with tracing off. */
+    tracingCodeUsPerRequest: { ...hop, total: Math.round((hop.hostUs + hop.sdkUs + hop.headerUs) * 100) / 100 },
     ratios: {
+      tracingCodeOverCpuPerReqOff: ratio(b.hostCpuUsPerReq + b.providerCpuUsPerReq + hop.hostUs + hop.sdkUs + hop.headerUs, b.hostCpuUsPerReq + b.providerCpuUsPerReq),
       reqPerSecOffOverOn: ratio(b.reqPerSec, a.reqPerSec),
       p50OnOverOff: ratio(a.p50Ms, b.p50Ms),
       p99OnOverOff: ratio(a.p99Ms, b.p99Ms),
@@ -166,7 +226,8 @@ export default async function tracingBench(ctx: { natsUrl: string }): Promise<Re
   };
   process.stdout.write(
     `tracing: on (no exporter) ${a.reqPerSec} req/s p50 ${a.p50Ms} ms p99 ${a.p99Ms} ms | off ${b.reqPerSec} req/s p50 ${b.p50Ms} ms p99 ${b.p99Ms} ms | ` +
-      `off/on ×${result.ratios.reqPerSecOffOverOn}, CPU per request on/off ×${result.ratios.cpuPerReqOnOverOff} (${tool}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s)\n`,
+      `off/on ×${result.ratios.reqPerSecOffOverOn}, CPU per request on/off ×${result.ratios.cpuPerReqOnOverOff}, tracing code ${result.tracingCodeUsPerRequest.total} µs/request ` +
+      `(×${result.ratios.tracingCodeOverCpuPerReqOff}) (${tool}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s)\n`,
   );
   return result;
 }
