@@ -166,7 +166,7 @@ function hopCosts(): { hostUs: number; sdkUs: number; headerUs: number } {
     x.set("link-name", "default");
     x.set("trellis-timeout-ms", "10000");
     if (tp) x.set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
-    x.encode();
+    (x as unknown as { encode(): Uint8Array }).encode();
   };
   const headerUs = Math.max(0, Math.round((time(enc(true)) - time(enc(false))) * 100) / 100);
   void t.shutdown();
