@@ -21,7 +21,7 @@ import { startTestNats, startTestRedis, uniqueLattice, waitFor, type TestNats, t
 import { deployExample, exampleApps } from "../src/demo/apps.ts";
 import { buildExamples, REPO_ROOT } from "../src/demo/build.ts";
 import { DEMO_ALLOWED_PATHS, demoWorkloads } from "../src/demo/stack.ts";
-import { explainCall, type Explanation } from "../src/tracing/explain.ts";
+import { explainCall, formatExplanation, type Explanation } from "../src/tracing/explain.ts";
 import { runCliEntry, writeCliEntry } from "./support/cli.ts";
 
 /** One span as the OTLP/JSON receiver got it. */
@@ -230,6 +230,8 @@ void describe("observe: tracing, explain and metrics through the counter", () =>
     assert.equal(origin[0]!.target, "counter");
     assert.equal(origin[0]!.host_id, host.id);
     assert.equal(e.hops[0]!.service, "trellis-cli");
+    const text = formatExplanation(e);
+    assert.match(text, /⇢ trellis-cli → counter wasi:http\/incoming-handler\.no-such-function link=default .*✗ error arose here: NOT_FOUND/, text);
   });
 
   void test("metrics: per component and per link, in the inventory (metrics field) and on the Prometheus endpoint", async () => {
