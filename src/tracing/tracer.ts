@@ -58,6 +58,8 @@ export interface TracingDeps {
   logger?: Logger;
 }
 
+/** Longest wait for the last spans' export at shutdown, in milliseconds. */
+const SHUTDOWN_FLUSH_MS = 2_000;
 const propagator = new W3CTraceContextPropagator();
 const getter: TextMapGetter<HeaderReader> = {
   get: (c, k) => c.get(k) || undefined,
@@ -309,7 +311,8 @@ export function startTracing(settings: TracingSettings, deps: TracingDeps): Trac
     shutdown: async () => {
       followSub?.unsubscribe();
       try {
-        await provider.shutdown();
+        // bounded: an unreachable collector must not hold up a worker's shutdown
+        await Promise.race([provider.shutdown(), new Promise((r) => setTimeout(r, SHUTDOWN_FLUSH_MS).unref())]);
       } catch (err) {
         deps.logger?.debug("span export at shutdown failed", { error: String(err) });
       }

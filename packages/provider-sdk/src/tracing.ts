@@ -319,7 +319,8 @@ export class ProviderTracing {
   async shutdown(): Promise<void> {
     this.#sub?.unsubscribe();
     this.#flush();
-    await this.#inflight;
+    // bounded: an unreachable collector must not hold up the provider's shutdown
+    await Promise.race([this.#inflight, new Promise((r) => setTimeout(r, 2_000).unref())]);
   }
 }
 
