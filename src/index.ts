@@ -31,3 +31,8 @@ export { startNatsServer, findNatsServerBinary, isNatsReachable, NatsServerError
 export type { NatsServerOptions, NatsServerHandle } from "./lattice/nats-server.ts";
 export { Admission, PolicyClient, compileLoadPermissions, compilePolicyOptions, DEFAULT_POLICY_TIMEOUT_MS } from "./policy/index.ts";
 export type { LoadPermissionOptions, LoadPermissions, PolicyServiceOptions, PolicyConfig, PolicyRequest, PolicyResponse } from "./policy/index.ts";
+export { explainCall, followTarget, formatExplanation, buildPath } from "./tracing/explain.ts";
+export type { Explanation, ExplainedHop, ExplainCallOptions, FollowOptions } from "./tracing/explain.ts";
+export type { ExplainSpan, Tracing, HopSpan, Hop } from "./tracing/types.ts";
+export { MetricsWindow, METRICS_WINDOW_MS } from "./metrics/window.ts";
+export type { HostMetrics, CallFigures, LinkFigures } from "./metrics/window.ts";

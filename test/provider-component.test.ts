@@ -4,6 +4,7 @@
  * it (component runtime) next to two spawned providers — kv-memory (TypeScript SDK) and python-kv (Python standard
  * library) — and the component's key-value calls follow its link to either one, also after the link is re-pointed.
  */
+import { explainCall } from "../src/tracing/explain.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -66,6 +67,24 @@ describe("component → provider calls through links", () => {
       assert.equal(await api(component, "fetch", ["missing"]), null);
     });
   }
+
+  test("trace context reaches python-kv: explain shows its hops under counter-py's import calls (tracing on, no exporter)", async () => {
+    const e = await explainCall(t.client.nc, { lattice: t.lattice, targetId: "counter-py", iface: "test:counter/api", fn: "hit", args: ["explained"] });
+    assert.equal(e.result, 1);
+    const served = e.hops.find((h) => h.kind === "server" && h.target === "counter-py");
+    assert.ok(served, JSON.stringify(e.hops));
+    const imports = e.hops.filter((h) => h.kind === "client" && h.target === "kvpy");
+    assert.ok(imports.length >= 2, "open and increment");
+    for (const c of imports) {
+      assert.equal(c.parent_span_id, served.span_id);
+      const py = e.hops.find((h) => h.kind === "server" && h.parent_span_id === c.span_id);
+      assert.ok(py, `python-kv's span under ${c.interface}.${c.function}`);
+      assert.equal(py.service, "kvpy");
+      assert.equal(py.host_id, hostId);
+      assert.ok(py.provider_instance_id);
+      assert.equal(`${py.interface}.${py.function}`, `${c.interface}.${c.function}`);
+    }
+  });
 
   test("a provider calls a component it is linked to as source (SDK ctx.call / ctx.callJson)", async () => {
     const p = await runProvider({}, { remote: { providerId: "pcaller", lattice: t.lattice, natsUrl: t.nats.url }, exitOnShutdown: false, logger: silentLogger });

@@ -13,7 +13,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ErrorCode, TrellisError, type Logger } from "trellis/provider-sdk";
+import { ErrorCode, TrellisError, type Logger, type ProviderTracing } from "trellis/provider-sdk";
 import { invokeHttp, type HttpHeaders, type HttpRequest, type HttpResponse } from "../../src/invocation/index.ts";
 import type { ListenerSettings } from "./settings.ts";
 
@@ -27,6 +27,8 @@ export interface ListenerTarget {
   componentId: string;
   /** Sent as `link-name`: the link's name. */
   linkName: string;
+  /** The provider's tracing: an HTTP span per request, and the component call as its child (ADR 0025). @default none */
+  tracing?: ProviderTracing;
 }
 
 /** Counters of one listener, for health messages and tests. */
@@ -213,9 +215,24 @@ export class HttpListener {
       body,
     };
     const t = this.target;
-    invokeHttp(t.nc, t.lattice, t.componentId, request, { sourceId: t.providerId, linkName: t.linkName, timeoutMs: this.settings.timeoutMs }).then(
-      (response) => this.#write(req, res, response),
+    // The request's span (child of the HTTP client's traceparent, if any) and the component call under it.
+    const tr = t.tracing?.enabled ? t.tracing : undefined;
+    const http = tr?.server({ get: (n) => headerString(req.headers[n]) }, { target: t.providerId, iface: "http", fn: request.method }, `HTTP ${request.method}`);
+    const call = tr?.client({ sourceId: t.providerId, target: t.componentId, iface: "wasi:http/incoming-handler", fn: "handle", linkName: t.linkName }, http);
+    invokeHttp(t.nc, t.lattice, t.componentId, request, {
+      sourceId: t.providerId,
+      linkName: t.linkName,
+      timeoutMs: this.settings.timeoutMs,
+      ...(call ? { headers: call.headers } : {}),
+    }).then(
+      (response) => {
+        call?.end();
+        http?.end();
+        this.#write(req, res, response);
+      },
       (err: unknown) => {
+        call?.end(err);
+        http?.end(err);
         const { status, text } = statusForError(err);
         if (status >= 500) this.#logFailure(status, text);
         this.#plain(res, status, text);
@@ -261,6 +278,10 @@ export class HttpListener {
     this.#count(status);
     res.end(noBody || req.method === "HEAD" ? undefined : response.body);
   }
+}
+
+function headerString(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
 }
 
 function hostPort(host: string, port: number): string {

@@ -37,7 +37,7 @@ export function httpServerProvider(): ProviderDefinition<HttpListener> {
       const settings = listenerSettings(link.config, ctx.config());
       const listener = await HttpListener.start(
         settings,
-        { nc: ctx.nc, lattice: ctx.lattice, providerId: ctx.providerId, componentId: link.target, linkName: link.name },
+        { nc: ctx.nc, lattice: ctx.lattice, providerId: ctx.providerId, componentId: link.target, linkName: link.name, tracing: ctx.tracing },
         ctx.logger.child({ component_id: link.target, link_name: link.name }),
       );
       listeners.add(listener);

@@ -22,12 +22,15 @@ import argparse
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import ssl
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 import uuid
 from urllib.parse import unquote, urlparse
 
@@ -540,6 +543,84 @@ def xkey_open(sealed, seed, sender):
     return bytes(a ^ b for a, b in zip(box[16:], stream[32:]))
 
 
+# ---- tracing (docs/protocol.md "Trace context" and "Explain", ADR 0025) --------------------------------------
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+class Tracing:
+    """Reads the caller's W3C trace context; records the call's span when the trace is explained (published on
+    NATS) or when host data's otel_config names a traces endpoint (posted as OTLP/JSON from a background thread)."""
+
+    def __init__(self, hd, nc):
+        o = hd.get("otel_config") or {}
+        self.enabled = o.get("trellis_tracing") is not False
+        on = o.get("enable_traces") or o.get("enable_observability")
+        self.url = o.get("traces_endpoint") if on and isinstance(o.get("traces_endpoint"), str) else None
+        self.service = o.get("service_name") or hd["provider_key"]
+        self.nc, self.lattice = nc, hd["lattice_rpc_prefix"]
+        self.attrs = {"trellis.host_id": hd.get("host_id", ""), "trellis.provider.id": hd["provider_key"],
+                      "trellis.provider.instance_id": hd.get("instance_id", "")}
+        self.batch, self.lock = [], threading.Lock()
+
+    def server(self, headers, iface_fn, source, link_name):
+        """A span dict for an arriving call, or None when nothing is recorded."""
+        if not self.enabled:
+            return None
+        m = _TRACEPARENT.match((headers.get("traceparent") or "").strip())
+        state = (headers.get("tracestate") or "").strip()
+        explain = any(e.strip() == "trellis=e" for e in state.split(",")) if state else False
+        if not (explain or self.url):
+            return None
+        iface, _, fn = iface_fn.partition(".")
+        return {"trace_id": m.group(1) if m else os.urandom(16).hex(), "span_id": os.urandom(8).hex(),
+                "parent": m.group(2) if m else None, "explain": explain, "name": iface_fn, "start": time.time() * 1000,
+                "attributes": {**self.attrs, "trellis.source_id": source or "", "trellis.target": self.attrs["trellis.provider.id"],
+                               "trellis.wit.interface": iface, "trellis.function": fn, "trellis.link_name": link_name}}
+
+    def end(self, span, error):
+        out = {"trace_id": span["trace_id"], "span_id": span["span_id"], "name": span["name"], "kind": "server",
+               "service": self.service, "start_ms": span["start"], "end_ms": time.time() * 1000,
+               "attributes": span["attributes"], "status": "error" if error else "ok"}
+        if span["parent"]:
+            out["parent_span_id"] = span["parent"]
+        if error:
+            out["error"] = {"code": error[0], "message": error[1]}
+            out["attributes"]["trellis.error.code"] = error[0]
+        if span["explain"]:
+            self.nc.publish(f"trellis.explain.v1.{self.lattice}.span.{span['trace_id']}", json.dumps(out).encode())
+        if self.url:
+            with self.lock:
+                self.batch.append(out)
+                if len(self.batch) == 1:
+                    t = threading.Timer(0.5, self.flush)
+                    t.daemon = True
+                    t.start()
+
+    def flush(self):
+        with self.lock:
+            spans, self.batch = self.batch, []
+        if not spans or not self.url:
+            return
+
+        def kv(k, v):
+            return {"key": k, "value": {"stringValue": v} if isinstance(v, str) else {"doubleValue": v}}
+        body = {"resourceSpans": [{"resource": {"attributes": [kv("service.name", self.service)]},
+                                   "scopeSpans": [{"scope": {"name": "trellis-python-kv"}, "spans": [
+                                       {"traceId": s["trace_id"], "spanId": s["span_id"],
+                                        **({"parentSpanId": s["parent_span_id"]} if "parent_span_id" in s else {}),
+                                        "name": s["name"], "kind": 2,
+                                        "startTimeUnixNano": str(int(s["start_ms"] * 1e6)),
+                                        "endTimeUnixNano": str(int(s["end_ms"] * 1e6)),
+                                        "attributes": [kv(k, v) for k, v in s["attributes"].items()],
+                                        "status": {"code": 2 if s["status"] == "error" else 1}} for s in spans]}]}]}
+        try:
+            req = urllib.request.Request(self.url, json.dumps(body).encode(), {"content-type": "application/json"})
+            urllib.request.urlopen(req, timeout=5).read()
+        except Exception:  # noqa: BLE001 - the collector is away: these spans are lost
+            pass
+
+
 # ---- the provider --------------------------------------------------------------------------------------------
 
 
@@ -562,6 +643,7 @@ class Provider:
         self.host_xkey = hd.get("host_xkey_public_key") or ""
         self.xrpc = f"wasmbus.rpc.{self.lattice}.{xkey_public(self.xkey_seed)}" if self.xkey_seed and self.host_xkey else None
         self.secrets = {}     # identity -> this side's opened secrets {name: {"kind", "value"}}; never logged
+        self.tracing = Tracing(hd, self.nc)
 
     def open_secrets(self, d, role):
         sealed = d.get("source_secrets" if role == "source" else "target_secrets")
@@ -703,33 +785,43 @@ class Provider:
 
     # -- invocations (Invocation protocol v1) --
 
-    def reply_error(self, m, code, message):
-        if m.reply:
-            self.nc.publish(m.reply, b"\x01" + json.dumps({"code": code, "message": message}).encode())
-
     def invocation(self, m):
+        # W3C trace context (docs/protocol.md §T1, ADR 0025): the call's span is a child of the caller's
+        span = self.tracing.server(m.headers, m.subject[len(self.inv) + 1:], m.headers.get("source-id"),
+                                   m.headers.get("link-name") or "default")
+        error, result = self._invocation(m)
+        if span:  # ended (and published, when explained) before the reply, as the protocol asks
+            self.tracing.end(span, error)
+        if not m.reply or (error is None and result is None):
+            return
+        if error:
+            self.nc.publish(m.reply, b"\x01" + json.dumps({"code": error[0], "message": error[1]}).encode())
+        else:
+            self.nc.publish(m.reply, b"\x00" + result)
+
+    def _invocation(self, m):
+        """Serves one call; returns ((code, message), None) for an error, (None, result bytes), or (None, None)."""
         iface, _, fn = m.subject[len(self.inv) + 1:].partition(".")
         if "trellis-body-length" in m.headers:
-            return self.reply_error(m, "PAYLOAD_TOO_LARGE", "python-kv does not accept chunked requests")
+            return ("PAYLOAD_TOO_LARGE", "python-kv does not accept chunked requests"), None
         if m.headers.get("content-type") == "application/json":
-            return self.reply_error(m, "INVALID_ARGUMENT", "python-kv speaks only the binary value encoding")
+            return ("INVALID_ARGUMENT", "python-kv speaks only the binary value encoding"), None
         handler = HANDLERS.get((iface, fn))
         if handler is None:
             if fn.startswith("[resource-drop]"):
-                return
-            return self.reply_error(m, "NOT_FOUND", f"{self.id} does not export {iface}.{fn}")
+                return None, None
+            return ("NOT_FOUND", f"{self.id} does not export {iface}.{fn}"), None
         source, link_name = m.headers.get("source-id"), m.headers.get("link-name") or "default"
         store = self.stores.get((source, link_name, "wasi:keyvalue"))
         if store is None:
-            return self.reply_error(m, "LINK_NOT_FOUND",
-                                    f"no link from {source} named {link_name} for wasi:keyvalue to provider {self.id}")
+            return ("LINK_NOT_FOUND",
+                    f"no link from {source} named {link_name} for wasi:keyvalue to provider {self.id}"), None
         try:
             r = Reader(m.data)
             result = handler(store, r)
         except (ValueError, UnicodeDecodeError) as e:
-            return self.reply_error(m, "INVALID_ARGUMENT", f"cannot decode params of {iface}.{fn}: {e}")
-        if m.reply:
-            self.nc.publish(m.reply, b"\x00" + result)
+            return ("INVALID_ARGUMENT", f"cannot decode params of {iface}.{fn}: {e}"), None
+        return None, result
 
 
 def _bucket(store, r):

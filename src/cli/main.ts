@@ -23,6 +23,7 @@ import { registerSecretCommands } from "./commands/secret.ts";
 import { registerInspectCommand } from "./commands/inspect.ts";
 import { registerRunCommand } from "./commands/run.ts";
 import { registerUiCommand } from "./commands/ui.ts";
+import { registerExplainCommand } from "./commands/explain.ts";
 
 const env = Object.freeze({ ...process.env });
 const program = new Command("trellis")
@@ -57,6 +58,7 @@ registerSecretCommands(program, ctx);
 registerInspectCommand(program, ctx);
 registerRunCommand(program, ctx);
 registerUiCommand(program, ctx);
+registerExplainCommand(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -29,6 +29,8 @@ import type { InvocationPolicySpec } from "../policy/admission.ts";
 import { type GuestSecrets, openGuestSecrets } from "../secrets/client.ts";
 import type { SecretValue } from "../secrets/types.ts";
 import type { Preopen } from "./wasi/filesystem.ts";
+import type { Hop, HopSpan, Tracing } from "../tracing/types.ts";
+import type { MetricsRecorder } from "../metrics/recorder.ts";
 
 /** Everything a worker needs to run one component (plain data: it crosses the thread boundary). */
 export interface GuestSpec {
@@ -61,11 +63,17 @@ export interface GuestDeps {
   watchdog: WatchdogWriter;
   /** Sends a log record to the host's logger (tagged with the component id there). */
   log(componentId: string, level: "trace" | "debug" | "info" | "warn" | "error", msg: string, meta?: Record<string, unknown>): void;
+  /** Starts the client span of each import call (src/tracing, ADR 0025). @default none: no trace context sent */
+  tracing?: Tracing;
+  /** Counts each import call per link (src/metrics, ADR 0026). @default none */
+  metrics?: MetricsRecorder;
 }
 
 interface CallCtx {
   slot: number;
   deadline: number;
+  /** The span of the call being served: parent of the import calls it makes. */
+  span?: HopSpan | undefined;
 }
 
 interface Instance {
@@ -228,12 +236,35 @@ export class GuestComponent {
     const iface = OUTGOING_HANDLER;
     const linkName = inst.linkNames.get(iface) ?? DEFAULT_LINK_NAME;
     const targetId = resolveTarget(this.spec.links, this.spec.componentId, iface, linkName);
-    const bytes = await invokeRaw(
-      this.#deps.nc,
-      { lattice: this.#deps.lattice, targetId, iface, fn: "handle", sourceId: this.spec.componentId, linkName, timeoutMs: this.#remaining(inst) },
-      encodeParams(HTTP_HANDLE_TYPE, [request]),
+    const params = encodeParams(HTTP_HANDLE_TYPE, [request]);
+    const bytes = await this.#observed(inst, { sourceId: this.spec.componentId, target: targetId, iface, fn: "handle", linkName }, iface, (headers) =>
+      invokeRaw(
+        this.#deps.nc,
+        { lattice: this.#deps.lattice, targetId, iface, fn: "handle", sourceId: this.spec.componentId, linkName, timeoutMs: this.#remaining(inst), ...(headers ? { headers } : {}) },
+        params,
+      ),
     );
     return decodeResult(HTTP_HANDLE_TYPE, bytes) as HttpResponse;
+  }
+
+  /**
+   * Runs one import call `f` with its client span (child of the served call's span; `f` gets the trace context
+   * headers to send) and counts it for its link (`linkIface`: `namespace:package/interface`).
+   */
+  async #observed<T>(inst: Instance, hop: Hop, linkIface: string, f: (headers: Record<string, string> | undefined) => Promise<T>): Promise<T> {
+    const span = this.#deps.tracing?.client(inst.call?.span, hop);
+    const metrics = this.#deps.metrics;
+    const t0 = metrics ? performance.now() : 0;
+    try {
+      const v = await f(span?.headers);
+      span?.end();
+      metrics?.called(hop.sourceId ?? "", hop.target, linkIface, hop.linkName ?? DEFAULT_LINK_NAME, performance.now() - t0, false);
+      return v;
+    } catch (err) {
+      span?.end(err);
+      metrics?.called(hop.sourceId ?? "", hop.target, linkIface, hop.linkName ?? DEFAULT_LINK_NAME, performance.now() - t0, true);
+      throw err;
+    }
   }
 
   /** Import objects for every interface routed by links. */
@@ -245,6 +276,7 @@ export class GuestComponent {
     const componentId = this.spec.componentId;
     const links = () => this.spec.links;
     const suspended = <T>(f: () => Promise<T>) => this.#suspended(inst, f);
+    const observed = <T>(hop: Hop, linkIface: string, f: (headers: Record<string, string> | undefined) => Promise<T>) => this.#observed(inst, hop, linkIface, f);
     const remaining = () => this.#remaining(inst);
 
     const mapperFor = (pkg: string): ResourceMapper => ({
@@ -276,7 +308,9 @@ export class GuestComponent {
       const mapper = mapperFor(pkg);
       const params = encodeParams(type, args, mapper);
       const bytes = await suspended(() =>
-        invokeRaw(nc, { lattice, targetId, iface, fn, sourceId: componentId, linkName, timeoutMs: remaining() }, params),
+        observed({ sourceId: componentId, target: targetId, iface, fn, linkName }, iface, (headers) =>
+          invokeRaw(nc, { lattice, targetId, iface, fn, sourceId: componentId, linkName, timeoutMs: remaining(), ...(headers ? { headers } : {}) }, params),
+        ),
       );
       const value = decodeResult(type, bytes, {
         toHandle: mapper.toHandle,
@@ -305,8 +339,11 @@ export class GuestComponent {
         default: async (...args: unknown[]) => {
           const linkName = inst.linkNames.get(key) ?? DEFAULT_LINK_NAME;
           const targetId = resolveTarget(links(), componentId, key, linkName);
+          const params = encodeParams(ft, args);
           const bytes = await suspended(() =>
-            invokeRaw(nc, { lattice, targetId, iface: WORLD_IFACE, fn: name, sourceId: componentId, linkName, timeoutMs: remaining() }, encodeParams(ft, args)),
+            observed({ sourceId: componentId, target: targetId, iface: WORLD_IFACE, fn: name, linkName }, key, (headers) =>
+              invokeRaw(nc, { lattice, targetId, iface: WORLD_IFACE, fn: name, sourceId: componentId, linkName, timeoutMs: remaining(), ...(headers ? { headers } : {}) }, params),
+            ),
           );
           const value = decodeResult(ft, bytes);
           if (ft.result?.kind === "result") {
@@ -411,8 +448,11 @@ export class GuestComponent {
     return this.#created;
   }
 
-  /** Serves one invocation of an export (the {@link InvocationRequest} handler). */
-  async handle(req: InvocationRequest): Promise<Uint8Array> {
+  /**
+   * Serves one invocation of an export (the {@link InvocationRequest} handler).
+   * @param span the call's server span: the import calls it makes are its children. @default none
+   */
+  async handle(req: InvocationRequest, span?: HopSpan): Promise<Uint8Array> {
     if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_FN) return this.#introspect(req.json);
     if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_WORLD_FN) return this.#introspectWorld(req.json);
     if (req.fn.startsWith(RESOURCE_DROP_PREFIX)) return new Uint8Array(0);
@@ -459,7 +499,7 @@ export class GuestComponent {
       i.used = true;
       if (command) i.broken = true; // never reused after its run
       inst = i;
-      i.call = { slot, deadline };
+      i.call = { slot, deadline, span };
       return http ? this.#callHttp(i, fullName, args[0] as HttpRequest) : this.#callExport(i, fullName, req.fn, fnType, args);
     })();
     work.catch(() => undefined);

@@ -62,7 +62,7 @@ export interface ComponentPolicy {
  * root of the compiled-output cache), plus the runtime's own policy.
  */
 export interface ComponentRuntimeOptions
-  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events" | "invocationLimits" | "claims" | "secrets"> {
+  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events" | "invocationLimits" | "claims" | "secrets" | "tracing" | "metrics"> {
   policy?: ComponentPolicy;
   /**
    * `COMPONENT_{id}` writer shared with the host's link bookkeeping (src/host/workloads.ts `ComponentSpecs`). When
@@ -177,6 +177,8 @@ export class ComponentRuntime {
       workerHeapMb: policy.workerHeapMb,
       compileCacheDir: join(o.cacheDir, "node-compile-cache"),
       ...(o.invocationLimits ? { invocationLimits: o.invocationLimits } : {}),
+      ...(o.tracing ? { tracing: o.tracing } : {}),
+      ...(o.metrics ? { onMetrics: (batch: Parameters<NonNullable<typeof o.metrics>["add"]>[0]) => o.metrics!.add(batch) } : {}),
       onGuestLog: (id, level, msg, meta) => this.#guestLogger(id)[level](msg, meta),
       onStatus: (id, status, error) => this.#onStatus(id, status, error),
     });
@@ -695,6 +697,8 @@ export function componentRuntime(
       events: ctx.events,
       specs: ctx.specs,
       ...(ctx.invocationLimits ? { invocationLimits: ctx.invocationLimits } : {}),
+      ...(ctx.tracing ? { tracing: ctx.tracing } : {}),
+      ...(ctx.metrics ? { metrics: ctx.metrics } : {}),
       admission: ctx.admission,
       ...(ctx.oci ? { oci: ctx.oci } : {}),
       ...(options.policy ? { policy: options.policy } : {}),

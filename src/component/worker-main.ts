@@ -15,6 +15,11 @@ import type { LinkTable } from "./routing.ts";
 import { WatchdogWriter } from "./watchdog.ts";
 import { PolicyClient } from "../policy/service.ts";
 import type { InvocationPolicySpec } from "../policy/admission.ts";
+import { startTracing } from "../tracing/tracer.ts";
+import type { TracingSettings } from "../tracing/settings.ts";
+import { NOOP_TRACING, type HopSpan, type Tracing } from "../tracing/types.ts";
+import { MetricsRecorder, type MetricsBatch } from "../metrics/recorder.ts";
+import { INTROSPECT_IFACE, type InvocationRequest } from "../invocation/server.ts";
 
 /** Data a worker starts with. */
 export interface WorkerInit {
@@ -28,6 +33,12 @@ export interface WorkerInit {
   compileCacheDir?: string;
   /** Limits on callers, shared by every component of this worker (docs/protocol.md §7.1). @default the defaults */
   invocationLimits?: InvocationLimits;
+  /** Tracing of the calls this worker serves and makes (src/tracing, ADR 0025). @default off */
+  tracing?: TracingSettings;
+  /** Id of the host, set on spans. @default "" */
+  hostId?: string;
+  /** How often recorded call metrics are sent to the main thread, in ms (ADR 0026). @default 1000 */
+  metricsIntervalMs?: number;
 }
 
 /** Requests from the main thread (`id` pairs the answer). */
@@ -47,7 +58,9 @@ export type WorkerMessage =
   | { t: "log"; componentId: string; level: "trace" | "debug" | "info" | "warn" | "error"; msg: string; meta?: Record<string, unknown> }
   | { t: "ready" }
   /** The worker's NATS connection dropped (`false`) or is back with its subscriptions flushed (`true`). ADR 0014. */
-  | { t: "nats"; connected: boolean };
+  | { t: "nats"; connected: boolean }
+  /** Call metrics recorded since the last batch (ADR 0026). */
+  | { t: "metrics"; batch: MetricsBatch };
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -61,6 +74,38 @@ const guests = new Map<string, { guest: GuestComponent; server: InvocationServer
 const uploadBudget = new UploadBudget(init.invocationLimits);
 let nc: NatsConnection;
 let shuttingDown = false;
+let tracing: Tracing = NOOP_TRACING;
+/** An invocation with the span {@link observed} started for it. */
+type TracedRequest = InvocationRequest & { span?: HopSpan };
+const metrics = new MetricsRecorder();
+const metricsTimer = setInterval(() => {
+  const batch = metrics.drain();
+  if (batch) post({ t: "metrics", batch });
+}, init.metricsIntervalMs ?? 1000);
+metricsTimer.unref();
+
+/**
+ * Wraps a component's invocation handler: the call's server span (child of the caller's trace context; the
+ * component's import calls are its children) and its count for the component's metrics. Introspection is neither.
+ */
+function observed(componentId: string, inner: (r: TracedRequest) => Promise<Uint8Array> | Uint8Array) {
+  return async (r: TracedRequest): Promise<Uint8Array> => {
+    if (r.iface === INTROSPECT_IFACE) return inner(r);
+    const span = tracing.server(r.headers, { sourceId: r.sourceId, target: componentId, iface: r.iface, fn: r.fn, linkName: r.linkName });
+    r.span = span;
+    const t0 = performance.now();
+    try {
+      const out = await inner(r);
+      span.end();
+      metrics.served(componentId, performance.now() - t0, false);
+      return out;
+    } catch (err) {
+      span.end(err);
+      metrics.served(componentId, performance.now() - t0, true);
+      throw err;
+    }
+  };
+}
 /** Policy service clients of this worker, by configuration (one per host, with its decision cache). */
 const policies = new Map<string, PolicyClient>();
 
@@ -84,17 +129,20 @@ async function handle(req: WorkerRequest): Promise<unknown> {
         lattice: init.lattice,
         watchdog,
         log: (componentId, level, msg, meta) => post({ t: "log", componentId, level, msg, ...(meta ? { meta } : {}) }),
+        tracing,
+        metrics,
       });
       await guest.init();
       const old = guests.get(req.spec.componentId);
       const pol = req.spec.invocationPolicy;
-      const handle = (r: Parameters<GuestComponent["handle"]>[0]) => guest.handle(r);
+      const id = req.spec.componentId;
+      const handle = (r: TracedRequest) => guest.handle(r, r.span);
       const server = serveInvocations(nc, {
         lattice: init.lattice,
-        targetId: req.spec.componentId,
+        targetId: id,
         budget: uploadBudget,
         // Per-invocation policy decisions (reference §6.4), cached: a map lookup per call once decided.
-        handler: pol ? (await policyClient(pol)).guard(pol.target, handle) : handle,
+        handler: observed(id, pol ? (await policyClient(pol)).guard(pol.target, handle) : handle),
       });
       await nc.flush();
       guests.set(req.spec.componentId, { guest, server });
@@ -138,6 +186,8 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       }
       guests.clear();
       clearInterval(beat);
+      clearInterval(metricsTimer);
+      await tracing.shutdown();
       await nc.drain();
       return undefined;
   }
@@ -152,6 +202,7 @@ async function main(): Promise<void> {
     if (!shuttingDown) process.exit(3);
   });
   void watchConnection(nc);
+  if (init.tracing) tracing = startTracing(init.tracing, { nc, lattice: init.lattice, hostId: init.hostId ?? "" });
   port.on("message", (req: WorkerRequest) => {
     handle(req).then(
       (value) => post({ t: "res", id: req.id, ok: true, value }),

@@ -19,6 +19,8 @@ import type { GuestSpec } from "./guest.ts";
 import type { LinkTable } from "./routing.ts";
 import { createWatchdogBuffer, WatchdogReader, type WatchedCall } from "./watchdog.ts";
 import type { WorkerInit, WorkerMessage, WorkerRequest } from "./worker-main.ts";
+import type { TracingSettings } from "../tracing/settings.ts";
+import type { MetricsBatch } from "../metrics/recorder.ts";
 
 /** Options of {@link WorkerPool}. */
 export interface WorkerPoolOptions {
@@ -53,6 +55,10 @@ export interface WorkerPoolOptions {
    * connection is down (it reconnects by itself), `running` once it serves again.
    */
   onStatus?(componentId: string, status: ComponentAvailability, error?: string): void;
+  /** Tracing of the calls the workers serve and make (src/tracing, ADR 0025). @default off */
+  tracing?: TracingSettings;
+  /** Receives the call metrics each worker records, about once a second (ADR 0026). @default dropped */
+  onMetrics?(batch: MetricsBatch): void;
   /** Called with a log record a guest produced. */
   onGuestLog(componentId: string, level: "trace" | "debug" | "info" | "warn" | "error", msg: string, meta?: Record<string, unknown>): void;
 }
@@ -105,6 +111,8 @@ class WorkerHandle {
       heartbeatMs: this.#pool.heartbeatMs,
       ...(this.#pool.opts.compileCacheDir ? { compileCacheDir: this.#pool.opts.compileCacheDir } : {}),
       ...(this.#pool.opts.invocationLimits ? { invocationLimits: { ...this.#pool.opts.invocationLimits } } : {}),
+      ...(this.#pool.opts.tracing ? { tracing: this.#pool.opts.tracing } : {}),
+      hostId: this.#pool.opts.hostId ?? "",
     };
     const worker = new Worker(new URL("./worker-entry.ts", import.meta.url), {
       workerData: init,
@@ -137,6 +145,7 @@ class WorkerHandle {
   #onMessage(m: WorkerMessage): void {
     if (m.t === "log") this.#pool.opts.onGuestLog(m.componentId, m.level, m.msg, m.meta);
     else if (m.t === "nats") this.#pool.onWorkerConnection(this, m.connected);
+    else if (m.t === "metrics") this.#pool.opts.onMetrics?.(m.batch);
     else if (m.t === "res") {
       const p = this.#pending.get(m.id);
       if (!p) return;

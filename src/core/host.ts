@@ -66,6 +66,41 @@ export interface HostInventory {
   version: string;
   uptime_human: string;
   uptime_seconds: number;
+  /**
+   * Trellis extension: call metrics of the last minute on this host, per component served and per link used
+   * (docs/control-interface.md "Metrics", ADR 0026).
+   */
+  metrics?: HostMetricsField;
+}
+
+/** Figures of calls over the metrics window. */
+export interface CallFiguresField {
+  calls: number;
+  errors: number;
+  /** Calls per second over the window. */
+  rate_per_s: number;
+  /** Latency quantiles, milliseconds. */
+  p50_ms: number;
+  p99_ms: number;
+}
+
+/** The `metrics` field of {@link HostInventory}. */
+export interface HostMetricsField {
+  /** Window length, milliseconds (60000). */
+  window_ms: number;
+  /** Calls served by each component on this host, by component id. */
+  components: Record<string, CallFiguresField>;
+  /** Import calls made over each link from this host. */
+  links: Array<
+    {
+      source_id: string;
+      target: string;
+      wit_namespace: string;
+      wit_package: string;
+      interfaces: string[];
+      link_name: string;
+    } & CallFiguresField
+  >;
 }
 
 /**

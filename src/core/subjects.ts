@@ -359,3 +359,29 @@ export const secretsSubjects = {
 export function providerInstanceLinkPut(lattice: string, xkeyPublic: string): string {
   return `${PROVIDER_RPC_PREFIX}.${lattice}.${xkeyPublic}.linkdefs.put`;
 }
+
+// ---- Explain: finished spans of explained traces (src/tracing, docs/protocol.md "Explain", ADR 0025) ---------------
+
+/** Prefix of the explain subjects. */
+export const EXPLAIN_PREFIX = "trellis.explain.v1";
+
+/**
+ * `trellis.explain.v1.{lattice}.span.{traceId}`: every process publishes each finished span of an explained trace
+ * (trace state `trellis=e`) here, as JSON (docs/protocol.md "Explain"). `traceId` is 32 lower-case hex digits.
+ */
+export function explainSpanSubject(lattice: string, traceId: string): string {
+  return `${EXPLAIN_PREFIX}.${lattice}.span.${traceId}`;
+}
+
+/** `trellis.explain.v1.{lattice}.span.*`: the finished spans of every explained trace. */
+export function explainSpanWildcard(lattice: string): string {
+  return `${EXPLAIN_PREFIX}.${lattice}.span.*`;
+}
+
+/**
+ * `trellis.explain.v1.{lattice}.follow`: a follow request (`{ "target": id, "until_ms": epoch ms }`); every process
+ * serving or calling `target` explains the next call that reaches it before `until_ms` (docs/protocol.md "Explain").
+ */
+export function explainFollowSubject(lattice: string): string {
+  return `${EXPLAIN_PREFIX}.${lattice}.follow`;
+}

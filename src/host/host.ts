@@ -36,6 +36,8 @@ import { PolicyClient } from "../policy/service.ts";
 import { livenessSubject } from "../core/subjects.ts";
 import { Reconciler } from "../app/reconciler/reconciler.ts";
 import { hostSecretsIdentity, SecretsClient } from "../secrets/client.ts";
+import { MetricsWindow } from "../metrics/window.ts";
+import { startMetricsServer, type MetricsServer } from "../metrics/prometheus.ts";
 
 /** Lifecycle of a {@link Host}. */
 export type HostState = "STARTING" | "RUNNING" | "STOPPING" | "STOPPED";
@@ -66,6 +68,9 @@ export class Host {
   #wadmState: WadmStateWriter | undefined;
   #liveness: NodeJS.Timeout | undefined;
   #reconciler: Reconciler | undefined;
+  /** Call metrics of the last minute (ADR 0026), fed by the component workers. */
+  readonly metrics = new MetricsWindow();
+  #metricsServer: MetricsServer | undefined;
   #stopping: Promise<void> | undefined;
   readonly #stopped: Promise<void>;
   #resolveStopped!: () => void;
@@ -177,6 +182,8 @@ export class Host {
         },
       },
       oci: new OciRegistry(this.config.oci),
+      tracing: this.config.tracing,
+      metrics: this.metrics,
     };
     const factories = this.config.workloads;
     if (factories.components) this.#components = await factories.components(ctx);
@@ -204,6 +211,10 @@ export class Host {
       }),
     });
     await this.#control.start();
+    if (this.config.metricsListen) {
+      this.#metricsServer = await startMetricsServer(this.config.metricsListen, this.metrics, this.id, this.#logger);
+      this.#logger.info("serving metrics", { url: this.#metricsServer.url });
+    }
     this.lattice.specs.onSpec((id, spec) => {
       if (spec === undefined && this.#components?.inventory().some((c) => c.id === id)) {
         this.#logger.warn("component spec deleted, but component is still running", { component_id: id });
@@ -339,7 +350,13 @@ export class Host {
       version: TRELLIS_VERSION,
       uptime_human: humanUptime(up),
       uptime_seconds: up,
+      metrics: this.metrics.snapshot(),
     };
+  }
+
+  /** URL of the Prometheus endpoint (`--metrics-listen`), when it runs. */
+  get metricsUrl(): string | undefined {
+    return this.#metricsServer?.url;
   }
 
   /** The component manager, when this host runs components. */
@@ -369,6 +386,7 @@ export class Host {
     if (this.#liveness) clearInterval(this.#liveness);
     await this.#reconciler?.stop();
     await this.#control?.stop();
+    await this.#metricsServer?.close();
     const closing = Promise.allSettled([this.#components?.close(), this.#providers?.close()]);
     await Promise.race([closing, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     await this.#wadmState?.stop();

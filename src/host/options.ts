@@ -18,6 +18,8 @@ import { validateKvReplicas } from "../lattice/kv.ts";
 import { compileLoadPermissions, type LoadPermissions } from "../policy/allow.ts";
 import { compilePolicyOptions, type PolicyConfig } from "../policy/service.ts";
 import type { ClaimsPolicy } from "../claims/policy.ts";
+import { compileTracingOptions, type TracingSettings } from "../tracing/settings.ts";
+import { parseListenAddress } from "../metrics/listen.ts";
 
 /** Default lattice name. */
 export const DEFAULT_LATTICE = "default";
@@ -146,6 +148,26 @@ export interface HostOptions {
    * `TRELLIS_OCI_*` twins)
    */
   oci?: Omit<OciOptions, "cacheDir"> & { cacheDir?: string };
+  /**
+   * Carry W3C trace context (`traceparent`, `tracestate`) on every invocation the host's components serve and make,
+   * and record the spans of explained traces (`trellis explain`, ADR 0025). @default true (`--no-tracing`,
+   * `TRELLIS_TRACING=false`)
+   */
+  tracing?: boolean;
+  /**
+   * OTLP/HTTP endpoint (base URL; `/v1/traces` is appended) the host's spans and its providers' are exported to (JSON).
+   * None: nothing is exported. (`--otlp-endpoint`, `TRELLIS_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT`)
+   */
+  otlpEndpoint?: string;
+  /** Full OTLP/HTTP traces URL; wins over `otlpEndpoint`. (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) */
+  otlpTracesEndpoint?: string;
+  /** `service.name` of the host's spans. @default "trellis-host" (`OTEL_SERVICE_NAME`) */
+  serviceName?: string;
+  /**
+   * `HOST:PORT` of a Prometheus endpoint (`GET /metrics`) with per-component and per-link call metrics (ADR 0026).
+   * None: no endpoint (the metrics are still in the inventory). (`--metrics-listen`, `TRELLIS_METRICS_LISTEN`)
+   */
+  metricsListen?: string;
 }
 
 /** Default interval of host liveness beats: 1 s (ADR 0012). */
@@ -185,6 +207,10 @@ export interface HostConfig {
   readonly reconcilerLeaseTtlMs: number;
   readonly claims: ClaimsPolicy;
   readonly secretsTopic: string | undefined;
+  /** Tracing (`tracing`, `otlpEndpoint`, `otlpTracesEndpoint`, `serviceName`). */
+  readonly tracing: TracingSettings;
+  /** Where the Prometheus endpoint listens; undefined: none. */
+  readonly metricsListen: { host: string; port: number } | undefined;
 }
 
 function positiveInt(field: string, value: number | undefined, dflt: number): number {
@@ -261,6 +287,13 @@ export function compileHostOptions(opts: HostOptions = {}): HostConfig {
     reconcilerLeaseTtlMs: leaseTtl(opts.reconcilerLeaseTtlMs),
     claims: compileClaimsPolicy(opts),
     secretsTopic: compileSecretsTopic(opts.secretsTopic),
+    tracing: compileTracingOptions({
+      ...(opts.tracing === undefined ? {} : { tracing: opts.tracing }),
+      ...(opts.otlpEndpoint ? { otlpEndpoint: opts.otlpEndpoint } : {}),
+      ...(opts.otlpTracesEndpoint ? { otlpTracesEndpoint: opts.otlpTracesEndpoint } : {}),
+      ...(opts.serviceName ? { serviceName: opts.serviceName } : {}),
+    }),
+    metricsListen: opts.metricsListen ? parseListenAddress("metricsListen", opts.metricsListen) : undefined,
   });
 }
 

@@ -15,6 +15,8 @@ import type { Admission } from "../policy/admission.ts";
 import type { ClaimsPolicy } from "../claims/policy.ts";
 import type { SecretsClient } from "../secrets/client.ts";
 import type { OciRegistry } from "../oci/registry.ts";
+import type { TracingSettings } from "../tracing/settings.ts";
+import type { MetricsBatch } from "../metrics/recorder.ts";
 
 /** What the host gives a workload manager when it starts it. */
 export interface WorkloadContext {
@@ -48,6 +50,10 @@ export interface WorkloadContext {
   secrets?: SecretsClient;
   /** Registry client for OCI references (src/oci), configured by the host's OCI options; absent: the defaults. */
   oci?: OciRegistry;
+  /** Tracing settings for component workers and provider host data (src/tracing, ADR 0025); absent: tracing off. */
+  tracing?: TracingSettings;
+  /** Where call metrics recorded by the workloads go (the host's window, ADR 0026); absent: dropped. */
+  metrics?: { add(batch: MetricsBatch): void };
 }
 
 /** Claims checks at load and their record (src/claims, docs/adr/0016-claims.md). */

@@ -20,6 +20,7 @@ import { checkProviderClaims } from "./claims.ts";
 import type { KeyPair } from "@nats-io/nkeys";
 import { encodeTargetExit } from "../invocation/exit.ts";
 import type { WorkloadContext } from "../host/workloads.ts";
+import { providerOtelConfig } from "../tracing/settings.ts";
 import { encodeHostData, hostDataConnectionFields, type HostData } from "./host-data.ts";
 import { describeExit, ProviderProcess } from "./process.ts";
 import type { ProviderCommand } from "./ref.ts";
@@ -232,7 +233,7 @@ export class ManagedProvider {
       default_rpc_timeout_ms: this.#ctx.rpcTimeoutMs,
       structured_logging: this.#cfg.structuredLogging,
       log_level: this.#cfg.providerLogLevel,
-      otel_config: { enable_observability: false },
+      otel_config: providerOtelConfig(this.#ctx.tracing, this.spec.id),
     };
     return { data, links };
   }

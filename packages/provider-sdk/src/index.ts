@@ -15,6 +15,8 @@ export type { RemoteSettings } from "./startup.ts";
 export { providerConnectionOptions, remoteConnectionFields, redactUrl, NATS_AUTH_SETTINGS, ProviderAuthError } from "./connection.ts";
 export type { HostDataConnection, ProviderNatsAuth } from "./connection.ts";
 export { TRACE_CONFIG_KEY, TRACE_PREFIX } from "./trace.ts";
+export { ProviderTracing, ProviderSpan, tracingSettings, parseTraceContext, isExplainState, otlpJson, SpanAttr, TRACEPARENT, TRACESTATE } from "./tracing.ts";
+export type { ProviderTracingSettings, SpanHop, HeaderSource, TraceContext, FinishedSpan } from "./tracing.ts";
 export { SecretOpener, secretString } from "./secrets.ts";
 export type { SecretValue } from "./secrets.ts";
 export type {

@@ -23,6 +23,7 @@ import {
   invokeJson,
   resolveInvocationLimits,
   serveInterfaces,
+  type CallOptions,
   type InterfaceImpl,
   type InvocationLimits,
   type InvocationServer,
@@ -33,6 +34,7 @@ import { providerConnectionOptions, redactConnectionSecrets, redactUrl } from ".
 import { hostDataSecrets, SecretOpener } from "./secrets.ts";
 import { readHostData, remoteHostData, remoteSettings, type RemoteSettings } from "./startup.ts";
 import { Tracer } from "./trace.ts";
+import { ProviderTracing, tracingSettings } from "./tracing.ts";
 import type { CallContext, HealthStatus, ProviderContext, ProviderDefinition, ProviderLink, ProviderMode } from "./types.ts";
 
 /** Options of {@link runProvider}. */
@@ -119,6 +121,7 @@ class ProviderRuntime<R> {
   readonly #opts: RunOptions;
   readonly #table: LinkTable<R>;
   readonly #tracer: Tracer;
+  readonly #tracing: ProviderTracing;
   readonly #ctx: ProviderContext<R>;
   readonly #subs: Subscription[] = [];
   readonly #opener: SecretOpener | undefined;
@@ -141,6 +144,7 @@ class ProviderRuntime<R> {
     this.#opts = opts;
     this.#config = { ...hd.config };
     this.#tracer = new Tracer(hd);
+    this.#tracing = new ProviderTracing(tracingSettings(hd), nc);
     this.#opener = SecretOpener.fromHostData(hd);
     const ownSecrets = hostDataSecrets(hd.secrets);
     const opener = this.#opener;
@@ -158,9 +162,24 @@ class ProviderRuntime<R> {
       secrets: () => ownSecrets,
       links: () => this.#table.links(),
       linkFor: (peer, name, pkg) => this.#table.find(peer, name, pkg),
-      call: (target, iface, fn, type, args, o = {}) => invoke(nc, this.#callOptions(target, iface, fn, o), type, args, o.resources),
-      callJson: (target, iface, fn, args, o = {}) => invokeJson(nc, this.#callOptions(target, iface, fn, o), args),
+      call: (target, iface, fn, type, args, o = {}) => this.#traced(this.#callOptions(target, iface, fn, o), (c) => invoke(nc, c, type, args, o.resources)),
+      callJson: (target, iface, fn, args, o = {}) => this.#traced(this.#callOptions(target, iface, fn, o), (c) => invokeJson(nc, c, args)),
+      tracing: this.#tracing,
     };
+  }
+
+  /** Runs an outbound call under a client span (child of the call being served), its trace context in the headers. */
+  async #traced<T, C extends CallOptions>(c: C, f: (c: C) => Promise<T>): Promise<T> {
+    if (!this.#tracing.enabled) return f(c);
+    const span = this.#tracing.client({ sourceId: c.sourceId, target: c.targetId, iface: c.iface, fn: c.fn, linkName: c.linkName });
+    try {
+      const v = await f({ ...c, headers: { ...span.headers, ...c.headers } });
+      span.end();
+      return v;
+    } catch (err) {
+      span.end(err);
+      throw err;
+    }
   }
 
   #callOptions(target: ProviderLink | string, iface: string, fn: string, o: { timeoutMs?: number; linkName?: string; headers?: Record<string, string> }) {
@@ -377,7 +396,17 @@ class ProviderRuntime<R> {
           );
         }
         const call: CallContext<R> = { provider: this.#ctx, sourceId: request.sourceId, linkName: request.linkName, link: found?.link, resource: found?.resource, request };
-        return h(...args, call);
+        if (!this.#tracing.enabled) return h(...args, call);
+        // the call's server span; calls the handler makes through ctx.call are its children
+        const span = this.#tracing.server(request.headers, { sourceId: request.sourceId, target: this.#hd.provider_key, iface: request.iface, fn: request.fn, linkName: request.linkName });
+        try {
+          const v: unknown = await this.#tracing.run(span, () => h(...args, call));
+          span.end();
+          return v;
+        } catch (err) {
+          span.end(err);
+          throw err;
+        }
       };
     }
     return { type: e.type, handlers, ...(e.resources ? { resources: e.resources } : {}) };
@@ -406,6 +435,7 @@ class ProviderRuntime<R> {
       this.#logger.debug("cannot answer the shutdown request", { error: String(err) });
     }
     await this.#table.releaseAll();
+    await this.#tracing.shutdown();
     for (const s of this.#subs) s.unsubscribe();
     try {
       await this.#nc.drain();

@@ -3,6 +3,7 @@
  * gets, the {@link ProviderLink} view of a link, and typed exports ({@link ProviderExport}).
  * @module
  */
+import type { ProviderTracing } from "./tracing.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { InterfaceLinkDefinition } from "../../../src/core/link.ts";
 import type { Logger } from "../../../src/core/logger.ts";
@@ -89,6 +90,11 @@ export interface ProviderContext<R = unknown> {
   call(target: ProviderLink | string, iface: string, fn: string, type: FuncType, args: readonly unknown[], opts?: CallSettings): Promise<unknown>;
   /** Like {@link ProviderContext.call} with the JSON form: the target types the arguments; returns the JSON result. */
   callJson(target: ProviderLink | string, iface: string, fn: string, args: unknown, opts?: CallSettings): Promise<unknown>;
+  /**
+   * The provider's tracing (ADR 0025): {@link call} and {@link callJson} use it already; a provider that calls the
+   * lattice by other means (the HTTP server provider) starts its spans here and sends their `headers`.
+   */
+  readonly tracing: ProviderTracing;
 }
 
 /** Per-call settings of outbound calls. */

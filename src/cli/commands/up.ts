@@ -4,6 +4,7 @@
  * accounts file is given; docs/security.md) and `trellis down` (stop a host started with `--detached`).
  * @module
  */
+import { otelEnvOptions } from "../../tracing/settings.ts";
 import { spawn } from "node:child_process";
 import { openSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -63,6 +64,27 @@ interface UpFlags {
   policyChangesTopic?: string;
   policyTimeoutMs?: string;
   policyInvocations?: boolean;
+  tracing?: boolean;
+  otlpEndpoint?: string;
+  metricsListen?: string;
+}
+
+/**
+ * Tracing and metrics (ADR 0025, 0026): `--no-tracing`, `--otlp-endpoint`, `--metrics-listen` over their `TRELLIS_*`
+ * twins, and the standard `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used only without
+ * `--otlp-endpoint`/`TRELLIS_OTLP_ENDPOINT`) and `OTEL_SERVICE_NAME`.
+ */
+function observeOptions(flags: UpFlags, env: Env): Pick<HostOptions, "tracing" | "otlpEndpoint" | "otlpTracesEndpoint" | "serviceName" | "metricsListen"> {
+  const tracing = flags.tracing === false ? false : envBool(env, ENV.tracing);
+  const own = flags.otlpEndpoint ?? env[ENV.otlpEndpoint];
+  const otel = otelEnvOptions(env);
+  const metricsListen = flags.metricsListen ?? env[ENV.metricsListen];
+  return {
+    ...(tracing === undefined ? {} : { tracing }),
+    ...(own ? { otlpEndpoint: own } : { ...(otel.otlpEndpoint ? { otlpEndpoint: otel.otlpEndpoint } : {}), ...(otel.otlpTracesEndpoint ? { otlpTracesEndpoint: otel.otlpTracesEndpoint } : {}) }),
+    ...(otel.serviceName ? { serviceName: otel.serviceName } : {}),
+    ...(metricsListen ? { metricsListen } : {}),
+  };
 }
 
 /**
@@ -247,7 +269,10 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     .option("--reconciler-lease-ttl-ms <ms>", `reconciler lease time-to-live, ms (${ENV.reconcilerLeaseTtlMs}; default 3000)`)
     .option("--require-signed", `refuse components and providers without valid claims (${ENV.requireSigned}=true)`)
     .option("--allowed-issuer <key>", `accept only claims from this issuer, A… (repeat; ${ENV.allowedIssuers}, comma-separated)`, collect)
-    .option("--secrets-topic <prefix>", `subject prefix of the secrets backend, e.g. wasmcloud.secrets (${ENV.secretsTopic}; WASMCLOUD_SECRETS_TOPIC honoured)`);
+    .option("--secrets-topic <prefix>", `subject prefix of the secrets backend, e.g. wasmcloud.secrets (${ENV.secretsTopic}; WASMCLOUD_SECRETS_TOPIC honoured)`)
+    .option("--no-tracing", `send no W3C trace context and record no spans (${ENV.tracing}=false)`)
+    .option("--otlp-endpoint <url>", `export spans by OTLP/HTTP to this base URL (${ENV.otlpEndpoint}; OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_SERVICE_NAME honoured)`)
+    .option("--metrics-listen <addr>", `serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9090 (${ENV.metricsListen})`);
   addOciFlags(up).option("--no-builtin-aliases", `do not start first-party providers for wasmcloud+builtin:// and wasmCloud provider images (${OCI_ENV.builtinAliases[0]}=false)`);
   for (const f of WORKLOAD_FLAGS) up.option(`${f.flag} <n>`, `${f.help} (${ENV[f.key]})`);
   up
@@ -289,6 +314,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
             jsDomain: flags.jsDomain ?? env[ENV.jsDomain],
             ...admissionOptions(flags, env),
             ...securityOptions(flags, env),
+            ...observeOptions(flags, env),
             reconciler: flags.reconciler !== false && !truthy(env[ENV.noReconciler]),
             livenessIntervalMs: num("--liveness-interval-ms", flags.livenessIntervalMs ?? env[ENV.livenessIntervalMs]),
             reconcilerLeaseTtlMs: num("--reconciler-lease-ttl-ms", flags.reconcilerLeaseTtlMs ?? env[ENV.reconcilerLeaseTtlMs]),
