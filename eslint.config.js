@@ -31,4 +31,14 @@ export default tseslint.config(
     ignores: ["src/cli/**"],
     rules: { "no-console": "error" },
   },
+  {
+    // The packages depend on nothing in the host's src/ (ADR 0020): the SDK ships on its own, with packages/wire.
+    files: ["packages/*/src/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ regex: "^(\\.\\./){3,}src/", message: "packages/* must not import the host's src/ (ADR 0020); shared wire code lives in packages/wire" }] },
+      ],
+    },
+  },
 );

@@ -25,7 +25,7 @@ import { connect, createInbox, headers as natsHeaders, type NatsConnection } fro
 import { Redis } from "ioredis";
 import { componentRuntime } from "../src/component/index.ts";
 import { invokeJson, serveInterfaces, serveInvocations, t as wit } from "../src/invocation/index.ts";
-import { CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_TIMEOUT_MS, Status } from "../src/invocation/protocol.ts";
+import { CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_TIMEOUT_MS, Status } from "../packages/wire/src/invocation/protocol.ts";
 import { invocationSubject, targetExitSubject } from "../src/core/subjects.ts";
 import type { TrellisError } from "../src/core/errors.ts";
 import { startNatsServer, type NatsServerHandle } from "../src/lattice/nats-server.ts";

@@ -15,7 +15,7 @@ import { deployApp, parseManifestText, undeployApp } from "../src/app/index.ts";
 import { ErrorCode, TrellisError } from "../src/core/errors.ts";
 import { defaultWorkloads } from "../src/host/default-workloads.ts";
 import type { Host } from "../src/host/host.ts";
-import { invokeJson } from "../src/invocation/client.ts";
+import { invokeJson } from "../packages/wire/src/invocation/client.ts";
 import type { PolicyRequest } from "../src/policy/wire.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
 import { fixture } from "./support/components.ts";

@@ -29,9 +29,9 @@ export type {
   CallSettings,
 } from "./types.ts";
 // Re-exported so that providers need only this package for their WIT types and errors.
-export { t } from "../../../src/invocation/index.ts";
-export type { WitType, FuncType, InterfaceType, ResourceMapper, InvocationLimits } from "../../../src/invocation/index.ts";
-export { TrellisError, ErrorCode } from "../../../src/core/errors.ts";
-export type { InterfaceLinkDefinition } from "../../../src/core/link.ts";
-export type { HostData } from "../../../src/provider/host-data.ts";
-export type { Logger } from "../../../src/core/logger.ts";
+export { t } from "../../wire/src/invocation/index.ts";
+export type { WitType, FuncType, InterfaceType, ResourceMapper, InvocationLimits } from "../../wire/src/invocation/index.ts";
+export { TrellisError, ErrorCode } from "../../wire/src/core/errors.ts";
+export type { InterfaceLinkDefinition } from "../../wire/src/core/link.ts";
+export type { HostData } from "../../wire/src/provider/host-data.ts";
+export type { Logger } from "../../wire/src/core/logger.ts";
