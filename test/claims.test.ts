@@ -3,7 +3,7 @@
  * (`requireSigned`, `allowedIssuers`), `claims.get`, inventory and events, and the `trellis claims` CLI.
  *
  * Fixture: adder.wasm from bytecodealliance/jco examples/transpile/adder (dae02a06), Apache-2.0 with LLVM exception,
- * read in place from ../shared/fixtures/components/.
+ * read in place from `TRELLIS_FIXTURES_DIR` (test/support/components.ts).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
