@@ -40,7 +40,10 @@ import { startSecureTestNats, uniqueLattice, waitFor, type SecureTestNats } from
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "bin", "trellis.mjs");
-/** The component tests run both HTTP fixtures; later ones reuse the `counter` the first one starts. */
+/**
+ * The component tests run both HTTP fixtures; later ones reuse the `counter`, links and logs the first one leaves, so
+ * all but the isolation test skip together when the fixtures are absent.
+ */
 const WITH_FIXTURES = { skip: needsFixtures("http_hello_world_rust.wasm", "http_counter.wasm") };
 
 /** A logger that keeps every record as one JSON line. */
@@ -259,7 +262,7 @@ void describe("a lattice on a secured NATS: accounts, nkey users, mutual TLS", (
     }
   });
 
-  void test("the read-only user is refused link.put and config.put by the server, and may read", async () => {
+  void test("the read-only user is refused link.put and config.put by the server, and may read", WITH_FIXTURES, async () => {
     const reader = await CtlClient.connect({ natsUrl: s.url, lattice, natsAuth: s.auth("reader"), timeoutMs: 2000 });
     try {
       assert.equal((await reader.getHosts(1000)).length, 1, "the reader may ping hosts");
@@ -277,7 +280,7 @@ void describe("a lattice on a secured NATS: accounts, nkey users, mutual TLS", (
     }
   });
 
-  void test("no seed, private key or token appears in any log line, CLI output or event of the run", async () => {
+  void test("no seed, private key or token appears in any log line, CLI output or event of the run", WITH_FIXTURES, async () => {
     const keyBodies: string[] = [];
     for (const f of [s.certs.clientKeyFile, s.certs.serverKeyFile, s.certs.caKeyFile]) {
       const pem = await readFile(f, "utf8");
