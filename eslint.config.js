@@ -2,7 +2,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".cache/**", "**/*.mjs", "**/*.js", "**/generated/**", "examples/**/build/**"] },
+  { ignores: ["node_modules/**", ".cache/**", "**/*.mjs", "**/*.js", "**/generated/**", "examples/**/build/**", "packages/*/dist/**"] },
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts"],
