@@ -1,5 +1,6 @@
 /**
- * `@trellis/provider-sdk` (in this repository: `import … from "trellis/provider-sdk"`): write Trellis capability
+ * `@trellis/provider-sdk` (in this repository: `import … from "trellis/provider-sdk"`; elsewhere the tarball of
+ * `npm pack`, compiled for Node >= 20, see README.md): write Trellis capability
  * providers in TypeScript. A provider implements only the hooks it needs ({@link ProviderDefinition}) plus typed
  * handlers for the WIT interfaces it exports, and calls {@link runProvider}. The SDK reads host data (or remote
  * settings), subscribes to the provider contract subjects, delivers each link once, keeps per-link resources and
