@@ -2,7 +2,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".cache/**", "**/*.mjs", "**/*.js", "**/generated/**", "examples/**/build/**"] },
+  { ignores: ["node_modules/**", ".cache/**", "**/*.mjs", "**/*.js", "**/generated/**", "examples/**/build/**", "packages/*/dist/**"] },
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts"],
@@ -30,5 +30,15 @@ export default tseslint.config(
     files: ["src/**/*.ts", "packages/*/src/**/*.ts"],
     ignores: ["src/cli/**"],
     rules: { "no-console": "error" },
+  },
+  {
+    // The packages depend on nothing in the host's src/ (ADR 0020): the SDK ships on its own, with packages/wire.
+    files: ["packages/*/src/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ regex: "^(\\.\\./){3,}src/", message: "packages/* must not import the host's src/ (ADR 0020); shared wire code lives in packages/wire" }] },
+      ],
+    },
   },
 );

@@ -9,8 +9,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
-/** Fixtures (Apache-2.0; provenance in ../shared/fixtures/components/README.md), read in place. */
-export const FIXTURES = path.join(ROOT, "..", "shared", "fixtures", "components");
+/**
+ * Folder of the third-party fixture components (Apache-2.0; provenance in its README.md), read in place:
+ * `TRELLIS_FIXTURES_DIR` when set, else `../shared/fixtures/components` beside the repository — the same variable and
+ * default as the tests (test/support/components.ts).
+ */
+export const FIXTURES = process.env.TRELLIS_FIXTURES_DIR ?? path.join(ROOT, "..", "shared", "fixtures", "components");
 
 /** A component exporting `test:bench/api.run(n: u32) -> u32`, which calls the imported `test:bench/ping.ping(x: u32) -> u32` n times. */
 export const PINGER_WAT = `(component

@@ -6,7 +6,7 @@
  * Goal: ≥ 5,000 req/s, p99 ≤ 20 ms, ≥ 4× `jco serve`. Load: wrk (`apt-get install -y wrk`), else a Node load generator.
  * Env: BENCH_HTTP_SECONDS (default 10), BENCH_HTTP_CONNECTIONS (default 32), BENCH_HTTP_INSTANCES (default 2).
  *
- * Fixture (../shared/fixtures/components/, read in place): http_hello_world_rust.wasm, Apache-2.0, from
+ * Fixture (`TRELLIS_FIXTURES_DIR`, bench/component-support.ts; read in place): http_hello_world_rust.wasm, Apache-2.0, from
  * wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e).
  */
 import { spawn } from "node:child_process";
@@ -20,10 +20,11 @@ import { getFreePort } from "../src/lattice/nats-server.ts";
 import { uniqueLattice, waitFor } from "../src/testing/index.ts";
 import { startDemoHost } from "../src/demo/stack.ts";
 import { ratio } from "./harness.ts";
+import { FIXTURES } from "./component-support.ts";
 import { load, type LoadResult } from "./http-load.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const FIXTURE = path.resolve(ROOT, "../shared/fixtures/components/http_hello_world_rust.wasm");
+const FIXTURE = path.join(FIXTURES, "http_hello_world_rust.wasm");
 const JCO = path.join(ROOT, "node_modules", "@bytecodealliance", "jco", "dist", "jco.js");
 const SECONDS = Number(process.env["BENCH_HTTP_SECONDS"] ?? 10);
 const CONNECTIONS = Number(process.env["BENCH_HTTP_CONNECTIONS"] ?? 32);

@@ -15,7 +15,7 @@
  * throughput).
  * Env: BENCH_HTTP_SECONDS (default 8), BENCH_HTTP_CONNECTIONS (default 32).
  *
- * Fixture (../shared/fixtures/components/, read in place): http_hello_world_rust.wasm, Apache-2.0, from
+ * Fixture (`TRELLIS_FIXTURES_DIR`, bench/component-support.ts; read in place): http_hello_world_rust.wasm, Apache-2.0, from
  * wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";

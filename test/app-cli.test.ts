@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { providerSupervisor } from "../src/provider/supervisor.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
+import { fixture } from "./support/components.ts";
 
 let t: TestLattice;
 let dir: string;
@@ -21,6 +22,7 @@ function trellis(...args: string[]): Promise<CliResult> {
   return runCliEntry(entry, { natsUrl: t.nats.url, lattice: t.lattice }, args, 30_000);
 }
 
+// the component has no scaler: deploy only records it, so the fixture need not exist
 const MANIFEST = `
 apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -31,7 +33,7 @@ spec:
   components:
     - name: app
       type: component
-      properties: { image: ../shared/fixtures/components/adder.wasm }
+      properties: { image: ${fixture("adder.wasm")} }
       traits:
         - type: link
           properties:

@@ -5,7 +5,7 @@
  * and puts config; undeploy removes what the app owns; failures are reported; the store works from any client; hosts
  * joining are filled by a re-deploy or `watchApp`.
  *
- * Fixture: ../shared/fixtures/components/adder.wasm (bytecodealliance/jco · examples/transpile/adder/adder.wasm ·
+ * Fixture: adder.wasm in `TRELLIS_FIXTURES_DIR` (test/support/components.ts; bytecodealliance/jco · examples/transpile/adder/adder.wasm ·
  * dae02a06, Apache-2.0 WITH LLVM-exception), read in place, never copied.
  */
 import { after, before, describe, test } from "node:test";
@@ -32,16 +32,17 @@ import {
   watchApp,
 } from "../src/app/index.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
+import { fixture, needsFixtures } from "./support/components.ts";
 
-const ADDER = "../shared/fixtures/components/adder.wasm";
+const ADDER = fixture("adder.wasm");
 const componentRuntime = defaultWorkloads().components;
 const NO_RUNTIME = componentRuntime === undefined ? "the component runtime is not wired into src/host/default-workloads.ts yet" : false;
 
 /** Hosts with the default workloads, and a provider supervisor with fast health checks. */
 const hostOpts = (labels: Record<string, string> = {}): HostOptions => ({
   labels,
-  // the manifests' component is the adder fixture, by a path relative to the working directory
-  allowedPaths: [path.dirname(path.resolve(ADDER))],
+  // the manifests' component is the adder fixture (only the components test runs it)
+  allowedPaths: [path.dirname(ADDER)],
   workloads: {
     ...defaultWorkloads(),
     providers: providerSupervisor({ firstHealthCheckMs: 100, healthIntervalMs: 1000, shutdownDelayMs: 500 }),
@@ -360,7 +361,7 @@ spec:
 });
 
 describe("app deploy: components", () => {
-  test("adder.wasm over two hosts with kv-memory and a link; re-deploy changes nothing; undeploy removes all", { skip: NO_RUNTIME }, async () => {
+  test("adder.wasm over two hosts with kv-memory and a link; re-deploy changes nothing; undeploy removes all", { skip: NO_RUNTIME || needsFixtures("adder.wasm") }, async () => {
     const t = await testLattice(nats);
     try {
       await t.startHost(hostOpts());

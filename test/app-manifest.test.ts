@@ -21,7 +21,7 @@ spec:
     - name: adder
       type: component
       properties:
-        image: ../shared/fixtures/components/adder.wasm
+        image: ./adder.wasm
         config:
           - name: greeting
             properties: { lang: en, port: 8080, debug: true }

@@ -9,7 +9,7 @@
  * `host_{lattice}` and `provider_{lattice}`. The package itself cannot be installed here (peer dependency conflict). Reply shapes are
  * wadm's (wasmCloud/wadm@589e98b3 `crates/wadm-types/src/api.rs`).
  *
- * Fixture: ../shared/fixtures/components/adder.wasm (bytecodealliance/jco · examples/transpile/adder/adder.wasm ·
+ * Fixture: adder.wasm in `TRELLIS_FIXTURES_DIR` (test/support/components.ts; bytecodealliance/jco · examples/transpile/adder/adder.wasm ·
  * dae02a06, Apache-2.0 WITH LLVM-exception), read in place, never copied.
  */
 import path from "node:path";
@@ -25,8 +25,11 @@ import type { Host } from "../src/host/host.ts";
 import { providerSupervisor } from "../src/provider/supervisor.ts";
 import { waitFor } from "../src/testing/index.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
+import { fixture, needsFixtures } from "./support/components.ts";
 
-const ADDER = "../shared/fixtures/components/adder.wasm";
+const ADDER = fixture("adder.wasm");
+/** The app's tests from put to delete share its state and run adder.wasm: they skip together when it is absent. */
+const WITH_ADDER = { skip: needsFixtures("adder.wasm") };
 
 const manifest = (version: string, instances: number) => `
 apiVersion: core.oam.dev/v1beta1
@@ -116,7 +119,7 @@ class WashboardClient {
 }
 
 const hostOpts = () => ({
-  allowedPaths: [path.dirname(path.resolve(ADDER))],
+  allowedPaths: [path.dirname(ADDER)],
   workloads: { ...defaultWorkloads(), providers: providerSupervisor({ firstHealthCheckMs: 100, healthIntervalMs: 1000, shutdownDelayMs: 500 }) },
 });
 
@@ -171,7 +174,7 @@ describe("wadm API and wadm_state, as washboard uses them", () => {
     assert.deepEqual(await wb.list(), { result: "success", message: "Successfully fetched list of applications", models: [] });
   });
 
-  test("put: created, then deploy: acknowledged; the app runs on both hosts and wadm_state shows it", async () => {
+  test("put: created, then deploy: acknowledged; the app runs on both hosts and wadm_state shows it", WITH_ADDER, async () => {
     const put = await wb.put(manifest("v1", 2));
     assert.deepEqual(put, { result: "created", total_versions: 1, current_version: "v1", message: "Successfully put manifest adder-app v1", name: "adder-app" });
     const listed = await wb.list();
@@ -196,7 +199,7 @@ describe("wadm API and wadm_state, as washboard uses them", () => {
     assert.deepEqual(Object.keys(comps["adder_app-adder"].instances).sort(), [a.id, b.id].sort());
   });
 
-  test("status, list, manifest and versions in wadm's shapes", async () => {
+  test("status, list, manifest and versions in wadm's shapes", WITH_ADDER, async () => {
     const st = await wb.status("adder-app");
     assert.equal(st.result, "ok");
     assert.deepEqual(st.status.status, { type: "deployed" });
@@ -227,7 +230,7 @@ describe("wadm API and wadm_state, as washboard uses them", () => {
     });
   });
 
-  test("a new version: newversion; deploying it by version rescales; versions mark it deployed", async () => {
+  test("a new version: newversion; deploying it by version rescales; versions mark it deployed", WITH_ADDER, async () => {
     const put = await wb.put(manifest("v2", 4));
     assert.equal(put.result, "newversion");
     assert.equal(put.total_versions, 2);
@@ -242,7 +245,7 @@ describe("wadm API and wadm_state, as washboard uses them", () => {
     ]);
   });
 
-  test("malformed or impossible requests get wadm's error replies, never silence", async () => {
+  test("malformed or impossible requests get wadm's error replies, never silence", WITH_ADDER, async () => {
     const err = (r: Json, re: RegExp) => {
       assert.equal(r.result, "error", JSON.stringify(r));
       assert.match(r.message, re);
@@ -269,7 +272,7 @@ describe("wadm API and wadm_state, as washboard uses them", () => {
     assert.deepEqual((await wb.versions("adder-app")).versions.map((v: Json) => v.version), ["v1", "v2"]);
   });
 
-  test("put as wash does it (wadm-client: JSON body, Content-Type: application/json); other content types are refused", async () => {
+  test("put as wash does it (wadm-client: JSON body, Content-Type: application/json); other content types are refused", WITH_ADDER, async () => {
     const json = headers();
     json.set("Content-Type", "application/json");
     const body = JSON.stringify(parseYaml(manifest("v3", 1)));
@@ -287,7 +290,7 @@ describe("wadm API and wadm_state, as washboard uses them", () => {
     });
   });
 
-  test("undeploy: acknowledged; the component and provider leave the hosts and wadm_state; versions stay", async () => {
+  test("undeploy: acknowledged; the component and provider leave the hosts and wadm_state; versions stay", WITH_ADDER, async () => {
     assert.deepEqual(await wb.undeploy("adder-app"), { result: "acknowledged", message: "Successfully undeployed application adder-app", name: "adder-app", version: null });
     await hostComponents(a.id, {});
     await hostComponents(b.id, {});
@@ -302,7 +305,7 @@ describe("wadm API and wadm_state, as washboard uses them", () => {
     assert.equal((await wb.list()).models[0].status, "undeployed");
   });
 
-  test("delete: one version, then the whole app; the list is empty again", async () => {
+  test("delete: one version, then the whole app; the list is empty again", WITH_ADDER, async () => {
     assert.deepEqual(await wb.delete("adder-app", { version: "v1" }), { result: "deleted", message: "Successfully deleted version v1 of application adder-app", undeploy: false });
     assert.deepEqual((await wb.versions("adder-app")).versions, [{ version: "v2", deployed: false }]);
     assert.deepEqual(await wb.delete("adder-app"), { result: "deleted", message: "Successfully deleted application adder-app", undeploy: true });

@@ -9,7 +9,7 @@
  * - kill -9 of the reconciler's own host: another host takes the lease over, and a later host failure is still healed.
  *
  * Every process started here (nats-server, hosts, the providers the hosts spawn) is stopped by pid at the end.
- * Fixture (../shared/fixtures/components/, read in place, never copied): http_hello_world_rust.wasm, Apache-2.0, from
+ * Fixture (`TRELLIS_FIXTURES_DIR`, test/support/components.ts; read in place, never copied): http_hello_world_rust.wasm, Apache-2.0, from
  * wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e).
  */
 import { fixture, needsFixtures } from "./support/components.ts";

@@ -25,13 +25,13 @@ import { connect, createInbox, headers as natsHeaders, type NatsConnection } fro
 import { Redis } from "ioredis";
 import { componentRuntime } from "../src/component/index.ts";
 import { invokeJson, serveInterfaces, serveInvocations, t as wit } from "../src/invocation/index.ts";
-import { CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_TIMEOUT_MS, Status } from "../src/invocation/protocol.ts";
+import { CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_TIMEOUT_MS, Status } from "../packages/wire/src/invocation/protocol.ts";
 import { invocationSubject, targetExitSubject } from "../src/core/subjects.ts";
 import type { TrellisError } from "../src/core/errors.ts";
 import { startNatsServer, type NatsServerHandle } from "../src/lattice/nats-server.ts";
 import { type ProviderSupervisor, providerSupervisor } from "../src/provider/supervisor.ts";
 import { startTestNats, startTestRedis, waitFor, type TestNats } from "../src/testing/index.ts";
-import { fixture, startRuntime, RUNTIME_TEST_LOADS } from "./support/components.ts";
+import { fixture, needsFixtures, startRuntime, RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { testLattice } from "./support/lattice.ts";
 import { buildCounterGuest, FAST_SUPERVISION, testLink } from "./support/providers.ts";
 
@@ -62,7 +62,7 @@ interface Call {
   error?: string;
 }
 
-test("nats-server restarted under load: every component and provider serves again, inventory truthful, nothing lost", async (t) => {
+test("nats-server restarted under load: every component and provider serves again, inventory truthful, nothing lost", { skip: needsFixtures("adder.wasm") }, async (t) => {
   const storeDir = await mkdtemp(path.join(tmpdir(), "trellis-chaos-js-"));
   const looperWasm = path.join(storeDir, "..", `${path.basename(storeDir)}-loop.wasm`);
   await writeFile(looperWasm, await parse(LOOP_WAT));
@@ -217,7 +217,7 @@ test("nats-server restarted under load: every component and provider serves agai
   }
 });
 
-test("an infinite loop next to a busy component: after the first timeout the busy one loses no request", async (t) => {
+test("an infinite loop next to a busy component: after the first timeout the busy one loses no request", { skip: needsFixtures("adder.wasm") }, async (t) => {
   const env = await startRuntime({ policy: { callTimeoutMs: 600, maxWorkers: 1 } });
   try {
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-loop-"));

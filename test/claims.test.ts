@@ -3,7 +3,7 @@
  * (`requireSigned`, `allowedIssuers`), `claims.get`, inventory and events, and the `trellis claims` CLI.
  *
  * Fixture: adder.wasm from bytecodealliance/jco examples/transpile/adder (dae02a06), Apache-2.0 with LLVM exception,
- * read in place from ../shared/fixtures/components/.
+ * read in place from `TRELLIS_FIXTURES_DIR` (test/support/components.ts).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -31,15 +31,17 @@ import {
 import { componentRuntime } from "../src/component/index.ts";
 import { providerSupervisor, type ProviderSupervisor } from "../src/provider/supervisor.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
-import { fixture, RUNTIME_TEST_LOADS } from "./support/components.ts";
+import { fixture, needsFixtures, RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { FAST_SUPERVISION } from "./support/providers.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ADDER = fixture("adder.wasm");
+/** The tests that sign or run the adder fixture skip when it is absent (the provider and option tests run). */
+const WITH_ADDER = { skip: needsFixtures("adder.wasm") };
 
 describe("claims: sign, inspect, verify (pure)", () => {
-  test("a signed component carries a wascap JWT whose hash is the module without its claims section", async () => {
+  test("a signed component carries a wascap JWT whose hash is the module without its claims section", WITH_ADDER, async () => {
     const bytes = await readFile(ADDER);
     const iss = newIssuer();
     const out = signComponent(bytes, { issuerSeed: iss.seed, name: "adder", ver: "1.2.3", rev: 4, tags: ["math"] });
@@ -63,7 +65,7 @@ describe("claims: sign, inspect, verify (pure)", () => {
     assert.equal(b.indexOf("wasmcloud_jwt"), b.lastIndexOf("wasmcloud_jwt"), "one claims section");
   });
 
-  test("a flipped byte in the module fails verification with a clear error", async () => {
+  test("a flipped byte in the module fails verification with a clear error", WITH_ADDER, async () => {
     const iss = newIssuer();
     const signed = signComponent(await readFile(ADDER), { issuerSeed: iss.seed });
     const tampered = Buffer.from(signed.bytes);
@@ -75,7 +77,7 @@ describe("claims: sign, inspect, verify (pure)", () => {
     });
   });
 
-  test("a forged signature, an expired token and a not-yet-valid token are refused", async () => {
+  test("a forged signature, an expired token and a not-yet-valid token are refused", WITH_ADDER, async () => {
     const iss = newIssuer();
     const bytes = await readFile(ADDER);
     const { jwt } = signComponent(bytes, { issuerSeed: iss.seed, expiresInDays: 1 });
@@ -105,7 +107,7 @@ describe("claims: sign, inspect, verify (pure)", () => {
     assert.throws(() => readProviderClaims(exe), /does not match its claims: hash [0-9A-F]{64} differs from the signed hash/);
   });
 
-  test("an issuer seed that is not an account seed is refused without echoing it", async () => {
+  test("an issuer seed that is not an account seed is refused without echoing it", WITH_ADDER, async () => {
     const bytes = await readFile(ADDER);
     assert.throws(() => signComponent(bytes, { issuerSeed: "SUAFAKE" }), (err: Error) => !err.message.includes("SUAFAKE"));
   });
@@ -135,6 +137,7 @@ describe("claims on a host", () => {
     nats = await startTestNats();
     t = await testLattice(nats);
     dir = await mkdtemp(path.join(tmpdir(), "trellis-claims-host-"));
+    if (WITH_ADDER.skip) return;
     const bytes = await readFile(ADDER);
     unsigned = ADDER;
     signedA = path.join(dir, "adder_a.wasm");
@@ -156,7 +159,7 @@ describe("claims on a host", () => {
     await t.client.scaleComponent(hostId, { component_ref: ref, component_id: id, count: 1 });
   };
 
-  test("open host: a signed component runs; inventory, component_scaled and claims.get carry issuer and subject; a tampered one fails", async () => {
+  test("open host: a signed component runs; inventory, component_scaled and claims.get carry issuer and subject; a tampered one fails", WITH_ADDER, async () => {
     const ev = await t.recordEvents();
     const host = await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, workloads: { components: componentRuntime() } });
     await scale(host.id, "adder-a", signedA);
@@ -197,7 +200,7 @@ describe("claims on a host", () => {
     assert.ok(!(await t.client.getInventory(host.id)).components.some((c) => c.id === "adder-t"));
   });
 
-  test("--require-signed refuses an unsigned component; --allowed-issuer refuses a foreign issuer", async () => {
+  test("--require-signed refuses an unsigned component; --allowed-issuer refuses a foreign issuer", WITH_ADDER, async () => {
     const ev = await t.recordEvents();
     const strict = await t.startHost({ ...RUNTIME_TEST_LOADS, cacheDir: dir, requireSigned: true, workloads: { components: componentRuntime() } });
     await scale(strict.id, "u1", unsigned);
@@ -257,7 +260,7 @@ describe("claims on a host", () => {
     await assert.rejects(t.client.startProvider(host.id, { provider_id: "kvs2", provider_ref: script }), /does not match its claims/);
   });
 
-  test("trellis claims sign / inspect (file and running id)", async () => {
+  test("trellis claims sign / inspect (file and running id)", WITH_ADDER, async () => {
     const run = (...args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile(process.execPath, [path.join(ROOT, "bin", "trellis.mjs"), "--nats-url", t.nats.url, "--lattice", t.lattice, ...args], { cwd: ROOT, timeout: 60_000, env: { ...process.env, TRELLIS_CLAIMS_ISSUER: "" } }, (err, stdout, stderr) =>

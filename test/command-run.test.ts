@@ -12,7 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { componentize } from "componentize-qjs";
 import { invokeJson } from "../src/invocation/index.ts";
-import { startRuntime, type RuntimeEnv } from "./support/components.ts";
+import { fixture, needsFixtures, startRuntime, type RuntimeEnv } from "./support/components.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const WASI = path.join(ROOT, "node_modules", "@bytecodealliance", "jco", "lib", "wit", "builtin", "0.2.12");
@@ -88,7 +88,10 @@ describe("command components", () => {
     r = await trellis(["run", ...cache, wasm, "--", "fail"]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stdout, /^args=cmd\.wasm,fail\n/);
-    r = await trellis(["run", ...cache, path.join(ROOT, "../shared/fixtures/components/adder.wasm")]);
+  });
+
+  test("trellis run refuses a component that is not a command", { skip: needsFixtures("adder.wasm") }, async () => {
+    const r = await trellis(["run", "--cache-dir", path.join(dir, "cache"), fixture("adder.wasm")]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /not a command component: it does not export wasi:cli\/run/);
   });

@@ -10,13 +10,13 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { componentRuntime } from "../src/component/index.ts";
 import { splitCallTarget } from "../src/cli/commands/component.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
+import { fixture, needsFixtures } from "./support/components.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const ADDER = "../shared/fixtures/components/adder.wasm";
+const ADDER = fixture("adder.wasm");
 
 describe("trellis component commands", () => {
   let t: TestLattice;
@@ -33,7 +33,7 @@ describe("trellis component commands", () => {
     notComponent = path.join(dir, "refs", "not-a-component.wasm");
     await mkdir(path.dirname(notComponent));
     await writeFile(notComponent, "not WebAssembly");
-    await t.startHost({ cacheDir: dir, allowedPaths: [path.dirname(path.resolve(ADDER)), path.dirname(notComponent)], workloads: { components: componentRuntime() } });
+    await t.startHost({ cacheDir: dir, allowedPaths: [path.dirname(ADDER), path.dirname(notComponent)], workloads: { components: componentRuntime() } });
   });
   after(async () => {
     await t?.close();
@@ -47,7 +47,7 @@ describe("trellis component commands", () => {
     assert.throws(() => splitCallTarget("docs:adder/add"), /expected namespace:package\/interface/);
   });
 
-  test("start, call (prints 5), scale, update, stop", async () => {
+  test("start, call (prints 5), scale, update, stop", { skip: needsFixtures("adder.wasm") }, async () => {
     let r = await trellis("start", "component", ADDER, "adder");
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /component adder started on host N[A-Z0-9]+ \(max instances 1\)/);
@@ -72,7 +72,7 @@ describe("trellis component commands", () => {
     const inv = await t.client.getInventory(t.hosts[0]!.id);
     assert.equal(inv.components.find((c) => c.id === "adder")?.max_instances, 4);
 
-    const url = pathToFileURL(path.resolve(ROOT, ADDER)).href;
+    const url = pathToFileURL(ADDER).href;
     r = await trellis("update", "component", "adder", url);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /updating from .*adder\.wasm to file:/);

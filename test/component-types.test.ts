@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { componentEmbed, componentNew, parse } from "@bytecodealliance/jco";
 import { readComponentTypes } from "../src/component/component-types.ts";
-import { formatFunc, t } from "../src/invocation/types.ts";
+import { formatFunc, t } from "../packages/wire/src/invocation/types.ts";
 import { fixture, needsFixtures } from "./support/components.ts";
 
 const WIT = `package test:types@0.1.0;

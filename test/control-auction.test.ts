@@ -3,11 +3,12 @@
  * 1.x does (reference §1.4: only hosts whose labels match every constraint and that do not run the id bid; the others
  * stay silent), `trellis start component|provider` without `--host-id` placing through the auction, and every
  * subject Trellis does not implement getting an immediate "unsupported subject" error envelope (docs/control-interface.md).
- * Real nats-server, real hosts (component runtime + provider supervisor); adder.wasm from
- * /work/shared/fixtures/components (bytecodealliance/jco, Apache-2.0 WITH LLVM-exception).
+ * Real nats-server, real hosts (component runtime + provider supervisor); adder.wasm found through
+ * test/support/components.ts (`TRELLIS_FIXTURES_DIR`; bytecodealliance/jco, Apache-2.0 WITH LLVM-exception) — the
+ * component placement test skips when it is absent.
  */
 import { runCliEntry, writeCliEntry, type CliResult } from "./support/cli.ts";
-import { RUNTIME_TEST_LOADS } from "./support/components.ts";
+import { fixture, needsFixtures, RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
@@ -22,7 +23,7 @@ import type { Host } from "../src/host/host.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 import { waitFor } from "../src/testing/index.ts";
 
-const ADDER = "../shared/fixtures/components/adder.wasm";
+const ADDER = fixture("adder.wasm");
 
 describe("auctions and unsupported subjects", () => {
   let t: TestLattice;
@@ -87,16 +88,19 @@ describe("auctions and unsupported subjects", () => {
     }), /INVALID_ARGUMENT: constraints is required/);
   });
 
-  test("trellis start component|provider without --host-id places through the auction, honouring --constraint", async () => {
-    let r = await trellis("start", "component", ADDER, "adder", "--constraint", "zone=west", "--output", "json");
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal((JSON.parse(r.stdout) as { host_id: string }).host_id, west.id);
-    r = await trellis("start", "provider", "kv-memory", "kv2", "--constraint", "zone=east", "--constraint", "tier=gold", "--output", "json");
+  test("trellis start provider without --host-id places through the auction, honouring --constraint", async () => {
+    let r = await trellis("start", "provider", "kv-memory", "kv2", "--constraint", "zone=east", "--constraint", "tier=gold", "--output", "json");
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { host_id: string }).host_id, east.id);
     r = await trellis("start", "provider", "kv-memory", "kv3", "--constraint", "zone=north");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no host with labels zone=north in lattice .* can run provider kv3/);
+  });
+
+  test("trellis start component without --host-id places through the auction, honouring --constraint", { skip: needsFixtures("adder.wasm") }, async () => {
+    let r = await trellis("start", "component", ADDER, "adder", "--constraint", "zone=west", "--output", "json");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { host_id: string }).host_id, west.id);
     // adder runs on west already: west does not bid again; east does
     r = await trellis("start", "component", ADDER, "adder", "--output", "json");
     assert.equal(r.code, 0, r.stderr);

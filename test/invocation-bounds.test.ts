@@ -22,7 +22,7 @@ import { componentRuntime } from "../src/component/index.ts";
 import { decodeResult, DEFAULT_MAX_UPLOADS, encodeParams, invoke, t as t2 } from "../src/invocation/index.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
 import { SINK } from "./support/bounded-sink.ts";
-import { fixture, RUNTIME_TEST_LOADS } from "./support/components.ts";
+import { fixture, needsFixtures, RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -213,7 +213,7 @@ void describe("a target under hostile callers", () => {
 });
 
 void describe("a host's limits reach its component workers", () => {
-  void test("maxUploads and maxCallTimeoutMs of the host bound uploads to a component (adder fixture, Apache-2.0, bytecodealliance/jco dae02a06)", async () => {
+  void test("maxUploads and maxCallTimeoutMs of the host bound uploads to a component (adder fixture, Apache-2.0, bytecodealliance/jco dae02a06)", { skip: needsFixtures("adder.wasm") }, async () => {
     const host = await t.startHost({ ...RUNTIME_TEST_LOADS, workloads: { components: componentRuntime({ policy: { maxWorkers: 1, prewarm: false } }) }, maxUploads: 2, maxCallTimeoutMs: 1500 });
     await t.client.scaleComponent(host.id, { component_ref: fixture("adder.wasm"), component_id: "adder", count: 1 });
     const subject = invocationSubject(t.lattice, "adder", "docs:adder/add@0.1.0", "add");

@@ -5,6 +5,8 @@
  * providers by name always run. A refusal is a control reply and an event naming the flag, and nothing is spawned or
  * read: the provider script would create a marker file, the component file's access time would move (relatime), the
  * http server would count a request.
+ *
+ * The component is built here from WAT (it is only loaded, never called), so that no fixture is needed.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -20,7 +22,8 @@ import { defaultWorkloads } from "../src/host/default-workloads.ts";
 import type { Host } from "../src/host/host.ts";
 import type { HostOptions } from "../src/host/options.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
-import { fixture, startRuntime } from "./support/components.ts";
+import { parse } from "@bytecodealliance/jco";
+import { startRuntime } from "./support/components.ts";
 import { testLattice, type EventRecorder, type TestLattice } from "./support/lattice.ts";
 import { waitForEvent } from "./support/providers.ts";
 
@@ -31,6 +34,14 @@ let outside: string;
 let http: Server;
 let httpHits = 0;
 let httpUrl: string;
+
+/** A minimal component (one export, `test:load/api.ok() -> u32`): what the hosts load or refuse. */
+const COMPONENT_WAT = `(component
+  (core module $m (func (export "ok") (result i32) i32.const 7))
+  (core instance $i (instantiate $m))
+  (func $ok (result u32) (canon lift (core func $i "ok")))
+  (instance $api (export "ok" (func $ok)))
+  (export "test:load/api" (instance $api)))`;
 
 /** An executable provider that only proves it ran: it creates `marker`, then waits to be killed. */
 async function markerProvider(file: string, marker: string): Promise<void> {
@@ -85,20 +96,20 @@ before(async () => {
   outside = path.join(base, "outside");
   await mkdir(allowed);
   await mkdir(outside);
-  await copyFile(fixture("adder.wasm"), path.join(outside, "adder.wasm"));
-  await copyFile(fixture("adder.wasm"), path.join(allowed, "adder.wasm"));
+  const wasm = await parse(COMPONENT_WAT);
+  await writeFile(path.join(outside, "component.wasm"), wasm);
+  await copyFile(path.join(outside, "component.wasm"), path.join(allowed, "component.wasm"));
   await markerProvider(path.join(outside, "prov.sh"), path.join(outside, "ran"));
   await markerProvider(path.join(allowed, "prov.sh"), path.join(allowed, "ran"));
-  await symlink(path.join(outside, "adder.wasm"), path.join(allowed, "link.wasm"));
+  await symlink(path.join(outside, "component.wasm"), path.join(allowed, "link.wasm"));
   await symlink(outside, path.join(allowed, "sub"));
-  const wasm = readFileSync(fixture("adder.wasm"));
   http = createServer((_req, res) => {
     httpHits++;
     res.writeHead(200, { "content-type": "application/wasm" });
     res.end(wasm);
   });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
-  httpUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}/adder.wasm`;
+  httpUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}/component.wasm`;
 });
 after(async () => {
   await new Promise((r) => http.close(r));
@@ -156,7 +167,7 @@ describe("a host started without --allow-file-load or --allowed-path", () => {
   });
 
   test("refuses a component by path: reply and component_scale_failed name the flag, the file is not read", async (ctx) => {
-    const file = path.join(outside, "adder.wasm");
+    const file = path.join(outside, "component.wasm");
     const detect = atimeDetectsReads();
     if (!detect) ctx.diagnostic("this file system does not update atime; the not-read check is skipped");
     ageAtime(file);
@@ -173,7 +184,7 @@ describe("a host started without --allow-file-load or --allowed-path", () => {
   });
 
   test("trellis app deploy: the host refuses a manifest's component by path; the deploy fails naming the flag", async () => {
-    const file = path.join(outside, "adder.wasm");
+    const file = path.join(outside, "component.wasm");
     const yaml = `
 apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -225,20 +236,20 @@ describe("a host started with --allowed-path", () => {
   });
 
   test("runs a component under the directory", async () => {
-    await t.client.scaleComponent(host.id, { component_id: "inside", component_ref: path.join(allowed, "adder.wasm"), count: 1 });
+    await t.client.scaleComponent(host.id, { component_id: "inside", component_ref: path.join(allowed, "component.wasm"), count: 1 });
     await waitForEvent(rec, "component_scaled", (e) => e.data.component_id === "inside" && e.data.max_instances === 1, 15_000);
   });
 
   test("refuses .. and symlink escapes naming --allowed-path; nothing outside is read or run", async () => {
-    const outsideWasm = path.join(outside, "adder.wasm");
+    const outsideWasm = path.join(outside, "component.wasm");
     const detect = atimeDetectsReads();
     ageAtime(outsideWasm);
     const before = atime(outsideWasm);
     const escapes = [
-      { id: "dotdot", ref: `${allowed}/../outside/adder.wasm` },
+      { id: "dotdot", ref: `${allowed}/../outside/component.wasm` },
       { id: "link", ref: path.join(allowed, "link.wasm") },
-      { id: "subdir", ref: path.join(allowed, "sub", "adder.wasm") },
-      { id: "sibling", ref: `${allowed}-evil/adder.wasm` },
+      { id: "subdir", ref: path.join(allowed, "sub", "component.wasm") },
+      { id: "sibling", ref: `${allowed}-evil/component.wasm` },
     ];
     for (const { id, ref } of escapes) {
       const err = await rejected(t.client.scaleComponent(host.id, { component_id: id, component_ref: ref, count: 1 }));
@@ -261,12 +272,12 @@ describe("a host started with --allowed-path", () => {
   });
 
   test("component.update to a path outside is refused in the reply; the running component is unchanged", async () => {
-    const err = await rejected(t.client.updateComponent(host.id, "inside", path.join(outside, "adder.wasm")));
+    const err = await rejected(t.client.updateComponent(host.id, "inside", path.join(outside, "component.wasm")));
     assert.equal(err.code, ErrorCode.LoadNotAllowed);
     assert.match(err.message, /--allowed-path/);
     const ev = await waitForEvent(rec, "component_scale_failed", (e) => e.data.component_id === "inside");
     assert.match(String(ev.data.error), /--allowed-path/);
-    assert.equal((await t.client.getInventory(host.id)).components.find((c) => c.id === "inside")?.image_ref, path.join(allowed, "adder.wasm"));
+    assert.equal((await t.client.getInventory(host.id)).components.find((c) => c.id === "inside")?.image_ref, path.join(allowed, "component.wasm"));
   });
 
   test("still refuses http(s) URLs (they need --allow-file-load)", async () => {
@@ -297,7 +308,7 @@ describe("a host started with --allow-file-load", () => {
   });
 
   test("runs components from any path and from an http URL", async () => {
-    await t.client.scaleComponent(host.id, { component_id: "file", component_ref: path.join(outside, "adder.wasm"), count: 1 });
+    await t.client.scaleComponent(host.id, { component_id: "file", component_ref: path.join(outside, "component.wasm"), count: 1 });
     await waitForEvent(rec, "component_scaled", (e) => e.data.component_id === "file" && e.data.max_instances === 1, 15_000);
     const hits = httpHits;
     await t.client.scaleComponent(host.id, { component_id: "web", component_ref: httpUrl, count: 1 });
@@ -311,13 +322,13 @@ describe("the component runtime's own API (no control request)", () => {
     const env = await startRuntime({ server: nats, loads: { allowedPaths: [allowed] } });
     const bare = await startRuntime({ server: nats, loads: {} });
     try {
-      await env.runtime.start(path.join(allowed, "adder.wasm"), "a");
-      for (const ref of [path.join(outside, "adder.wasm"), path.join(allowed, "link.wasm")]) {
+      await env.runtime.start(path.join(allowed, "component.wasm"), "a");
+      for (const ref of [path.join(outside, "component.wasm"), path.join(allowed, "link.wasm")]) {
         await assert.rejects(env.runtime.start(ref, "b"), (e: TrellisError) => e.code === ErrorCode.LoadNotAllowed && /--allowed-path/.test(e.message));
         await assert.rejects(env.runtime.update("a", ref), (e: TrellisError) => e.code === ErrorCode.LoadNotAllowed);
       }
-      await assert.rejects(bare.runtime.start(fixture("adder.wasm"), "c"), (e: TrellisError) => e.code === ErrorCode.LoadNotAllowed && /--allow-file-load/.test(e.message));
-      assert.deepEqual(env.runtime.inventory().map((c) => [c.id, c.image_ref]), [["a", path.join(allowed, "adder.wasm")]]);
+      await assert.rejects(bare.runtime.start(path.join(allowed, "component.wasm"), "c"), (e: TrellisError) => e.code === ErrorCode.LoadNotAllowed && /--allow-file-load/.test(e.message));
+      assert.deepEqual(env.runtime.inventory().map((c) => [c.id, c.image_ref]), [["a", path.join(allowed, "component.wasm")]]);
     } finally {
       await env.close();
       await bare.close();

@@ -4,6 +4,8 @@
  * `policyTimeoutMs`; an allow lets it through; decisions are cached (a second decision sends no request) and a message
  * on the changes topic overrides (1.x) or drops (Trellis) a cached one; invocations are decided per interface and
  * function, in the component's worker, with the same cache and overrides.
+ *
+ * The component is an adder built here from WAT (test/support/components.ts `buildOwnAdder`), so no fixture is needed.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,16 +17,19 @@ import { deployApp, parseManifestText, undeployApp } from "../src/app/index.ts";
 import { ErrorCode, TrellisError } from "../src/core/errors.ts";
 import { defaultWorkloads } from "../src/host/default-workloads.ts";
 import type { Host } from "../src/host/host.ts";
-import { invokeJson } from "../src/invocation/client.ts";
+import { invokeJson } from "../packages/wire/src/invocation/client.ts";
 import type { PolicyRequest } from "../src/policy/wire.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
-import { fixture } from "./support/components.ts";
+import { buildOwnAdder } from "./support/components.ts";
 import { testLattice, type EventRecorder, type TestLattice } from "./support/lattice.ts";
 import { waitForEvent } from "./support/providers.ts";
 
 let nats: TestNats;
+/** The component the tests start: `docs:adder/add@0.1.0`. */
+let ADDER: string;
 before(async () => {
   nats = await startTestNats();
+  ADDER = await buildOwnAdder();
 });
 after(async () => {
   await nats.stop();
@@ -58,7 +63,6 @@ async function rejected(p: Promise<unknown>): Promise<TrellisError> {
 }
 
 const TIMEOUT_MS = 400;
-const ADDER = fixture("adder.wasm");
 
 describe("policy service", () => {
   let t: TestLattice;

@@ -4,7 +4,7 @@
  * wasmCloud's http_counter answering 1, 2, 3 with kv-redis, blobstore-fs and http-client pointed at a local server,
  * and 500 — with the host unharmed — when the HTTP client points nowhere.
  *
- * Fixtures (../shared/fixtures/components/, read in place, never copied): Apache-2.0; http_hello_world_rust.wasm,
+ * Fixtures (`TRELLIS_FIXTURES_DIR`, test/support/components.ts; read in place, never copied): Apache-2.0; http_hello_world_rust.wasm,
  * http_counter.wasm and inter_component_call_{caller,middleware,callee}.wasm from wasmCloud/wasmCloud
  * crates/wash/tests/fixtures (a1806a3e).
  */

@@ -13,10 +13,11 @@
  * - the read-only user is refused `link.put` and `config.put` by the server;
  * - no seed or private key appears in any host/provider log line, CLI output or event of the run.
  *
- * Fixtures (../shared/fixtures/components/, read in place): http_hello_world_rust.wasm and http_counter.wasm from
+ * Fixtures (`TRELLIS_FIXTURES_DIR`, test/support/components.ts; read in place, the tests that run them skip when they
+ * are absent): http_hello_world_rust.wasm and http_counter.wasm from
  * wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e), Apache-2.0.
  */
-import { FIXTURES_DIR } from "./support/components.ts";
+import { FIXTURES_DIR, fixture, needsFixtures } from "./support/components.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -39,8 +40,11 @@ import { startSecureTestNats, uniqueLattice, waitFor, type SecureTestNats } from
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "bin", "trellis.mjs");
-const FIXTURES = path.resolve(ROOT, "../shared/fixtures/components");
-const fixture = (name: string) => path.join(FIXTURES, name);
+/**
+ * The component tests run both HTTP fixtures; later ones reuse the `counter`, links and logs the first one leaves, so
+ * all but the isolation test skip together when the fixtures are absent.
+ */
+const WITH_FIXTURES = { skip: needsFixtures("http_hello_world_rust.wasm", "http_counter.wasm") };
 
 /** A logger that keeps every record as one JSON line. */
 function recordingLogger(lines: string[], bindings: LogMeta = {}): Logger {
@@ -137,7 +141,7 @@ void describe("a lattice on a secured NATS: accounts, nkey users, mutual TLS", (
     if (blobRoot) await rm(blobRoot, { recursive: true, force: true });
   });
 
-  void test("CLI → host → workers → spawned providers → components, with credentials over mutual TLS", async () => {
+  void test("CLI → host → workers → spawned providers → components, with credentials over mutual TLS", WITH_FIXTURES, async () => {
     // the CLI, credentials as flags and as TRELLIS_NATS_* twins
     const hosts = await ok(["--output", "json", "get", "hosts"], "env");
     assert.equal((JSON.parse(hosts.stdout) as { id: string }[])[0]?.id, host.id);
@@ -172,7 +176,7 @@ void describe("a lattice on a secured NATS: accounts, nkey users, mutual TLS", (
     assert.ok(inv.providers.every((p) => p.status === undefined || p.status === "running"), JSON.stringify(inv.providers));
   });
 
-  void test("a remote provider (SDK, own process) joins with its own `provider` user and serves the component", async () => {
+  void test("a remote provider (SDK, own process) joins with its own `provider` user and serves the component", WITH_FIXTURES, async () => {
     const a = s.auth("provider");
     remote = spawn(process.execPath, [
       path.join(ROOT, "providers/kv-memory/main.ts"),
@@ -195,7 +199,7 @@ void describe("a lattice on a secured NATS: accounts, nkey users, mutual TLS", (
     assert.equal(remote.exitCode, null, "the remote provider runs");
   });
 
-  void test("python-kv (standard library + libcrypto Ed25519): spawned with the host's credentials, and remote with its own user", async () => {
+  void test("python-kv (standard library + libcrypto Ed25519): spawned with the host's credentials, and remote with its own user", WITH_FIXTURES, async () => {
     const countsFromOne = async (target: string) => {
       await admin.deleteLink({ source_id: "counter", wit_namespace: "wasi", wit_package: "keyvalue", name: "default" });
       await admin.putLink({ source_id: "counter", target, wit_namespace: "wasi", wit_package: "keyvalue", interfaces: ["atomics", "store"] });
@@ -258,7 +262,7 @@ void describe("a lattice on a secured NATS: accounts, nkey users, mutual TLS", (
     }
   });
 
-  void test("the read-only user is refused link.put and config.put by the server, and may read", async () => {
+  void test("the read-only user is refused link.put and config.put by the server, and may read", WITH_FIXTURES, async () => {
     const reader = await CtlClient.connect({ natsUrl: s.url, lattice, natsAuth: s.auth("reader"), timeoutMs: 2000 });
     try {
       assert.equal((await reader.getHosts(1000)).length, 1, "the reader may ping hosts");
@@ -276,7 +280,7 @@ void describe("a lattice on a secured NATS: accounts, nkey users, mutual TLS", (
     }
   });
 
-  void test("no seed, private key or token appears in any log line, CLI output or event of the run", async () => {
+  void test("no seed, private key or token appears in any log line, CLI output or event of the run", WITH_FIXTURES, async () => {
     const keyBodies: string[] = [];
     for (const f of [s.certs.clientKeyFile, s.certs.serverKeyFile, s.certs.caKeyFile]) {
       const pem = await readFile(f, "utf8");

@@ -2,7 +2,8 @@
  * wash 1.x habits on the real `trellis` CLI (docs/from-wasmcloud.md): src/cli/main.ts spawned as a process per command
  * against a real nats-server and a real host running the component runtime. The lattice and NATS address reach the CLI
  * the way a wash user's shell gives them: `WASMCLOUD_LATTICE`, `WASMCLOUD_CTL_HOST`, `WASMCLOUD_CTL_PORT`.
- * Fixture: /work/shared/fixtures/components/adder.wasm (see test/support/components.ts, Apache-2.0).
+ * Fixture: adder.wasm, found through test/support/components.ts (`TRELLIS_FIXTURES_DIR`, Apache-2.0); the test that
+ * starts it skips when it is absent.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -16,10 +17,11 @@ import type { Host } from "../src/host/host.ts";
 import { withWasmcloudFallbacks } from "../src/cli/env.ts";
 import { waitFor } from "../src/testing/index.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
+import { fixture, needsFixtures } from "./support/components.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "src/cli/main.ts");
-const ADDER = path.resolve(ROOT, "../shared/fixtures/components/adder.wasm");
+const ADDER = fixture("adder.wasm");
 
 /** The test process's environment without any TRELLIS_*, WASMCLOUD_* or WASH_* variable. */
 const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TRELLIS|WASMCLOUD|WASH)_/.test(k)));
@@ -112,7 +114,7 @@ describe("wash habits on the trellis CLI", () => {
     assert.doesNotMatch(jwt.stderr, /eyJ-not-shown/);
   });
 
-  test("start component without a host id (auction), --max-instances, scale component HOST REF ID, get inventories", async () => {
+  test("start component without a host id (auction), --max-instances, scale component HOST REF ID, get inventories", { skip: needsFixtures("adder.wasm") }, async () => {
     const started = JSON.parse(ok(await wash("-o", "json", "start", "component", ADDER, "adder", "--max-instances", "2")).stdout) as { host_id: string };
     assert.equal(started.host_id, host.id);
     assert.equal((await t.client.getInventory(host.id)).components.find((c) => c.id === "adder")?.max_instances, 2);

@@ -6,7 +6,7 @@
  * It also classifies the file: a core module or a WASI 0.3 (async) component is rejected with a clear error.
  * @module
  */
-import type { FuncType, InterfaceType, WitType } from "../invocation/types.ts";
+import type { FuncType, InterfaceType, WitType } from "../../packages/wire/src/invocation/types.ts";
 import { Bin, ComponentFormatError, coreType } from "./binary-reader.ts";
 
 export { ComponentFormatError } from "./binary-reader.ts";

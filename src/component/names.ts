@@ -2,7 +2,7 @@
  * The JavaScript names jco gives WIT items (kept apart from compile.ts so that worker threads do not load jco).
  * @module
  */
-import { camelCase } from "../invocation/types.ts";
+import { camelCase } from "../../packages/wire/src/invocation/types.ts";
 
 /** The JavaScript name jco gives a WIT function or resource method (`get-keys` → `getKeys`). */
 export function jsName(witName: string): string {

@@ -17,7 +17,7 @@ import { describeLink, unusableLinks } from "../core/link.ts";
 import type { ComponentDescription, ComponentSpecification } from "../core/host.ts";
 import type { Logger } from "../core/logger.ts";
 import { COMPONENT_SPEC_PREFIX, componentSpecKey, latticeDataBucket } from "../core/subjects.ts";
-import { DEFAULT_INVOCATION_TIMEOUT_MS } from "../invocation/client.ts";
+import { DEFAULT_INVOCATION_TIMEOUT_MS } from "../../packages/wire/src/invocation/client.ts";
 import { compileComponent, type CompiledComponent } from "./compile.ts";
 import { parseScaleRequest, parseUpdateRequest, type ScaleRequest } from "./control.ts";
 import { DEFAULT_MAX_COMPONENT_BYTES, loadComponentBytes, resolveRef } from "./loader.ts";

@@ -13,7 +13,7 @@ import { type NatsAuth, type NatsAuthOptions, parseNatsAuth } from "../core/conn
 import { type Logger, createLogger } from "../core/logger.ts";
 import type { WorkloadFactories } from "./workloads.ts";
 import { defaultWorkloads } from "./default-workloads.ts";
-import { resolveInvocationLimits, type ResolvedInvocationLimits } from "../invocation/uploads.ts";
+import { resolveInvocationLimits, type ResolvedInvocationLimits } from "../../packages/wire/src/invocation/uploads.ts";
 import { validateKvReplicas } from "../lattice/kv.ts";
 import { compileLoadPermissions, type LoadPermissions } from "../policy/allow.ts";
 import { compilePolicyOptions, type PolicyConfig } from "../policy/service.ts";

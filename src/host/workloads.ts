@@ -10,7 +10,7 @@ import type { ComponentDescription, ProviderDescription } from "../core/host.ts"
 import type { ConfigSource, EventPublisher, LinkSource } from "../core/ports.ts";
 import type { Logger } from "../core/logger.ts";
 import type { ComponentSpecification } from "../core/host.ts";
-import type { InvocationLimits } from "../invocation/uploads.ts";
+import type { InvocationLimits } from "../../packages/wire/src/invocation/uploads.ts";
 import type { Admission } from "../policy/admission.ts";
 import type { ClaimsPolicy } from "../claims/policy.ts";
 import type { SecretsClient } from "../secrets/client.ts";

@@ -11,8 +11,8 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Link } from "../core/link.ts";
-import { invoke } from "../invocation/client.ts";
-import { INTROSPECT_IFACE, INTROSPECT_TYPE, INTROSPECT_WORLD_FN, WORLD_LINK_NAMESPACE, WORLD_LINK_PACKAGE, type WorldDescription } from "../invocation/server.ts";
+import { invoke } from "../../packages/wire/src/invocation/client.ts";
+import { INTROSPECT_IFACE, INTROSPECT_TYPE, INTROSPECT_WORLD_FN, WORLD_LINK_NAMESPACE, WORLD_LINK_PACKAGE, type WorldDescription } from "../../packages/wire/src/invocation/server.ts";
 
 /** Looks up what a party (component or provider id) imports and exports; undefined when unknown. */
 export type WorldLookup = (id: string) => Promise<WorldDescription | undefined>;

@@ -18,7 +18,7 @@ import { newXKey, xkeySeed } from "../secrets/xkey.ts";
 import { isSecretName } from "../secrets/types.ts";
 import { checkProviderClaims } from "./claims.ts";
 import type { KeyPair } from "@nats-io/nkeys";
-import { encodeTargetExit } from "../invocation/exit.ts";
+import { encodeTargetExit } from "../../packages/wire/src/invocation/exit.ts";
 import type { WorkloadContext } from "../host/workloads.ts";
 import { providerOtelConfig } from "../tracing/settings.ts";
 import { encodeHostData, hostDataConnectionFields, type HostData } from "./host-data.ts";

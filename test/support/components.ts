@@ -7,10 +7,11 @@
  * inter_component_call_{caller,middleware,callee}.wasm from wasmCloud/wasmCloud crates/wash/tests/fixtures (a1806a3e).
  */
 import { existsSync } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parse } from "@bytecodealliance/jco";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { ComponentRuntime, type ComponentPolicy } from "../../src/component/index.ts";
@@ -48,6 +49,24 @@ export function fixture(name: string): string {
 export function needsFixtures(...names: string[]): string | false {
   const missing = names.filter((n) => !existsSync(fixture(n)));
   return missing.length === 0 ? false : `fixture ${missing.join(", ")} not found in ${FIXTURES_DIR} (set TRELLIS_FIXTURES_DIR)`;
+}
+
+/**
+ * WAT of a component built from this repository's own source with the adder fixture's interface:
+ * `docs:adder/add@0.1.0` `add(x: u32, y: u32) -> u32` — for tests that need an adder, not that particular binary.
+ */
+export const ADDER_WAT = `(component
+  (core module $m (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))
+  (core instance $i (instantiate $m))
+  (func $add (param "x" u32) (param "y" u32) (result u32) (canon lift (core func $i "add")))
+  (instance $api (export "add" (func $add)))
+  (export "docs:adder/add@0.1.0" (instance $api)))`;
+
+/** Builds {@link ADDER_WAT} into a new temporary directory and returns the file's path (`…/adder.wasm`). */
+export async function buildOwnAdder(): Promise<string> {
+  const file = path.join(await mkdtemp(path.join(tmpdir(), "trellis-own-adder-")), "adder.wasm");
+  await writeFile(file, await parse(ADDER_WAT));
+  return file;
 }
 
 /** A LinkSource kept in memory; `put`/`del` notify listeners like the host's KV watch. */

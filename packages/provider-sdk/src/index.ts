@@ -1,5 +1,6 @@
 /**
- * `@trellis/provider-sdk` (in this repository: `import … from "trellis/provider-sdk"`): write Trellis capability
+ * `@trellis/provider-sdk` (in this repository: `import … from "trellis/provider-sdk"`; elsewhere the tarball of
+ * `npm pack`, compiled for Node >= 20, see README.md): write Trellis capability
  * providers in TypeScript. A provider implements only the hooks it needs ({@link ProviderDefinition}) plus typed
  * handlers for the WIT interfaces it exports, and calls {@link runProvider}. The SDK reads host data (or remote
  * settings), subscribes to the provider contract subjects, delivers each link once, keeps per-link resources and
@@ -31,9 +32,9 @@ export type {
   CallSettings,
 } from "./types.ts";
 // Re-exported so that providers need only this package for their WIT types and errors.
-export { t } from "../../../src/invocation/index.ts";
-export type { WitType, FuncType, InterfaceType, ResourceMapper, InvocationLimits } from "../../../src/invocation/index.ts";
-export { TrellisError, ErrorCode } from "../../../src/core/errors.ts";
-export type { InterfaceLinkDefinition } from "../../../src/core/link.ts";
-export type { HostData } from "../../../src/provider/host-data.ts";
-export type { Logger } from "../../../src/core/logger.ts";
+export { t } from "../../wire/src/invocation/index.ts";
+export type { WitType, FuncType, InterfaceType, ResourceMapper, InvocationLimits } from "../../wire/src/invocation/index.ts";
+export { TrellisError, ErrorCode } from "../../wire/src/core/errors.ts";
+export type { InterfaceLinkDefinition } from "../../wire/src/core/link.ts";
+export type { HostData } from "../../wire/src/provider/host-data.ts";
+export type { Logger } from "../../wire/src/core/logger.ts";

@@ -3,9 +3,9 @@
  * callback followed by a put callback (seed link-definitions.md "idempotent", reference §10.4 — never a silent drop).
  * @module
  */
-import type { InterfaceLinkDefinition } from "../../../src/core/link.ts";
-import type { Logger } from "../../../src/core/logger.ts";
-import { linkIdentity, sameLinkDefinition } from "../../../src/provider/host-data.ts";
+import type { InterfaceLinkDefinition } from "../../wire/src/core/link.ts";
+import type { Logger } from "../../wire/src/core/logger.ts";
+import { linkIdentity, sameLinkDefinition } from "../../wire/src/provider/host-data.ts";
 import type { ProviderContext, ProviderDefinition, ProviderLink } from "./types.ts";
 import type { SecretValue } from "./secrets.ts";
 

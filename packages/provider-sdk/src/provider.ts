@@ -13,11 +13,11 @@
  * @module
  */
 import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import type { CtlResponse } from "../../../src/core/envelope.ts";
-import { ErrorCode, TrellisError } from "../../../src/core/errors.ts";
-import type { InterfaceLinkDefinition, Link } from "../../../src/core/link.ts";
-import { createLogger, type Logger, type LogLevel } from "../../../src/core/logger.ts";
-import { ctl, providerInstanceLinkPut, providerRpc } from "../../../src/core/subjects.ts";
+import type { CtlResponse } from "../../wire/src/core/envelope.ts";
+import { ErrorCode, TrellisError } from "../../wire/src/core/errors.ts";
+import type { InterfaceLinkDefinition, Link } from "../../wire/src/core/link.ts";
+import { createLogger, type Logger, type LogLevel } from "../../wire/src/core/logger.ts";
+import { ctl, providerInstanceLinkPut, providerRpc } from "../../wire/src/core/subjects.ts";
 import {
   invoke,
   invokeJson,
@@ -27,8 +27,8 @@ import {
   type InterfaceImpl,
   type InvocationLimits,
   type InvocationServer,
-} from "../../../src/invocation/index.ts";
-import { type HostData, linkIdentity, parseInterfaceLinkDefinition } from "../../../src/provider/host-data.ts";
+} from "../../wire/src/invocation/index.ts";
+import { type HostData, linkIdentity, parseInterfaceLinkDefinition } from "../../wire/src/provider/host-data.ts";
 import { LinkTable } from "./links.ts";
 import { providerConnectionOptions, redactConnectionSecrets, redactUrl } from "./connection.ts";
 import { hostDataSecrets, SecretOpener } from "./secrets.ts";

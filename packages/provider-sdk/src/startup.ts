@@ -5,9 +5,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { InvalidArgumentError } from "../../../src/core/errors.ts";
-import { validateId } from "../../../src/core/ids.ts";
-import { decodeHostData, type HostData } from "../../../src/provider/host-data.ts";
+import { InvalidArgumentError } from "../../wire/src/core/errors.ts";
+import { validateId } from "../../wire/src/core/ids.ts";
+import { decodeHostData, type HostData } from "../../wire/src/provider/host-data.ts";
 import { NATS_AUTH_SETTINGS, type ProviderNatsAuth, remoteConnectionFields } from "./connection.ts";
 
 /** Settings of a remote provider. */

@@ -5,7 +5,7 @@
  * provider's output; nothing else uses them.
  * @module
  */
-import type { HostData } from "../../../src/provider/host-data.ts";
+import type { HostData } from "../../wire/src/provider/host-data.ts";
 
 /** Config key that switches the trace on (value `stdout`). */
 export const TRACE_CONFIG_KEY = "trellis_conformance_trace";

@@ -5,11 +5,11 @@
  */
 import type { ProviderTracing } from "./tracing.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { InterfaceLinkDefinition } from "../../../src/core/link.ts";
-import type { Logger } from "../../../src/core/logger.ts";
-import type { FuncType, InterfaceType, ResourceMapper } from "../../../src/invocation/index.ts";
-import type { InvocationRequest } from "../../../src/invocation/index.ts";
-import type { HostData } from "../../../src/provider/host-data.ts";
+import type { InterfaceLinkDefinition } from "../../wire/src/core/link.ts";
+import type { Logger } from "../../wire/src/core/logger.ts";
+import type { FuncType, InterfaceType, ResourceMapper } from "../../wire/src/invocation/index.ts";
+import type { InvocationRequest } from "../../wire/src/invocation/index.ts";
+import type { HostData } from "../../wire/src/provider/host-data.ts";
 import type { SecretValue } from "./secrets.ts";
 
 /** Which end of a link this provider is. */

@@ -18,8 +18,8 @@ import { auctionHost, inventories } from "../placement.ts";
 import { ErrorCode, InvalidArgumentError, NotFoundError, TimeoutError, TrellisError } from "../../core/errors.ts";
 import { EventType, type CloudEvent } from "../../core/events.ts";
 import { eventSubject } from "../../core/subjects.ts";
-import { invokeJson } from "../../invocation/client.ts";
-import { WORLD_IFACE } from "../../invocation/server.ts";
+import { invokeJson } from "../../../packages/wire/src/invocation/client.ts";
+import { WORLD_IFACE } from "../../../packages/wire/src/invocation/server.ts";
 import { type CliContext, parsePairs, parsePositiveInt } from "../context.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

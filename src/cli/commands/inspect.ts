@@ -11,10 +11,10 @@ import path from "node:path";
 import type { Command } from "commander";
 import { classifyWasm, readComponentTypes } from "../../component/component-types.ts";
 import { ErrorCode, InvalidArgumentError, TrellisError } from "../../core/errors.ts";
-import { invokeJson } from "../../invocation/client.ts";
-import { INTROSPECT_FN, INTROSPECT_IFACE, INTROSPECT_WORLD_FN, type WorldDescription } from "../../invocation/server.ts";
-import type { InterfaceType } from "../../invocation/types.ts";
-import { formatWorld } from "../../invocation/wit-print.ts";
+import { invokeJson } from "../../../packages/wire/src/invocation/client.ts";
+import { INTROSPECT_FN, INTROSPECT_IFACE, INTROSPECT_WORLD_FN, type WorldDescription } from "../../../packages/wire/src/invocation/server.ts";
+import type { InterfaceType } from "../../../packages/wire/src/invocation/types.ts";
+import { formatWorld } from "../../../packages/wire/src/invocation/wit-print.ts";
 import type { CliContext } from "../context.ts";
 
 /**

@@ -4,7 +4,7 @@
  * into an {@link HttpResponse}; an outgoing request becomes one lattice call routed by the component's links.
  * @module
  */
-import type { HttpHeaders, HttpRequest, HttpResponse } from "../../invocation/http.ts";
+import type { HttpHeaders, HttpRequest, HttpResponse } from "../../../packages/wire/src/invocation/http.ts";
 import { BufferSink, InputStream, OutputStream, Pollable } from "./io.ts";
 
 type Variant = { tag: string; val?: unknown };
