@@ -20,6 +20,7 @@ import type { FuncType, InterfaceType } from "../invocation/types.ts";
 import type { CompiledMeta } from "./compile.ts";
 import { className, jsName } from "./names.ts";
 import { isLocalInterface, resolveTarget, splitInterface, type LinkTable } from "./routing.ts";
+import { HandleCache, isCachedOpener } from "./handle-cache.ts";
 import type { WatchdogWriter } from "./watchdog.ts";
 import { capMemory, WASM_PAGE } from "./wasm-patch.ts";
 import { collectResponse, IncomingRequest, ResponseOutparam } from "./wasi/http.ts";
@@ -100,6 +101,8 @@ class RemoteResource {
   iface = "";
   resource = "";
   moved = false;
+  /** Set when the handle came from (or went into) the {@link HandleCache}: shared, so dropping it notifies nobody. */
+  cacheKey: string | undefined = undefined;
 }
 
 /** A component loaded in a worker. */
@@ -114,6 +117,8 @@ export class GuestComponent {
   readonly #exportNames = new Map<string, string>();
   #closed = false;
   #secrets: Map<string, SecretValue> | undefined;
+  /** Handles of `open`-like imports, emptied on every link change (./handle-cache.ts). */
+  readonly #handles = new HandleCache();
 
   constructor(spec: GuestSpec, deps: GuestDeps) {
     this.spec = spec;
@@ -132,6 +137,7 @@ export class GuestComponent {
   /** Replaces the routing table (live link changes). */
   setLinks(links: LinkTable): void {
     this.spec.links = links;
+    this.#handles.invalidate();
   }
 
   /** Replaces the merged config (live config changes). */
@@ -246,6 +252,7 @@ export class GuestComponent {
     const links = () => this.spec.links;
     const suspended = <T>(f: () => Promise<T>) => this.#suspended(inst, f);
     const remaining = () => this.#remaining(inst);
+    const handles = this.#handles;
 
     const mapperFor = (pkg: string): ResourceMapper => ({
       toHandle(resource, value, own) {
@@ -268,16 +275,38 @@ export class GuestComponent {
       },
     });
 
+    // a call on a cached handle failed (bucket deleted behind our back, store gone): the next open asks the target again
+    const evictShared = (owner: RemoteResource | undefined, args: readonly unknown[]) => {
+      for (const a of owner ? [owner] : args) if (a instanceof RemoteResource && a.cacheKey !== undefined) handles.evict(a.cacheKey);
+    };
+
     const call = async (ifaceFull: string, fn: string, type: FuncType, args: unknown[], owner?: RemoteResource): Promise<unknown> => {
       const iface = stripVersion(ifaceFull);
       const pkg = iface.slice(0, iface.indexOf("/"));
       const linkName = owner?.linkName ?? inst.linkNames.get(iface) ?? DEFAULT_LINK_NAME;
-      const targetId = owner?.target ?? resolveTarget(links(), componentId, iface, linkName);
       const mapper = mapperFor(pkg);
+      // `open(name)`: answered from the handle cache when this link already opened `name` (no round trip)
       const params = encodeParams(type, args, mapper);
-      const bytes = await suspended(() =>
-        invokeRaw(nc, { lattice, targetId, iface, fn, sourceId: componentId, linkName, timeoutMs: remaining() }, params),
-      );
+      const key = owner === undefined && isCachedOpener(iface, fn) ? HandleCache.key(linkName, iface, fn, params) : undefined;
+      const hit = key === undefined ? undefined : handles.get(key);
+      const generation = handles.generation;
+      let targetId: string;
+      let bytes: Uint8Array;
+      if (hit) {
+        targetId = hit.targetId;
+        bytes = hit.result;
+      } else {
+        targetId = owner?.target ?? resolveTarget(links(), componentId, iface, linkName);
+        try {
+          bytes = await suspended(() =>
+            invokeRaw(nc, { lattice, targetId, iface, fn, sourceId: componentId, linkName, timeoutMs: remaining() }, params),
+          );
+        } catch (err) {
+          evictShared(owner, args);
+          throw err;
+        }
+      }
+      let opened: RemoteResource | undefined;
       const value = decodeResult(type, bytes, {
         toHandle: mapper.toHandle,
         fromHandle: (resource, handle, own) => {
@@ -287,12 +316,17 @@ export class GuestComponent {
           r.linkName = linkName;
           r.iface = iface;
           r.resource = resource;
+          opened = r;
           return r;
         },
       });
       if (type.result?.kind === "result") {
         const v = value as { tag: string; val?: unknown };
-        if (v.tag === "err") throw { payload: v.val };
+        if (v.tag === "err") {
+          evictShared(owner, args);
+          throw { payload: v.val };
+        }
+        if (key !== undefined && opened && (hit || handles.set(key, generation, { targetId, result: bytes }))) opened.cacheKey = key;
         return v.val;
       }
       return value;
@@ -332,7 +366,7 @@ export class GuestComponent {
         let C = classes.get(key);
         if (!C) {
           C = makeResourceClass(resource, (r) => {
-            if (r.moved || !r.target) return;
+            if (r.moved || !r.target || r.cacheKey !== undefined) return;
             notify(
               nc,
               { lattice, targetId: r.target, iface: r.iface, fn: `${RESOURCE_DROP_PREFIX}${resource}`, sourceId: componentId, linkName: r.linkName },
