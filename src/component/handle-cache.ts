@@ -20,9 +20,18 @@ export const CACHED_OPENERS: ReadonlySet<string> = new Set(["wasi:keyvalue/store
 /** Most entries kept per component; the oldest is evicted beyond it. */
 export const MAX_CACHED_HANDLES = 1024;
 
+/** {@link CACHED_OPENERS} by function name (checked on every import call: no string building). */
+const OPENERS_BY_FN = new Map<string, Set<string>>();
+for (const entry of CACHED_OPENERS) {
+  const [iface, fn] = entry.split("#") as [string, string];
+  let set = OPENERS_BY_FN.get(fn);
+  if (!set) OPENERS_BY_FN.set(fn, (set = new Set()));
+  set.add(iface);
+}
+
 /** True when the result of `iface`.`fn` (unversioned interface) may be cached. */
 export function isCachedOpener(iface: string, fn: string): boolean {
-  return CACHED_OPENERS.has(`${iface}#${fn}`);
+  return OPENERS_BY_FN.get(fn)?.has(iface) ?? false;
 }
 
 /** One cached result: the target that answered and the encoded OK reply (status byte stripped). */
