@@ -59,6 +59,7 @@ export function labelFor(pid: number, self = process.pid): string {
   if (/nats-server/.test(cmd)) return "nats-server";
   if (/redis-server/.test(cmd)) return "redis-server";
   if (/(^|\/)wrk\b/.test(cmd)) return "wrk";
+  if (/jco/.test(cmd)) return "jco-serve";
   const script = /([\w.-]+)\.(?:ts|mjs|js|py)\b/.exec(cmd.split(" ").slice(1).join(" "));
   if (script) return script[1]!;
   return cmd.split(" ")[0]?.split("/").pop() || String(pid);

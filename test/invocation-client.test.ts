@@ -104,4 +104,39 @@ describe("invocation client call path", () => {
       await nc.close();
     }
   });
+
+  test("requests sent by separate callbacks of one event-loop turn leave in one socket write (cork until setImmediate)", async () => {
+    const lattice = uniqueLattice("cork");
+    const sub = nc.subscribe(`trellis.inv.v1.${lattice}.t.>`, { callback: (_e, m) => void m.respond(new Uint8Array([0])) });
+    await nc.flush();
+    // count the socket's low-level writes (nats.js's Node transport keeps its socket at protocol.transport.socket)
+    const socket = (nc as unknown as { protocol: { transport: { socket: Record<string, (...a: unknown[]) => unknown> } } }).protocol.transport.socket;
+    let writes = 0;
+    const spy = (name: string) => {
+      const original = socket[name]!;
+      socket[name] = function (this: unknown, ...a: unknown[]) {
+        writes++;
+        return original.apply(this, a);
+      };
+      return () => delete socket[name];
+    };
+    const restore = [spy("_write"), spy("_writev")];
+    try {
+      const calls: Promise<Uint8Array>[] = [];
+      // 20 separate macrotasks of one check phase, each sending one request (nats.js alone flushes each on its own)
+      await new Promise<void>((resolve) => {
+        for (let i = 0; i < 20; i++) {
+          setImmediate(() => {
+            calls.push(invokeRaw(nc, { lattice, targetId: "t", iface: "a:b/c", fn: "f", timeoutMs: 5000 }, new Uint8Array([i])));
+            if (calls.length === 20) resolve();
+          });
+        }
+      });
+      await Promise.all(calls);
+      assert.ok(writes <= 3, `20 requests of one turn took ${writes} socket writes`);
+    } finally {
+      for (const r of restore) r();
+      sub.unsubscribe();
+    }
+  });
 });

@@ -16,6 +16,7 @@ import {
 import { ErrorCode, InvalidArgumentError, TimeoutError, TrellisError } from "../core/errors.ts";
 import { invocationSubject, stripVersion, targetExitWildcard } from "../core/subjects.ts";
 import { decodeResult, encodeParams, Reader, type ResourceMapper } from "./codec.ts";
+import { corkUntilImmediate } from "./cork.ts";
 import { requestHeaders } from "./headers.ts";
 import { chunkSize, MAX_BODY_BYTES, Status } from "./protocol.ts";
 import type { FuncType } from "./types.ts";
@@ -186,6 +187,8 @@ class RequestMux {
       const deadline = performance.now() + timeoutMs;
       this.#pending.set(id, { resolve, reject, deadline, to });
       try {
+        // requests sent in one event-loop turn (an HTTP server's, a busy worker's) leave in one socket write (./cork.ts)
+        corkUntilImmediate(this.#nc);
         this.#nc.publish(subject, data, headers ? { reply: `${this.#prefix}${id}`, headers } : { reply: `${this.#prefix}${id}` });
       } catch (err) {
         this.#pending.delete(id);

@@ -10,6 +10,7 @@ import type { Logger } from "../core/logger.ts";
 import { invocationQueue, invocationWildcard, parseInvocationSubject, stripVersion } from "../core/subjects.ts";
 import { decodeParams, encodeResult, Writer, type ResourceMapper } from "./codec.ts";
 import { argsFromJson, resultToJson } from "./json.ts";
+import { corkUntilImmediate } from "./cork.ts";
 import { readRequestHeaders } from "./headers.ts";
 import { chunkSize, HEADER_BODY_LENGTH, MAX_BODY_BYTES, Status } from "./protocol.ts";
 import { formatFunc, type FuncType, type InterfaceType } from "./types.ts";
@@ -107,6 +108,8 @@ export function serveInvocations(nc: NatsConnection, opts: ServeOptions): Invoca
   const respond = (msg: Msg, body: Uint8Array) => {
     if (!msg.reply) return;
     try {
+      // replies to calls served in one event-loop turn leave in one socket write (./cork.ts)
+      corkUntilImmediate(nc);
       msg.respond(body);
     } catch (err) {
       logger?.warn("invocation reply failed", { subject: msg.subject, error: (err as Error).message });
