@@ -21,6 +21,7 @@ import type { CompiledMeta } from "./compile.ts";
 import { className, jsName } from "./names.ts";
 import { isLocalInterface, resolveTarget, splitInterface, type LinkTable } from "./routing.ts";
 import { HandleCache, isCachedOpener } from "./handle-cache.ts";
+import { HANDLE_TOKEN, makeResourceClass, RemoteResource } from "./remote-resource.ts";
 import type { WatchdogWriter } from "./watchdog.ts";
 import { capMemory, WASM_PAGE } from "./wasm-patch.ts";
 import { collectResponse, IncomingRequest, ResponseOutparam } from "./wasi/http.ts";
@@ -92,18 +93,6 @@ type Glue = {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** A handle held by the guest for a resource owned by a lattice target. */
-class RemoteResource {
-  handle: Uint8Array = new Uint8Array(0);
-  target = "";
-  linkName = DEFAULT_LINK_NAME;
-  iface = "";
-  resource = "";
-  moved = false;
-  /** Set when the handle came from (or went into) the {@link HandleCache}: shared, so dropping it notifies nobody. */
-  cacheKey: string | undefined = undefined;
-}
 
 /** A component loaded in a worker. */
 export class GuestComponent {
@@ -603,8 +592,6 @@ export class GuestComponent {
   }
 }
 
-const HANDLE_TOKEN = Symbol("handle");
-
 function parseJsonParams(bytes: Uint8Array): unknown {
   const text = dec.decode(bytes);
   if (text.trim() === "") return [];
@@ -613,24 +600,4 @@ function parseJsonParams(bytes: Uint8Array): unknown {
   } catch (err) {
     throw new TrellisError(ErrorCode.InvalidArgument, `params are not valid JSON: ${(err as Error).message}`);
   }
-}
-
-function makeResourceClass(resource: string, onDrop: (r: RemoteResource) => void): new (...a: unknown[]) => RemoteResource {
-  const C = class extends RemoteResource {
-    constructor(...args: unknown[]) {
-      super();
-      if (args[0] === HANDLE_TOKEN) return;
-      const construct = (C as unknown as { construct?: (a: unknown[]) => Promise<unknown> }).construct;
-      if (!construct) throw new TrellisError(ErrorCode.Internal, `resource ${resource} has no constructor`);
-      // JSPI: the glue awaits the constructed value, so the constructor may return a promise of the instance
-      return construct(args) as never;
-    }
-  };
-  Object.defineProperty(C.prototype, Symbol.dispose, {
-    value(this: RemoteResource) {
-      onDrop(this);
-    },
-  });
-  Object.defineProperty(C, "name", { value: className(resource) });
-  return C;
 }
