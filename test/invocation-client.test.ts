@@ -1,7 +1,8 @@
 /**
  * The invocation client's cheaper call path (issue 12 item 4, docs/adr/0024-call-path.md): request headers built from
  * a cached prefix are byte for byte what nats.js's own `headers()` sends, and arrive as such; one shared deadline timer
- * still times out every request at its own deadline, an early one among later ones included.
+ * still times out every request at its own deadline, an early one among later ones included; messages of one event-loop
+ * turn share a socket write.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -105,7 +106,7 @@ describe("invocation client call path", () => {
     }
   });
 
-  test("requests sent by separate callbacks of one event-loop turn leave in one socket write (cork until setImmediate)", async () => {
+  test("requests sent by separate callbacks of one event-loop turn leave in at most two socket writes (the first alone, the rest corked until setImmediate)", async () => {
     const lattice = uniqueLattice("cork");
     const sub = nc.subscribe(`trellis.inv.v1.${lattice}.t.>`, { callback: (_e, m) => void m.respond(new Uint8Array([0])) });
     await nc.flush();
