@@ -74,8 +74,9 @@ export default async function componentCalls(ctx: { natsUrl: string }): Promise<
     const importRt = summarize(deltas);
 
     const rawAfter = await measureRawNats(ctx.natsUrl, { requests: 5000, pipelinedRequests: 20_000 });
-    const rawP50 = (rawBefore.serial.p50Us + rawAfter.serial.p50Us) / 2;
-    const rawP99 = (rawBefore.serial.p99Us + rawAfter.serial.p99Us) / 2;
+    const mean = (x: number, y: number) => Math.round(((x + y) / 2) * 10) / 10;
+    const rawP50 = mean(rawBefore.serial.p50Us, rawAfter.serial.p50Us);
+    const rawP99 = mean(rawBefore.serial.p99Us, rawAfter.serial.p99Us);
     const rawPipe = (rawBefore.pipelined.reqPerSec + rawAfter.pipelined.reqPerSec) / 2;
     return {
       raw: { before: rawBefore, after: rawAfter, p50Us: rawP50, p99Us: rawP99, pipelinedReqPerSec: rawPipe },
@@ -91,7 +92,7 @@ export default async function componentCalls(ctx: { natsUrl: string }): Promise<
         exportHelloPipelinedThroughput: ratio(helloPipelined.reqPerSec, rawPipe),
         importRoundTripP50: ratio(importRt.p50Us, rawP50),
         importRoundTripP99: ratio(importRt.p99Us, rawP99),
-        importRoundTripCpu: ratio(importRtCpu.totalUs, (rawBefore.serialCpu.totalUs + rawAfter.serialCpu.totalUs) / 2),
+        importRoundTripCpu: ratio(importRtCpu.totalUs, mean(rawBefore.serialCpu.totalUs, rawAfter.serialCpu.totalUs)),
       },
     };
   } finally {
