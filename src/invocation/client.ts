@@ -76,14 +76,7 @@ class TargetExitedSignal extends Error {
   }
 }
 
-/**
- * Request/reply multiplexer of one connection: one wildcard inbox subscription, replies matched by the last subject
- * token. Unlike `nc.request` it allocates no Error objects (stack traces) per request, which is a large share of a
- * small request's cost; the wire is the same (a publish with a reply subject, one reply).
- *
- * It also watches the target exit notices of every lattice it sends to (`trellis.exit.v1.{lattice}.*`, ADR 0014)
- * and fails the pending requests addressed to a target that exited, at once.
- */
+/** A request waiting for its reply. */
 interface Pending {
   resolve: (m: Msg) => void;
   reject: (e: unknown) => void;
@@ -92,6 +85,14 @@ interface Pending {
   to: Addressee | undefined;
 }
 
+/**
+ * Request/reply multiplexer of one connection: one wildcard inbox subscription, replies matched by the last subject
+ * token. Unlike `nc.request` it allocates no Error objects (stack traces) per request, which is a large share of a
+ * small request's cost; the wire is the same (a publish with a reply subject, one reply).
+ *
+ * It also watches the target exit notices of every lattice it sends to (`trellis.exit.v1.{lattice}.*`, ADR 0014)
+ * and fails the pending requests addressed to a target that exited, at once.
+ */
 class RequestMux {
   readonly #nc: NatsConnection;
   readonly #prefix: string;
@@ -106,6 +107,8 @@ class RequestMux {
    */
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
+  /** Whether the timer keeps the process alive: while requests are pending only (it is not cleared per reply). */
+  #timerRef = false;
 
   constructor(nc: NatsConnection) {
     this.#nc = nc;
@@ -117,6 +120,7 @@ class RequestMux {
         const p = this.#pending.get(id);
         if (!p) return;
         this.#pending.delete(id);
+        if (this.#pending.size === 0) this.#unref();
         if (m.data.length === 0 && m.headers?.code === 503) p.reject(new NoRespondersError(m.subject));
         else p.resolve(m);
       },
@@ -130,14 +134,24 @@ class RequestMux {
     });
   }
 
-  /** Makes sure the shared timer fires by `deadline`. */
+  /** Makes sure the shared timer fires by `deadline` and keeps the process alive meanwhile. */
   #arm(deadline: number): void {
-    if (deadline >= this.#timerAt) return;
-    clearTimeout(this.#timer);
-    this.#timerAt = deadline;
-    // unref: while a request is pending the connection's socket keeps the process alive; after the last reply the
-    // timer must not (it is not cleared per reply)
-    this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline - performance.now())).unref();
+    if (deadline < this.#timerAt) {
+      clearTimeout(this.#timer);
+      this.#timerAt = deadline;
+      this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline - performance.now()));
+      this.#timerRef = true;
+    } else if (!this.#timerRef) {
+      this.#timer?.ref();
+      this.#timerRef = true;
+    }
+  }
+
+  /** Nothing pending: the timer stays armed (cheaper than clearing it per reply) but no longer keeps the process alive. */
+  #unref(): void {
+    if (!this.#timerRef) return;
+    this.#timer?.unref();
+    this.#timerRef = false;
   }
 
   /** Fails the requests whose deadline has passed; re-arms for the earliest remaining one (none: no timer). */
@@ -155,6 +169,7 @@ class RequestMux {
       }
     }
     if (next !== Infinity) this.#arm(next);
+    else this.#timerRef = false;
   }
 
   get closed(): boolean {
@@ -175,6 +190,7 @@ class RequestMux {
           this.#pending.delete(id);
           p.reject(new TargetExitedSignal(notice));
         }
+        if (this.#pending.size === 0) this.#unref();
       },
     });
     this.#exitSubs.set(lattice, sub);
@@ -192,6 +208,7 @@ class RequestMux {
         this.#nc.publish(subject, data, headers ? { reply: `${this.#prefix}${id}`, headers } : { reply: `${this.#prefix}${id}` });
       } catch (err) {
         this.#pending.delete(id);
+        if (this.#pending.size === 0) this.#unref();
         reject(err);
         return;
       }
