@@ -8,7 +8,9 @@
  * - import round trip: a WAT guest whose export calls an imported `ping(u32) -> u32` 3,000 times in a loop; the import
  *   is routed by a link to a target served in this process. Each ping's round trip is the time between two
  *   consecutive arrivals at the target (reply travels back, the guest resumes and makes the next call).
- * Raw NATS is measured before and after; ratios use the mean of the two p50s.
+ * Raw NATS is measured before and after; ratios use the mean of the two p50s. CPU per call of every process (bench/cpu.ts:
+ * `component-host`, this process = `bench` holding the ping target, nats-server) for the import loop and the pipelined
+ * hello; `importRoundTripCpu` divides by a raw round trip's CPU (the mean of the two raw runs).
  */
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,6 +19,7 @@ import { connect } from "@nats-io/transport-node";
 import { parse } from "@bytecodealliance/jco";
 import { invoke, invokeHttp, serveInterfaces, t } from "../src/invocation/index.ts";
 import { uniqueLattice } from "../src/testing/index.ts";
+import { cpuPerRequest, cpuSnapshot, measureCpu } from "./cpu.ts";
 import { measureThroughput, ratio, summarize, timeIterations } from "./harness.ts";
 import { measureRawNats } from "./raw-nats.ts";
 import { ComponentHostProcess, FIXTURES, PINGER_WAT } from "./component-support.ts";
@@ -54,29 +57,33 @@ export default async function componentCalls(ctx: { natsUrl: string }): Promise<
     const adder = await timeIterations(5000, () => invoke(nc, addCall, add, [2, 3]), { warmup: 500 });
     const req = { method: "GET", pathWithQuery: "/", headers: [], body: new Uint8Array(0) };
     const hello = await timeIterations(5000, () => invokeHttp(nc, lattice, "hello", req), { warmup: 500 });
-    const helloPipelined = await measureThroughput(20_000, 32, () => invokeHttp(nc, lattice, "hello", req), { warmup: 1000 });
+    await measureThroughput(1000, 32, () => invokeHttp(nc, lattice, "hello", req));
+    const { value: helloPipelined, cpu: helloPipelinedCpu } = await measureCpu(() => measureThroughput(20_000, 32, () => invokeHttp(nc, lattice, "hello", req)), 20_000);
 
     const run = t.func([["n", t.u32]], t.u32);
     const runCall = { lattice, targetId: "pinger", iface: "test:bench/api", fn: "run", timeoutMs: 60_000 };
     await invoke(nc, runCall, run, [500]);
     const deltas: number[] = [];
+    const cpuBefore = cpuSnapshot();
     for (let round = 0; round < 3; round++) {
       arrivals = [];
       await invoke(nc, runCall, run, [3000]);
       for (let i = 1; i < arrivals.length; i++) deltas.push((arrivals[i]! - arrivals[i - 1]!) * 1000);
     }
+    const importRtCpu = cpuPerRequest(cpuBefore, cpuSnapshot(), 9000);
     const importRt = summarize(deltas);
 
     const rawAfter = await measureRawNats(ctx.natsUrl, { requests: 5000, pipelinedRequests: 20_000 });
-    const rawP50 = (rawBefore.serial.p50Us + rawAfter.serial.p50Us) / 2;
-    const rawP99 = (rawBefore.serial.p99Us + rawAfter.serial.p99Us) / 2;
+    const mean = (x: number, y: number) => Math.round(((x + y) / 2) * 10) / 10;
+    const rawP50 = mean(rawBefore.serial.p50Us, rawAfter.serial.p50Us);
+    const rawP99 = mean(rawBefore.serial.p99Us, rawAfter.serial.p99Us);
     const rawPipe = (rawBefore.pipelined.reqPerSec + rawAfter.pipelined.reqPerSec) / 2;
     return {
       raw: { before: rawBefore, after: rawAfter, p50Us: rawP50, p99Us: rawP99, pipelinedReqPerSec: rawPipe },
       exportAdder: adder,
       exportHello: hello,
-      exportHelloPipelined32: helloPipelined,
-      importRoundTrip: importRt,
+      exportHelloPipelined32: { ...helloPipelined, cpu: helloPipelinedCpu },
+      importRoundTrip: { ...importRt, cpu: importRtCpu },
       ratios: {
         exportAdderP50: ratio(adder.p50Us, rawP50),
         exportAdderP99: ratio(adder.p99Us, rawP99),
@@ -85,6 +92,7 @@ export default async function componentCalls(ctx: { natsUrl: string }): Promise<
         exportHelloPipelinedThroughput: ratio(helloPipelined.reqPerSec, rawPipe),
         importRoundTripP50: ratio(importRt.p50Us, rawP50),
         importRoundTripP99: ratio(importRt.p99Us, rawP99),
+        importRoundTripCpu: ratio(importRtCpu.totalUs, mean(rawBefore.serialCpu.totalUs, rawAfter.serialCpu.totalUs)),
       },
     };
   } finally {

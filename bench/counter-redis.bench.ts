@@ -7,6 +7,9 @@
  * ioredis plus an in-memory increment, the same JSON answer). The Redis count must cover every 200 answer.
  * Also measured: one connection (the unloaded latency of the path), and the hello example (the same JavaScript
  * engine, no import calls) to tell the engine's cost from the cost of the four key-value calls per request.
+ * CPU per request of every process (`cpu`: `bench` = the host with its component workers, the providers, nats-server,
+ * redis-server; bench/cpu.ts) for each Trellis phase. The Redis count is read right before and after the measured
+ * phase, so "covers every 200" is checked over that phase alone.
  * Env: BENCH_HTTP_SECONDS (default 10), BENCH_HTTP_CONNECTIONS (default 32).
  */
 import { createServer } from "node:http";
@@ -29,7 +32,7 @@ const SECONDS = Number(process.env["BENCH_HTTP_SECONDS"] ?? 10);
 const CONNECTIONS = Number(process.env["BENCH_HTTP_CONNECTIONS"] ?? 32);
 
 function row(r: LoadResult) {
-  return { reqPerSec: r.reqPerSec, p50Ms: r.p50Ms, p90Ms: r.p90Ms, p99Ms: r.p99Ms, requests: r.requests, errors: r.errors };
+  return { reqPerSec: r.reqPerSec, p50Ms: r.p50Ms, p90Ms: r.p90Ms, p99Ms: r.p99Ms, requests: r.requests, errors: r.errors, ...(r.cpu ? { cpu: r.cpu } : {}) };
 }
 
 async function baseline(redisUrl: string): Promise<{ r: LoadResult; serial: LoadResult; countOk: boolean }> {
@@ -82,12 +85,15 @@ export default async function counterRedis(ctx: { natsUrl: string }): Promise<Re
       await deployExample(client, app);
       await waitFor(async () => (await fetch(app.url).catch(() => undefined))?.status === 200, { timeoutMs: 60_000, intervalMs: 200 });
     }
-    t = await load(counter.url, { connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: 3 });
-    serial = await load(counter.url, { connections: 1, seconds: 5 });
-    jsHello = await load(hello.url, { connections: CONNECTIONS, seconds: 5, warmupSeconds: 2 });
+    // the Redis count over the measured phase only: read before and after it
     const r = new Redis(redis.url);
-    inRedis = Number(await r.get("counter:hits"));
+    await load(counter.url, { connections: CONNECTIONS, seconds: 3 });
+    const countBefore = Number(await r.get("counter:hits"));
+    t = await load(counter.url, { connections: CONNECTIONS, seconds: SECONDS, cpu: true });
+    inRedis = Number(await r.get("counter:hits")) - countBefore;
     r.disconnect();
+    serial = await load(counter.url, { connections: 1, seconds: 5, cpu: true });
+    jsHello = await load(hello.url, { connections: CONNECTIONS, seconds: 5, warmupSeconds: 2, cpu: true });
   } finally {
     await client.close();
     await host.stop();
@@ -99,7 +105,7 @@ export default async function counterRedis(ctx: { natsUrl: string }): Promise<Re
     connections: CONNECTIONS,
     seconds: SECONDS,
     loadAverage1m: { before: Math.round((loadBefore ?? 0) * 100) / 100, after: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
-    trellis: { ...row(t), redisCountCoversAnswers: inRedis >= t.requests },
+    trellis: { ...row(t), redisCountInMeasuredPhase: inRedis, redisCountCoversAnswers: inRedis >= t.requests },
     trellisOneConnection: row(serial),
     jsHelloSameEngine: row(jsHello),
     plainNodeRedis: { ...row(b.r), redisCountCoversAnswers: b.countOk },
@@ -109,6 +115,8 @@ export default async function counterRedis(ctx: { natsUrl: string }): Promise<Re
       p50VsPlainNode: ratio(t.p50Ms, b.r.p50Ms),
       p99VsPlainNode: ratio(t.p99Ms, b.r.p99Ms),
       oneConnectionP50VsPlainNode: ratio(serial.p50Ms, b.serial.p50Ms),
+      reqPerSecVsJsHello: ratio(t.reqPerSec, jsHello.reqPerSec),
+      cpuPerRequestVsJsHello: ratio(t.cpu?.totalUs ?? Number.NaN, jsHello.cpu?.totalUs ?? Number.NaN),
     },
   };
   process.stdout.write(

@@ -3,6 +3,9 @@
  * lattice → component, at 32 keep-alive connections, against `jco serve` with the same component measured in the same
  * run (and a plain Node `http` hello server as the ceiling of this machine).
  *
+ * CPU per request of every process (`trellis.cpu`: `bench` = the host with its component workers, the http-server
+ * provider, nats-server; `jcoServe.cpu`; bench/cpu.ts) is measured over the measured run, the load generator listed apart.
+ *
  * Goal: ≥ 5,000 req/s, p99 ≤ 20 ms, ≥ 4× `jco serve`. Load: wrk (`apt-get install -y wrk`), else a Node load generator.
  * Env: BENCH_HTTP_SECONDS (default 10), BENCH_HTTP_CONNECTIONS (default 32), BENCH_HTTP_INSTANCES (default 2).
  *
@@ -35,7 +38,7 @@ async function answers(url: string, timeoutMs = 60_000): Promise<void> {
 }
 
 function row(r: LoadResult) {
-  return { reqPerSec: r.reqPerSec, p50Ms: r.p50Ms, p90Ms: r.p90Ms, p99Ms: r.p99Ms, requests: r.requests, errors: r.errors };
+  return { reqPerSec: r.reqPerSec, p50Ms: r.p50Ms, p90Ms: r.p90Ms, p99Ms: r.p99Ms, requests: r.requests, errors: r.errors, ...(r.cpu ? { cpu: r.cpu } : {}) };
 }
 
 /** Serves the fixture with `jco serve` (jco 1.35), loads it, stops it. */
@@ -44,7 +47,7 @@ async function jcoServe(): Promise<LoadResult> {
   const child = spawn(process.execPath, [JCO, "serve", FIXTURE, "--port", String(port), "--host", "127.0.0.1"], { stdio: "ignore" });
   try {
     await answers(`http://127.0.0.1:${port}/`);
-    return await load(`http://127.0.0.1:${port}/`, { connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: 3 });
+    return await load(`http://127.0.0.1:${port}/`, { connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: 3, cpu: true });
   } finally {
     child.kill("SIGKILL");
   }
@@ -78,7 +81,7 @@ async function trellis(natsUrl: string): Promise<LoadResult> {
     await client.putLink({ source_id: "http", target: "hello", wit_namespace: "wasi", wit_package: "http", interfaces: ["incoming-handler"], source_config: ["hello-http"] });
     await client.scaleComponent(host.id, { component_ref: FIXTURE, component_id: "hello", count: INSTANCES });
     await answers(`http://127.0.0.1:${port}/`);
-    return await load(`http://127.0.0.1:${port}/`, { connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: 3 });
+    return await load(`http://127.0.0.1:${port}/`, { connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: 3, cpu: true });
   } finally {
     await client.close();
     await host.stop();
@@ -100,8 +103,14 @@ export default async function httpHello(ctx: { natsUrl: string }): Promise<Recor
     trellis: row(t),
     jcoServe: row(j),
     plainNodeHttp: row(n),
-    ratios: { reqPerSecVsJcoServe: vsJco, reqPerSecVsPlainNode: ratio(t.reqPerSec, n.reqPerSec), p99VsJcoServe: ratio(t.p99Ms, j.p99Ms) },
+    ratios: {
+      reqPerSecVsJcoServe: vsJco,
+      reqPerSecVsPlainNode: ratio(t.reqPerSec, n.reqPerSec),
+      p99VsJcoServe: ratio(t.p99Ms, j.p99Ms),
+      cpuPerRequestVsJcoServe: ratio(t.cpu?.totalUs ?? Number.NaN, j.cpu?.totalUs ?? Number.NaN),
+    },
     goalP1: { reqPerSecAtLeast5000: t.reqPerSec >= 5000, p99AtMost20Ms: t.p99Ms <= 20, atLeast4xJcoServe: vsJco >= 4, noErrors: t.errors === 0 },
+    goalIssue12: { p99AtMost8Ms: t.p99Ms <= 8 },
   };
   process.stdout.write(
     `http-hello: trellis ${t.reqPerSec} req/s p50 ${t.p50Ms} ms p99 ${t.p99Ms} ms | jco serve ${j.reqPerSec} req/s p99 ${j.p99Ms} ms | ` +

@@ -1,9 +1,13 @@
 /**
  * HTTP load generation for the HTTP benchmarks: `wrk` when installed (`apt-get install -y wrk`), else a Node load
- * generator with keep-alive connections. Both report requests per second and latency quantiles in milliseconds.
+ * generator with keep-alive connections, run in a child process of its own (`node bench/http-load.ts URL CONNECTIONS
+ * SECONDS` prints one JSON {@link LoadResult}) so that its CPU is not counted as the host's. Both report requests per
+ * second and latency quantiles in milliseconds; with `cpu: true`, also the CPU per request of every process (./cpu.ts).
  */
 import { execFile } from "node:child_process";
 import { Agent, request } from "node:http";
+import { fileURLToPath } from "node:url";
+import { cpuPerRequest, cpuSnapshot, type CpuPerRequest } from "./cpu.ts";
 import { quantile } from "./harness.ts";
 
 /** Result of one load run. */
@@ -19,6 +23,8 @@ export interface LoadResult {
   p99Ms: number;
   /** Responses with a status other than 2xx/3xx, plus socket errors and timeouts. */
   errors: number;
+  /** CPU per answered request of every process during the measured run (with `cpu: true`). */
+  cpu?: CpuPerRequest;
 }
 
 /** True when `wrk` can be run. */
@@ -59,6 +65,16 @@ function runWrk(url: string, connections: number, seconds: number): Promise<Load
     execFile("wrk", [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", url], { timeout: (seconds + 30) * 1000 }, (err, stdout) => {
       if (err) reject(err);
       else resolve(parseWrk(stdout, connections, seconds));
+    });
+  });
+}
+
+/** The Node load generator in a child process (its CPU shows as `http-load`, not as this process's). */
+function runNodeChild(url: string, connections: number, seconds: number): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [fileURLToPath(import.meta.url), url, String(connections), String(seconds)], { timeout: (seconds + 30) * 1000 }, (err, stdout) => {
+      if (err) reject(err);
+      else resolve(JSON.parse(stdout) as LoadResult);
     });
   });
 }
@@ -108,11 +124,37 @@ async function runNode(url: string, connections: number, seconds: number): Promi
 
 /**
  * Loads `url` with `connections` keep-alive connections for `seconds` (after `warmupSeconds` unmeasured).
- * @param tool `wrk` or `node`; default: wrk when installed.
+ * @param tool `wrk` or `node` (in a child process); default: wrk when installed.
+ * @param cpu also measure the CPU per request of this process and every process below it (./cpu.ts) during the
+ *   measured run.
  */
-export async function load(url: string, opts: { connections: number; seconds: number; warmupSeconds?: number; tool?: "wrk" | "node" }): Promise<LoadResult> {
+export async function load(
+  url: string,
+  opts: { connections: number; seconds: number; warmupSeconds?: number; tool?: "wrk" | "node"; cpu?: boolean },
+): Promise<LoadResult> {
   const tool = opts.tool ?? ((await hasWrk()) ? "wrk" : "node");
-  const run = tool === "wrk" ? runWrk : runNode;
+  const run = tool === "wrk" ? runWrk : runNodeChild;
   if (opts.warmupSeconds) await run(url, opts.connections, opts.warmupSeconds);
-  return run(url, opts.connections, opts.seconds);
+  const before = opts.cpu ? cpuSnapshot() : undefined;
+  const r = await run(url, opts.connections, opts.seconds);
+  if (before) {
+    r.cpu = cpuPerRequest(before, cpuSnapshot(), r.requests);
+    // the child load generator has exited by now: it reports its own CPU
+    const gen = (r as LoadResult & { generatorCpuMs?: number }).generatorCpuMs;
+    if (gen !== undefined) r.cpu.byProcessUs["http-load"] = Math.round(((gen * 1000) / Math.max(1, r.requests)) * 10) / 10;
+  }
+  delete (r as LoadResult & { generatorCpuMs?: number }).generatorCpuMs;
+  return r;
+}
+
+if (import.meta.main) {
+  const [url, connections, seconds] = process.argv.slice(2);
+  if (!url || !connections || !seconds) {
+    process.stderr.write("usage: node bench/http-load.ts URL CONNECTIONS SECONDS\n");
+    process.exit(2);
+  }
+  const cpu0 = process.cpuUsage();
+  const r = await runNode(url, Number(connections), Number(seconds));
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write(`${JSON.stringify({ ...r, generatorCpuMs: (cpu.user + cpu.system) / 1000 })}\n`);
 }

@@ -6,6 +6,7 @@ export default async function rawNats(ctx: { natsUrl: string }): Promise<Record<
   return {
     payloadBytes: r.payloadBytes,
     serial: r.serial,
+    serialCpu: r.serialCpu,
     pipelined: r.pipelined,
   };
 }

@@ -3,7 +3,8 @@
  * (this one and a responder child, `bench/raw-nats-responder.ts`), 16-byte payloads, no
  * Trellis code in the path.
  *
- *  serial:    one request in flight at a time: latency p50/p90/p99/mean (µs) and req/s.
+ *  serial:    one request in flight at a time: latency p50/p90/p99/mean (µs) and req/s, and the CPU per request of
+ *             the requester (`bench`), the responder and nats-server (`serialCpu`, ./cpu.ts).
  *  pipelined: `inFlight` (default 32) requests outstanding: req/s.
  */
 import { spawn } from "node:child_process";
@@ -11,6 +12,7 @@ import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
+import { cpuPerRequest, cpuSnapshot, type CpuPerRequest } from "./cpu.ts";
 import { measureThroughput, timeIterations, type LatencySummary, type ThroughputSummary } from "./harness.ts";
 
 /** Options for {@link measureRawNats}. */
@@ -33,6 +35,8 @@ export interface RawNatsOptions {
 export interface RawNatsResult {
   payloadBytes: number;
   serial: LatencySummary;
+  /** CPU per request of the serial phase, per process: the cost of one raw round trip. */
+  serialCpu: CpuPerRequest;
   pipelined: ThroughputSummary;
 }
 
@@ -78,9 +82,12 @@ export async function measureRawNats(url: string, opts: RawNatsOptions = {}): Pr
       const m = await nc.request(subject, payload, { timeout });
       if (m.data.length !== 16) throw new Error(`unexpected reply size ${m.data.length}`);
     };
-    const serial = await timeIterations(requests, request, { warmup });
+    for (let i = 0; i < warmup; i++) await request();
+    const before = cpuSnapshot();
+    const serial = await timeIterations(requests, request);
+    const serialCpu = cpuPerRequest(before, cpuSnapshot(), requests);
     const pipelined = await measureThroughput(pipelinedRequests, inFlight, request, { warmup });
-    return { payloadBytes, serial, pipelined };
+    return { payloadBytes, serial, serialCpu, pipelined };
   } finally {
     await nc.close();
     if (child.exitCode === null) {

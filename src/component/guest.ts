@@ -20,6 +20,8 @@ import type { FuncType, InterfaceType } from "../../packages/wire/src/invocation
 import type { CompiledMeta } from "./compile.ts";
 import { className, jsName } from "./names.ts";
 import { isLocalInterface, resolveTarget, splitInterface, type LinkTable } from "./routing.ts";
+import { HandleCache, isCachedOpener } from "./handle-cache.ts";
+import { HANDLE_TOKEN, makeResourceClass, RemoteResource } from "./remote-resource.ts";
 import type { WatchdogWriter } from "./watchdog.ts";
 import { capMemory, WASM_PAGE } from "./wasm-patch.ts";
 import { collectResponse, IncomingRequest, ResponseOutparam } from "./wasi/http.ts";
@@ -100,16 +102,6 @@ type Glue = {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** A handle held by the guest for a resource owned by a lattice target. */
-class RemoteResource {
-  handle: Uint8Array = new Uint8Array(0);
-  target = "";
-  linkName = DEFAULT_LINK_NAME;
-  iface = "";
-  resource = "";
-  moved = false;
-}
-
 /** A component loaded in a worker. */
 export class GuestComponent {
   readonly spec: GuestSpec;
@@ -122,6 +114,8 @@ export class GuestComponent {
   readonly #exportNames = new Map<string, string>();
   #closed = false;
   #secrets: Map<string, SecretValue> | undefined;
+  /** Handles of `open`-like imports, emptied on every link change (./handle-cache.ts). */
+  readonly #handles = new HandleCache();
 
   constructor(spec: GuestSpec, deps: GuestDeps) {
     this.spec = spec;
@@ -140,6 +134,7 @@ export class GuestComponent {
   /** Replaces the routing table (live link changes). */
   setLinks(links: LinkTable): void {
     this.spec.links = links;
+    this.#handles.invalidate();
   }
 
   /** Replaces the merged config (live config changes). */
@@ -278,6 +273,7 @@ export class GuestComponent {
     const suspended = <T>(f: () => Promise<T>) => this.#suspended(inst, f);
     const observed = <T>(hop: Hop, linkIface: string, f: (headers: Record<string, string> | undefined) => Promise<T>) => this.#observed(inst, hop, linkIface, f);
     const remaining = () => this.#remaining(inst);
+    const handles = this.#handles;
 
     const mapperFor = (pkg: string): ResourceMapper => ({
       toHandle(resource, value, own) {
@@ -300,18 +296,41 @@ export class GuestComponent {
       },
     });
 
+    // a call on a cached handle failed (bucket deleted behind our back, store gone): the next open asks the target again
+    const evictShared = (owner: RemoteResource | undefined, args: readonly unknown[]) => {
+      for (const a of owner ? [owner] : args) if (a instanceof RemoteResource && a.cacheKey !== undefined) handles.evict(a.cacheKey);
+    };
+
     const call = async (ifaceFull: string, fn: string, type: FuncType, args: unknown[], owner?: RemoteResource): Promise<unknown> => {
       const iface = stripVersion(ifaceFull);
       const pkg = iface.slice(0, iface.indexOf("/"));
       const linkName = owner?.linkName ?? inst.linkNames.get(iface) ?? DEFAULT_LINK_NAME;
-      const targetId = owner?.target ?? resolveTarget(links(), componentId, iface, linkName);
       const mapper = mapperFor(pkg);
+      // `open(name)`: answered from the handle cache when this link already opened `name` (no round trip)
       const params = encodeParams(type, args, mapper);
-      const bytes = await suspended(() =>
-        observed({ sourceId: componentId, target: targetId, iface, fn, linkName }, iface, (headers) =>
-          invokeRaw(nc, { lattice, targetId, iface, fn, sourceId: componentId, linkName, timeoutMs: remaining(), ...(headers ? { headers } : {}) }, params),
-        ),
-      );
+      const key = owner === undefined && isCachedOpener(iface, fn) ? HandleCache.key(linkName, iface, fn, params) : undefined;
+      const hit = key === undefined ? undefined : handles.get(key);
+      const generation = handles.generation;
+      let targetId: string;
+      let bytes: Uint8Array;
+      if (hit) {
+        targetId = hit.targetId;
+        bytes = hit.result;
+      } else {
+        const target = owner?.target ?? resolveTarget(links(), componentId, iface, linkName);
+        targetId = target;
+        try {
+          bytes = await suspended(() =>
+            observed({ sourceId: componentId, target, iface, fn, linkName }, iface, (headers) =>
+              invokeRaw(nc, { lattice, targetId: target, iface, fn, sourceId: componentId, linkName, timeoutMs: remaining(), ...(headers ? { headers } : {}) }, params),
+            ),
+          );
+        } catch (err) {
+          evictShared(owner, args);
+          throw err;
+        }
+      }
+      let opened: RemoteResource | undefined;
       const value = decodeResult(type, bytes, {
         toHandle: mapper.toHandle,
         fromHandle: (resource, handle, own) => {
@@ -321,12 +340,17 @@ export class GuestComponent {
           r.linkName = linkName;
           r.iface = iface;
           r.resource = resource;
+          opened = r;
           return r;
         },
       });
       if (type.result?.kind === "result") {
         const v = value as { tag: string; val?: unknown };
-        if (v.tag === "err") throw { payload: v.val };
+        if (v.tag === "err") {
+          evictShared(owner, args);
+          throw { payload: v.val };
+        }
+        if (key !== undefined && opened && (hit || handles.set(key, generation, { targetId, result: bytes }))) opened.cacheKey = key;
         return v.val;
       }
       return value;
@@ -369,7 +393,7 @@ export class GuestComponent {
         let C = classes.get(key);
         if (!C) {
           C = makeResourceClass(resource, (r) => {
-            if (r.moved || !r.target) return;
+            if (r.moved || !r.target || r.cacheKey !== undefined) return;
             notify(
               nc,
               { lattice, targetId: r.target, iface: r.iface, fn: `${RESOURCE_DROP_PREFIX}${resource}`, sourceId: componentId, linkName: r.linkName },
@@ -609,8 +633,6 @@ export class GuestComponent {
   }
 }
 
-const HANDLE_TOKEN = Symbol("handle");
-
 function parseJsonParams(bytes: Uint8Array): unknown {
   const text = dec.decode(bytes);
   if (text.trim() === "") return [];
@@ -619,24 +641,4 @@ function parseJsonParams(bytes: Uint8Array): unknown {
   } catch (err) {
     throw new TrellisError(ErrorCode.InvalidArgument, `params are not valid JSON: ${(err as Error).message}`);
   }
-}
-
-function makeResourceClass(resource: string, onDrop: (r: RemoteResource) => void): new (...a: unknown[]) => RemoteResource {
-  const C = class extends RemoteResource {
-    constructor(...args: unknown[]) {
-      super();
-      if (args[0] === HANDLE_TOKEN) return;
-      const construct = (C as unknown as { construct?: (a: unknown[]) => Promise<unknown> }).construct;
-      if (!construct) throw new TrellisError(ErrorCode.Internal, `resource ${resource} has no constructor`);
-      // JSPI: the glue awaits the constructed value, so the constructor may return a promise of the instance
-      return construct(args) as never;
-    }
-  };
-  Object.defineProperty(C.prototype, Symbol.dispose, {
-    value(this: RemoteResource) {
-      onDrop(this);
-    },
-  });
-  Object.defineProperty(C, "name", { value: className(resource) });
-  return C;
 }

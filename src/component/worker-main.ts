@@ -19,7 +19,7 @@ import { startTracing } from "../tracing/tracer.ts";
 import type { TracingSettings } from "../tracing/settings.ts";
 import { NOOP_TRACING, type HopSpan, type Tracing } from "../tracing/types.ts";
 import { MetricsRecorder, type MetricsBatch } from "../metrics/recorder.ts";
-import { INTROSPECT_IFACE, type InvocationRequest } from "../invocation/server.ts";
+import { INTROSPECT_IFACE, type InvocationRequest } from "../../packages/wire/src/invocation/server.ts";
 
 /** Data a worker starts with. */
 export interface WorkerInit {

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { TimeoutError } from "../core/errors.ts";
 import { explainFollowSubject, explainSpanSubject, explainSpanWildcard, stripVersion } from "../core/subjects.ts";
-import { invokeJson } from "../invocation/client.ts";
+import { invokeJson } from "../../packages/wire/src/invocation/client.ts";
 import { EXPLAIN_STATE_KEY, EXPLAIN_STATE_VALUE, errorParts, HopAttr, TRACEPARENT, TRACESTATE, type ExplainSpan } from "./types.ts";
 
 /** Service name of the spans `trellis explain` records itself. */

@@ -371,9 +371,9 @@ class ProviderRuntime<R> {
     const requireLink = e.requireLink ?? true;
     const handlers: InterfaceImpl["handlers"] = {};
     for (const [fn, h] of Object.entries(e.handlers)) {
-      handlers[fn] = async (...all: unknown[]) => {
-        const request = all[all.length - 1] as CallContext<R>["request"];
-        const args = all.slice(0, -1);
+      handlers[fn] = async (...args: unknown[]) => {
+        // the typed handler passes the decoded arguments, then the request: take the request off the end
+        const request = args.pop() as CallContext<R>["request"];
         let found = request.sourceId ? this.#table.find(request.sourceId, request.linkName, pkg, true) : undefined;
         if (!found && requireLink && request.sourceId) {
           // The link put may still be on its way: the caller's host routes by the lattice's KV as soon as the link is

@@ -8,8 +8,8 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { explainFollowSubject, explainSpanSubject } from "../../../src/core/subjects.ts";
-import type { HostData } from "../../../src/provider/host-data.ts";
+import { explainFollowSubject, explainSpanSubject } from "../../wire/src/core/subjects.ts";
+import type { HostData } from "../../wire/src/provider/host-data.ts";
 
 /** W3C header names. */
 export const TRACEPARENT = "traceparent";

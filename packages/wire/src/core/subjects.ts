@@ -178,15 +178,16 @@ export function parseInvocationSubject(
   lattice: string,
   subject: string,
 ): { targetId: string; iface: string; fn: string } | undefined {
-  const root = `${INVOCATION_PREFIX}.${lattice}.`;
-  if (!subject.startsWith(root)) return undefined;
-  const parts = subject.slice(root.length).split(".");
-  if (parts.length < 3) return undefined;
-  const [targetId, iface] = parts;
-  if (!targetId || !iface) return undefined;
-  const fn = parts.slice(2).join(".");
-  if (!fn) return undefined;
-  return { targetId, iface, fn };
+  // on every invocation a target receives: index arithmetic, no split/join
+  const start = INVOCATION_PREFIX.length + lattice.length + 2;
+  if (!subject.startsWith(INVOCATION_PREFIX) || subject[INVOCATION_PREFIX.length] !== "." || !subject.startsWith(lattice, INVOCATION_PREFIX.length + 1) || subject[start - 1] !== ".") {
+    return undefined;
+  }
+  const a = subject.indexOf(".", start);
+  if (a <= start) return undefined;
+  const b = subject.indexOf(".", a + 1);
+  if (b <= a + 1 || b === subject.length - 1) return undefined;
+  return { targetId: subject.slice(start, a), iface: subject.slice(a + 1, b), fn: subject.slice(b + 1) };
 }
 
 /** `wasi:http/incoming-handler@0.2.0` → `wasi:http/incoming-handler`. */

@@ -5,7 +5,6 @@
  */
 import {
   createInbox,
-  headers as natsHeaders,
   NoRespondersError,
   RequestError,
   TimeoutError as NatsTimeoutError,
@@ -15,21 +14,11 @@ import {
   type Subscription,
 } from "@nats-io/transport-node";
 import { ErrorCode, InvalidArgumentError, TimeoutError, TrellisError } from "../core/errors.ts";
-import { DEFAULT_LINK_NAME } from "../core/link.ts";
 import { invocationSubject, stripVersion, targetExitWildcard } from "../core/subjects.ts";
 import { decodeResult, encodeParams, Reader, type ResourceMapper } from "./codec.ts";
-import {
-  chunkSize,
-  CONTENT_TYPE_JSON,
-  HEADER_BODY_LENGTH,
-  HEADER_CONTENT_TYPE,
-  HEADER_LINK_NAME,
-  HEADER_SOURCE_ID,
-  HEADER_TARGET_ID,
-  HEADER_TIMEOUT_MS,
-  MAX_BODY_BYTES,
-  Status,
-} from "./protocol.ts";
+import { corkUntilImmediate } from "./cork.ts";
+import { requestHeaders } from "./headers.ts";
+import { chunkSize, MAX_BODY_BYTES, Status } from "./protocol.ts";
 import type { FuncType } from "./types.ts";
 import { parseTargetExit, type TargetExitNotice } from "./exit.ts";
 
@@ -63,16 +52,9 @@ const EMPTY = new Uint8Array(0);
 const utf8 = new TextDecoder();
 const utf8enc = new TextEncoder();
 
+/** The request headers of a call (./headers.ts builds them; add headers for every call there). */
 function buildHeaders(call: CallOptions, timeoutMs: number, json: boolean, bodyLength?: number): MsgHdrs {
-  const h = natsHeaders();
-  if (call.sourceId !== undefined) h.set(HEADER_SOURCE_ID, call.sourceId);
-  h.set(HEADER_TARGET_ID, call.targetId);
-  h.set(HEADER_LINK_NAME, call.linkName ?? DEFAULT_LINK_NAME);
-  h.set(HEADER_TIMEOUT_MS, String(Math.max(1, Math.floor(timeoutMs))));
-  if (json) h.set(HEADER_CONTENT_TYPE, CONTENT_TYPE_JSON);
-  if (bodyLength !== undefined) h.set(HEADER_BODY_LENGTH, String(bodyLength));
-  if (call.headers) for (const [k, v] of Object.entries(call.headers)) h.set(k, v);
-  return h;
+  return requestHeaders({ sourceId: call.sourceId, targetId: call.targetId, linkName: call.linkName, timeoutMs, json, bodyLength, extra: call.headers });
 }
 
 function describeCall(call: CallOptions): string {
@@ -94,6 +76,15 @@ class TargetExitedSignal extends Error {
   }
 }
 
+/** A request waiting for its reply. */
+interface Pending {
+  resolve: (m: Msg) => void;
+  reject: (e: unknown) => void;
+  /** `performance.now()` after which the request fails with a timeout. */
+  deadline: number;
+  to: Addressee | undefined;
+}
+
 /**
  * Request/reply multiplexer of one connection: one wildcard inbox subscription, replies matched by the last subject
  * token. Unlike `nc.request` it allocates no Error objects (stack traces) per request, which is a large share of a
@@ -106,9 +97,18 @@ class RequestMux {
   readonly #nc: NatsConnection;
   readonly #prefix: string;
   readonly #sub: Subscription;
-  readonly #pending = new Map<number, { resolve: (m: Msg) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout; to: Addressee | undefined }>();
+  readonly #pending = new Map<number, Pending>();
   readonly #exitSubs = new Map<string, Subscription>();
   #seq = 0;
+  /**
+   * One timer for all pending requests, armed for the earliest deadline it knows of (instead of a timer per request:
+   * arming and clearing one per call was a measurable part of a call's cost). When it fires it fails the requests
+   * whose deadline has passed and re-arms for the earliest remaining one.
+   */
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  /** Whether the timer keeps the process alive: while requests are pending only (it is not cleared per reply). */
+  #timerRef = false;
 
   constructor(nc: NatsConnection) {
     this.#nc = nc;
@@ -120,18 +120,56 @@ class RequestMux {
         const p = this.#pending.get(id);
         if (!p) return;
         this.#pending.delete(id);
-        clearTimeout(p.timer);
+        if (this.#pending.size === 0) this.#unref();
         if (m.data.length === 0 && m.headers?.code === 503) p.reject(new NoRespondersError(m.subject));
         else p.resolve(m);
       },
     });
     void nc.closed().then(() => {
-      for (const p of this.#pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new Error("connection closed"));
-      }
+      for (const p of this.#pending.values()) p.reject(new Error("connection closed"));
       this.#pending.clear();
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
     });
+  }
+
+  /** Makes sure the shared timer fires by `deadline` and keeps the process alive meanwhile. */
+  #arm(deadline: number): void {
+    if (deadline < this.#timerAt) {
+      clearTimeout(this.#timer);
+      this.#timerAt = deadline;
+      this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline - performance.now()));
+      this.#timerRef = true;
+    } else if (!this.#timerRef) {
+      this.#timer?.ref();
+      this.#timerRef = true;
+    }
+  }
+
+  /** Nothing pending: the timer stays armed (cheaper than clearing it per reply) but no longer keeps the process alive. */
+  #unref(): void {
+    if (!this.#timerRef) return;
+    this.#timer?.unref();
+    this.#timerRef = false;
+  }
+
+  /** Fails the requests whose deadline has passed; re-arms for the earliest remaining one (none: no timer). */
+  #expire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [id, p] of this.#pending) {
+      if (p.deadline <= now) {
+        this.#pending.delete(id);
+        p.reject(new NatsTimeoutError());
+      } else if (p.deadline < next) {
+        next = p.deadline;
+      }
+    }
+    if (next !== Infinity) this.#arm(next);
+    else this.#timerRef = false;
   }
 
   get closed(): boolean {
@@ -150,9 +188,9 @@ class RequestMux {
         for (const [id, p] of this.#pending) {
           if (p.to?.targetId !== targetId || p.to.lattice !== lattice || spared.has(`${this.#prefix}${id}`)) continue;
           this.#pending.delete(id);
-          clearTimeout(p.timer);
           p.reject(new TargetExitedSignal(notice));
         }
+        if (this.#pending.size === 0) this.#unref();
       },
     });
     this.#exitSubs.set(lattice, sub);
@@ -162,18 +200,19 @@ class RequestMux {
     const id = ++this.#seq;
     if (to) this.#watchExits(to.lattice);
     return new Promise<Msg>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new NatsTimeoutError());
-      }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer, to });
+      const deadline = performance.now() + timeoutMs;
+      this.#pending.set(id, { resolve, reject, deadline, to });
       try {
+        // requests sent in one event-loop turn (an HTTP server's, a busy worker's) leave in one socket write (./cork.ts)
+        corkUntilImmediate(this.#nc);
         this.#nc.publish(subject, data, headers ? { reply: `${this.#prefix}${id}`, headers } : { reply: `${this.#prefix}${id}` });
       } catch (err) {
-        clearTimeout(timer);
         this.#pending.delete(id);
+        if (this.#pending.size === 0) this.#unref();
         reject(err);
+        return;
       }
+      this.#arm(deadline);
     });
   }
 }

@@ -91,3 +91,6 @@ export {
   DEFAULT_MAX_CALL_TIMEOUT_MS,
 } from "./uploads.ts";
 export type { InvocationLimits, ResolvedInvocationLimits } from "./uploads.ts";
+export { corkUntilImmediate } from "./cork.ts";
+export { requestHeaders, readRequestHeaders, CallHeaders } from "./headers.ts";
+export type { RequestHeaderFields, ReceivedHeaders } from "./headers.ts";

@@ -6,22 +6,13 @@
  */
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { ErrorCode, NotFoundError, TrellisError } from "../core/errors.ts";
-import { DEFAULT_LINK_NAME } from "../core/link.ts";
 import type { Logger } from "../core/logger.ts";
 import { invocationQueue, invocationWildcard, parseInvocationSubject, stripVersion } from "../core/subjects.ts";
 import { decodeParams, encodeResult, Writer, type ResourceMapper } from "./codec.ts";
 import { argsFromJson, resultToJson } from "./json.ts";
-import {
-  chunkSize,
-  CONTENT_TYPE_JSON,
-  HEADER_BODY_LENGTH,
-  HEADER_CONTENT_TYPE,
-  HEADER_LINK_NAME,
-  HEADER_SOURCE_ID,
-  HEADER_TIMEOUT_MS,
-  MAX_BODY_BYTES,
-  Status,
-} from "./protocol.ts";
+import { corkUntilImmediate } from "./cork.ts";
+import { readRequestHeaders } from "./headers.ts";
+import { chunkSize, HEADER_BODY_LENGTH, MAX_BODY_BYTES, Status } from "./protocol.ts";
 import { formatFunc, type FuncType, type InterfaceType } from "./types.ts";
 import { DEFAULT_IDLE_TIMEOUT_MS, type InvocationLimits, UploadBudget, type UploadBuffer } from "./uploads.ts";
 
@@ -117,6 +108,8 @@ export function serveInvocations(nc: NatsConnection, opts: ServeOptions): Invoca
   const respond = (msg: Msg, body: Uint8Array) => {
     if (!msg.reply) return;
     try {
+      // replies to calls served in one event-loop turn leave in one socket write (./cork.ts)
+      corkUntilImmediate(nc);
       msg.respond(body);
     } catch (err) {
       logger?.warn("invocation reply failed", { subject: msg.subject, error: (err as Error).message });
@@ -259,21 +252,21 @@ export function serveInvocations(nc: NatsConnection, opts: ServeOptions): Invoca
         return;
       }
       const h = msg.headers;
-      const tmo = h?.get(HEADER_TIMEOUT_MS);
+      const r = readRequestHeaders(h);
       const req: InvocationRequest = {
         targetId: parsed.targetId,
         iface: parsed.iface,
         fn: parsed.fn,
-        sourceId: h?.get(HEADER_SOURCE_ID) || undefined,
-        linkName: h?.get(HEADER_LINK_NAME) || DEFAULT_LINK_NAME,
-        timeoutMs: budget.capTimeout(tmo),
-        json: h?.get(HEADER_CONTENT_TYPE) === CONTENT_TYPE_JSON,
+        sourceId: r.sourceId,
+        linkName: r.linkName,
+        timeoutMs: budget.capTimeout(r.timeout),
+        json: r.json,
         headers: h,
         params: msg.data,
         expectsReply: Boolean(msg.reply),
         replySubject: msg.reply || undefined,
       };
-      const bodyLength = h?.get(HEADER_BODY_LENGTH);
+      const bodyLength = r.bodyLength;
       if (bodyLength) startUpload(msg, req, bodyLength);
       else void finish(msg, req);
     },
