@@ -74,7 +74,8 @@ describe("component → provider calls through links", () => {
     const served = e.hops.find((h) => h.kind === "server" && h.target === "counter-py");
     assert.ok(served, JSON.stringify(e.hops));
     const imports = e.hops.filter((h) => h.kind === "client" && h.target === "kvpy");
-    assert.ok(imports.length >= 2, "open and increment");
+    // `open` of a bucket this link opened before is answered from the host's handle cache (ADR 0024): no hop
+    assert.ok(imports.some((c) => c.function === "increment"), `increment among the import hops: ${JSON.stringify(imports.map((c) => c.function))}`);
     for (const c of imports) {
       assert.equal(c.parent_span_id, served.span_id);
       const py = e.hops.find((h) => h.kind === "server" && h.parent_span_id === c.span_id);
