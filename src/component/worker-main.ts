@@ -4,7 +4,7 @@
  * obeys control messages from the main thread ({@link WorkerRequest}).
  * @module
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, threadId, workerData } from "node:worker_threads";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats, type NatsConnectData } from "../core/connection.ts";
 import { TrellisError } from "../core/errors.ts";
@@ -39,6 +39,16 @@ export type WorkerRequest =
   | { t: "config"; id: number; componentId: string; config: Record<string, string> }
   | { t: "stats"; id: number }
   | { t: "shutdown"; id: number };
+
+/** Answer to a `stats` request. */
+export interface WorkerStats {
+  /** `threadId` of this worker thread. */
+  threadId: number;
+  /** Each component loaded here: its instances now and the invocations it has taken since it loaded. */
+  components: { id: string; instances: number; served: number }[];
+  /** V8 heap in use, in bytes. */
+  heapUsed: number;
+}
 
 /** Messages to the main thread. */
 export type WorkerMessage =
@@ -125,9 +135,10 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       return undefined;
     case "stats":
       return {
-        components: [...guests.values()].map((g) => ({ id: g.guest.spec.componentId, instances: g.guest.instances })),
+        threadId,
+        components: [...guests.values()].map((g) => ({ id: g.guest.spec.componentId, instances: g.guest.instances, served: g.guest.served })),
         heapUsed: process.memoryUsage().heapUsed,
-      };
+      } satisfies WorkerStats;
     case "shutdown":
       shuttingDown = true;
       for (const p of policies.values()) p.close();
