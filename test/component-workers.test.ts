@@ -163,7 +163,11 @@ describe("component instances spread over worker threads", { skip: needsFixtures
     assert.ok(!adderWorkers.includes(own[0]!), `its own worker (${own[0]}) hosts no adder shard (${adderWorkers.join(", ")})`);
     await waitFor(async () => (await env.runtime.shards("guest")).length === 1, { message: "the gathered guest serves" });
     assert.deepEqual((await env.runtime.shards("guest")).map((s) => s.maxInstances), [2], "with its whole limit");
-    assert.equal(await invokeJson(env.nc, { lattice: env.lattice, targetId: "guest", iface: "test:guest/api", fn: "ok", timeoutMs: 5000 }, []), 8);
+    // its shard in the other worker stopped: every call is served by the gathered one
+    const served0 = (await env.runtime.shards("guest"))[0]!.served;
+    const okGuest = () => invokeJson(env.nc, { lattice: env.lattice, targetId: "guest", iface: "test:guest/api", fn: "ok", timeoutMs: 5000 }, []);
+    assert.deepEqual(new Set(await burst(20, 4, okGuest)), new Set([8]));
+    assert.equal((await env.runtime.shards("guest"))[0]!.served - served0, 20, "no call went to a shard left behind");
     assert.ok(env.logs.some((l) => /moved to a worker thread of its own/.test(l.msg)));
     // the adder, co-located with a guest shard in the killed worker, still has both shards, both serving
     await waitFor(async () => (await env.runtime.shards("adder")).length === 2, { message: "adder shards back" });
