@@ -31,6 +31,8 @@ export interface ShardStats {
   instances: number;
   /** Invocations the shard has taken since it loaded (introspection included). */
   served: number;
+  /** CPU time its worker thread has used since it started (user + system, every component of that worker), in µs. */
+  threadCpuUs: number;
 }
 
 /**

@@ -46,6 +46,8 @@ export interface WorkerStats {
   threadId: number;
   /** Each component loaded here: its instances now and the invocations it has taken since it loaded. */
   components: { id: string; instances: number; served: number }[];
+  /** CPU time this thread has used since it started (user + system), in microseconds. */
+  cpuUs: number;
   /** V8 heap in use, in bytes. */
   heapUsed: number;
 }
@@ -136,6 +138,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case "stats":
       return {
         threadId,
+        cpuUs: threadCpuUs(),
         components: [...guests.values()].map((g) => ({ id: g.guest.spec.componentId, instances: g.guest.instances, served: g.guest.served })),
         heapUsed: process.memoryUsage().heapUsed,
       } satisfies WorkerStats;
@@ -152,6 +155,12 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       await nc.drain();
       return undefined;
   }
+}
+
+/** CPU time of this thread, in microseconds (`process.threadCpuUsage`, Node ≥ 23.9). */
+function threadCpuUs(): number {
+  const u = process.threadCpuUsage();
+  return u.user + u.system;
 }
 
 async function main(): Promise<void> {

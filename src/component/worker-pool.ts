@@ -298,7 +298,7 @@ export class WorkerPool implements WorkerHost {
         const st = await w.request<WorkerStats>({ t: "stats" }).catch(() => undefined);
         const c = st?.components.find((x) => x.id === componentId);
         if (!st || !c) return undefined;
-        return { worker: w.index, threadId: st.threadId, maxInstances: w.specs.get(componentId)?.maxInstances ?? 0, instances: c.instances, served: c.served };
+        return { worker: w.index, threadId: st.threadId, maxInstances: w.specs.get(componentId)?.maxInstances ?? 0, instances: c.instances, served: c.served, threadCpuUs: st.cpuUs };
       }),
     );
     return out.filter((x): x is ShardStats => x !== undefined);
