@@ -54,13 +54,20 @@ async function procCpuMs(pid: number): Promise<number> {
   }
 }
 
-/** Pid of the nats-server listening on `natsUrl`'s port (its command line names the port), or undefined. */
+/**
+ * Pid of the nats-server listening on `natsUrl`'s port, or undefined: the one whose ports file
+ * (`--ports_file_dir DIR`, `DIR/nats-server_<pid>.ports`, as src/lattice/nats-server.ts starts it) names the port.
+ */
 async function natsServerPid(natsUrl: string): Promise<number | undefined> {
   const port = new URL(natsUrl).port;
   for (const d of await readdir("/proc")) {
     if (!/^\d+$/.test(d)) continue;
-    const cmd = await readFile(`/proc/${d}/cmdline`, "utf8").catch(() => "");
-    if (cmd.includes("nats-server") && cmd.split("\0").some((a) => a === port || a.endsWith(`:${port}`))) return Number(d);
+    const args = (await readFile(`/proc/${d}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (!args[0]?.endsWith("nats-server")) continue;
+    const dir = args[args.indexOf("--ports_file_dir") + 1];
+    if (!args.includes("--ports_file_dir") || !dir) continue;
+    const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(`_${d}.ports`));
+    for (const f of files) if ((await readFile(path.join(dir, f), "utf8").catch(() => "")).includes(`:${port}`)) return Number(d);
   }
   return undefined;
 }

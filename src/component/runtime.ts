@@ -52,7 +52,8 @@ export interface ComponentPolicy {
    * with max instances n runs in min(n, componentWorkers, maxWorkers) workers, each with its own subscription in the
    * component's queue group and an even share of the n instances, so one busy component can use several cores.
    * 1 keeps every component in one worker (as before ADR 0023). A positive integer.
-   * @default the number of CPUs (`os.availableParallelism()`)
+   * @default {@link defaultComponentWorkers}: the number of CPUs minus one (`os.availableParallelism() - 1`), at least
+   *   1 — one core is left to NATS, the providers and the host, so a 2-CPU machine does not spread by default
    */
   componentWorkers?: number;
   /** V8 heap limit of each worker thread, in MiB. @default 512 */
@@ -137,7 +138,7 @@ function positive(field: string, v: number | undefined, dflt: number): number {
   return v;
 }
 
-/** `policy.componentWorkers`: a positive integer, the number of CPUs when absent (ADR 0023). */
+/** `policy.componentWorkers`: a positive integer, {@link defaultComponentWorkers} when absent (ADR 0023). */
 const COMPONENT_WORKERS = z
   .number()
   .int()
@@ -145,9 +146,14 @@ const COMPONENT_WORKERS = z
   .optional()
   .transform((v) => v ?? defaultComponentWorkers());
 
-/** Default of `policy.componentWorkers`: one shard per CPU (`os.availableParallelism()`). */
+/**
+ * Default of `policy.componentWorkers` (docs/adr/0023-component-workers.md): `os.availableParallelism() - 1`, at least
+ * 1. A spread component only gains while cores are idle, and the rest of a request's path (nats-server, the HTTP and
+ * key-value providers, the host) needs about a core's worth of CPU for every 1.5–2 cores of guest work; on the 2-CPU
+ * project machine 2 workers gained at most 10 % for a CPU-bound JavaScript guest and nothing for the others.
+ */
 export function defaultComponentWorkers(): number {
-  return Math.max(1, availableParallelism());
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /**
