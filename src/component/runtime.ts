@@ -52,8 +52,8 @@ export interface ComponentPolicy {
    * with max instances n runs in min(n, componentWorkers, maxWorkers) workers, each with its own subscription in the
    * component's queue group and an even share of the n instances, so one busy component can use several cores.
    * 1 keeps every component in one worker (as before ADR 0023). A positive integer.
-   * @default {@link defaultComponentWorkers}: the number of CPUs minus one (`os.availableParallelism() - 1`), at least
-   *   1 — one core is left to NATS, the providers and the host, so a 2-CPU machine does not spread by default
+   * @default {@link defaultComponentWorkers}: 0.6 × the number of CPUs, rounded, at least 1 (a 2-CPU machine does not
+   *   spread by default; 8 CPUs: 5)
    */
   componentWorkers?: number;
   /** V8 heap limit of each worker thread, in MiB. @default 512 */
@@ -147,13 +147,13 @@ const COMPONENT_WORKERS = z
   .transform((v) => v ?? defaultComponentWorkers());
 
 /**
- * Default of `policy.componentWorkers` (docs/adr/0023-component-workers.md): `os.availableParallelism() - 1`, at least
- * 1. A spread component only gains while cores are idle, and the rest of a request's path (nats-server, the HTTP and
- * key-value providers, the host) needs about a core's worth of CPU for every 1.5–2 cores of guest work; on the 2-CPU
- * project machine 2 workers gained at most 10 % for a CPU-bound JavaScript guest and nothing for the others.
+ * Default of `policy.componentWorkers` (docs/adr/0023-component-workers.md): 0.6 × `os.availableParallelism()`,
+ * rounded, at least 1 (2 CPUs: 1, 4: 2, 8: 5, 16: 10). A spread component gains only while cores are idle; measured,
+ * the component's own work is ≈ 0.6 of a request's CPU over every process of its path (nats-server, the HTTP and
+ * key-value providers and the host take the rest), so beyond ≈ 0.6 of the cores more workers only add overhead.
  */
 export function defaultComponentWorkers(): number {
-  return Math.max(1, availableParallelism() - 1);
+  return Math.max(1, Math.round(0.6 * availableParallelism()));
 }
 
 /**
