@@ -17,6 +17,11 @@ export interface Spread {
   isolated: boolean;
   /** Availability of each shard, by worker (absent: running). */
   status: Map<WorkerHandle, ComponentAvailability>;
+  /**
+   * Shards on other workers of a component being gathered into a worker of its own (ADR 0014): they serve until that
+   * worker does, then stop (and stop at once when the component is stopped).
+   */
+  leaving: WorkerHandle[];
 }
 
 /** What one shard reports from its worker thread ({@link WorkerPool.shards}). */

@@ -218,7 +218,7 @@ export class WorkerPool implements WorkerHost {
     const id = spec.componentId;
     const cur = this.#components.get(id);
     if (!cur) {
-      const s: Spread = { spec: { ...spec }, shards: [], isolated: false, status: new Map() };
+      const s: Spread = { spec: { ...spec }, shards: [], isolated: false, status: new Map(), leaving: [] };
       this.#components.set(id, s);
       try {
         await this.#respread(s);
@@ -248,7 +248,7 @@ export class WorkerPool implements WorkerHost {
     const s = this.#components.get(componentId);
     if (!s) return;
     this.#components.delete(componentId);
-    await Promise.all(s.shards.splice(0).map((w) => this.#unloadShard(w, componentId)));
+    await Promise.all([...s.shards.splice(0), ...s.leaving.splice(0)].map((w) => this.#unloadShard(w, componentId)));
   }
 
   /** Changes a component's instance limit: its shards' shares, and how many workers it is spread over. */
@@ -349,6 +349,7 @@ export class WorkerPool implements WorkerHost {
       own.placed.add(culpritId);
       this.#workers.push(own);
       const others = s.shards.filter((x) => x !== w);
+      s.leaving.push(...others);
       s.shards = [own];
       s.isolated = true;
       s.status.delete(w);
@@ -362,7 +363,7 @@ export class WorkerPool implements WorkerHost {
       if (culpritHold) holds.splice(holds.indexOf(culpritHold), 1);
       // its shards on other workers serve until it serves from its own, then stop
       this.#restartInBackground(own, reason, culpritHold ? [culpritHold] : [], () =>
-        Promise.all(others.map((x) => this.#unloadShard(x, culpritId).catch(() => undefined))),
+        Promise.all(s.leaving.splice(0).map((x) => this.#unloadShard(x, culpritId).catch(() => undefined))),
       );
     }
     await this.#restart(w, reason, holds);
@@ -528,7 +529,7 @@ export class WorkerPool implements WorkerHost {
       let shown = status;
       if (s) {
         s.status.set(w, status);
-        shown = bestAvailability(s.shards.map((x) => s.status.get(x) ?? "running"));
+        shown = bestAvailability([...s.shards, ...s.leaving].map((x) => s.status.get(x) ?? "running"));
       }
       try {
         this.opts.onStatus?.(id, shown, shown === status ? error : undefined);
