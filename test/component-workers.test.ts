@@ -114,8 +114,16 @@ describe("component instances spread over worker threads", { skip: needsFixtures
     const before = await env.runtime.shards("mw");
     env.links.del(first);
     env.links.put({ source_id: "mw", target: "rx2", wit_namespace: "wasmcloud", wit_package: "example", interfaces: ["receiver"] });
-    // link changes are pushed asynchronously: wait until one call went to the new target, then every later call must
-    await waitFor(async () => (await callMw(), hits.rx2 > 0), { message: "the new link is in use" });
+    // link changes reach the workers asynchronously: wait until a burst over both threads goes to the new target only,
+    // then every later call must (a worker left with the old table would keep sending a share of the calls to rx1)
+    await waitFor(
+      async () => {
+        const rx1Before = hits.rx1;
+        await burst(8, 8, callMw);
+        return hits.rx1 === rx1Before;
+      },
+      { message: "every worker uses the new link" },
+    );
     const rx1 = hits.rx1;
     await burst(60, 8, callMw);
     assert.equal(hits.rx1, rx1, "no call reached the old target after the change");
@@ -161,7 +169,9 @@ describe("component instances spread over worker threads", { skip: needsFixtures
     assert.equal(own.length, 1, "gathered in one worker");
     const adderWorkers = env.runtime.workersOf("adder");
     assert.ok(!adderWorkers.includes(own[0]!), `its own worker (${own[0]}) hosts no adder shard (${adderWorkers.join(", ")})`);
-    await waitFor(async () => (await env.runtime.shards("guest")).length === 1, { message: "the gathered guest serves" });
+    // the gathered shard serves, and the shard left on the other worker has stopped
+    await waitFor(async () => (await env.runtime.shards("guest")).filter((s) => !s.leaving).length === 1, { message: "the gathered guest serves" });
+    await waitFor(async () => (await env.runtime.shards("guest")).length === 1, { message: "no shard left behind" });
     assert.deepEqual((await env.runtime.shards("guest")).map((s) => s.maxInstances), [2], "with its whole limit");
     // its shard in the other worker stopped: every call is served by the gathered one
     const served0 = (await env.runtime.shards("guest"))[0]!.served;

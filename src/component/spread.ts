@@ -38,6 +38,8 @@ export interface ShardStats {
   served: number;
   /** CPU time its worker thread has used since it started (user + system, every component of that worker), in µs. */
   threadCpuUs: number;
+  /** True for a shard that still serves while the component is gathered into a worker of its own (ADR 0014). */
+  leaving?: true;
 }
 
 /**

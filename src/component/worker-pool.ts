@@ -287,18 +287,19 @@ export class WorkerPool implements WorkerHost {
 
   /**
    * What each shard of a component reports from its worker thread (ADR 0023): thread id, instance limit and count,
-   * invocations served. Shards whose worker is not running are left out.
+   * invocations served; shards still serving while the component is gathered into a worker of its own come last,
+   * marked `leaving`. Shards whose worker is not running are left out.
    */
   async shards(componentId: string): Promise<ShardStats[]> {
     const s = this.#components.get(componentId);
     if (!s) return [];
     const out = await Promise.all(
-      s.shards.map(async (w): Promise<ShardStats | undefined> => {
+      [...s.shards, ...s.leaving].map(async (w): Promise<ShardStats | undefined> => {
         if (!w.alive) return undefined;
         const st = await w.request<WorkerStats>({ t: "stats" }).catch(() => undefined);
         const c = st?.components.find((x) => x.id === componentId);
         if (!st || !c) return undefined;
-        return { worker: w.index, threadId: st.threadId, maxInstances: w.specs.get(componentId)?.maxInstances ?? 0, instances: c.instances, served: c.served, threadCpuUs: st.cpuUs };
+        return { worker: w.index, threadId: st.threadId, maxInstances: w.specs.get(componentId)?.maxInstances ?? 0, instances: c.instances, served: c.served, threadCpuUs: st.cpuUs, ...(s.leaving.includes(w) ? { leaving: true } : {}) };
       }),
     );
     return out.filter((x): x is ShardStats => x !== undefined);
