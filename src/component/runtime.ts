@@ -52,8 +52,8 @@ export interface ComponentPolicy {
    * with max instances n runs in min(n, componentWorkers, maxWorkers) workers, each with its own subscription in the
    * component's queue group and an even share of the n instances, so one busy component can use several cores.
    * 1 keeps every component in one worker (as before ADR 0023). A positive integer.
-   * @default {@link defaultComponentWorkers}: 0.6 × the number of CPUs, rounded, at least 1 (a 2-CPU machine does not
-   *   spread by default; 8 CPUs: 5)
+   * @default {@link defaultComponentWorkers}: half the number of CPUs, at least 1 (a 2-CPU machine does not spread by
+   *   default; 8 CPUs: 4)
    */
   componentWorkers?: number;
   /** V8 heap limit of each worker thread, in MiB. @default 512 */
@@ -147,13 +147,14 @@ const COMPONENT_WORKERS = z
   .transform((v) => v ?? defaultComponentWorkers());
 
 /**
- * Default of `policy.componentWorkers` (docs/adr/0023-component-workers.md): 0.6 × `os.availableParallelism()`,
- * rounded, at least 1 (2 CPUs: 1, 4: 2, 8: 5, 16: 10). A spread component gains only while cores are idle; measured,
- * the component's own work is ≈ 0.6 of a request's CPU over every process of its path (nats-server, the HTTP and
- * key-value providers and the host take the rest), so beyond ≈ 0.6 of the cores more workers only add overhead.
+ * Default of `policy.componentWorkers` (docs/adr/0023-component-workers.md): half of `os.availableParallelism()`,
+ * rounded down, at least 1 (2 CPUs: 1, 4: 2, 8: 4, 16: 8). A spread component gains only while cores are idle;
+ * measured, the component's own work is 0.4–0.6 of a request's CPU over every process of its path (nats-server, the
+ * HTTP and key-value providers and the host take the rest), so beyond about half of the cores more workers only add
+ * overhead.
  */
 export function defaultComponentWorkers(): number {
-  return Math.max(1, Math.round(0.6 * availableParallelism()));
+  return Math.max(1, Math.floor(availableParallelism() / 2));
 }
 
 /**
