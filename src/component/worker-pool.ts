@@ -7,17 +7,16 @@
  * with backoff); target exit notices for the calls lost with a terminated worker.
  * @module
  */
-import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { NatsConnectData } from "../core/connection.ts";
-import { invocationQueue, invocationWildcard } from "../core/subjects.ts";
-import { ErrorCode, IllegalStateError, TimeoutError, TrellisError } from "../core/errors.ts";
+import { ErrorCode, IllegalStateError, TrellisError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { errorReply } from "../invocation/server.ts";
 import type { InvocationLimits } from "../invocation/uploads.ts";
-import { encodeTargetExit } from "../invocation/exit.ts";
 import type { GuestSpec } from "./guest.ts";
 import type { LinkTable } from "./routing.ts";
 import type { WatchedCall } from "./watchdog.ts";
+import { announceExit, answerKilledCalls, type Hold, holdCalls, rejectCall } from "./worker-calls.ts";
 import { type Req, WorkerHandle, type WorkerHost } from "./worker-handle.ts";
 import type { WorkerStats } from "./worker-main.ts";
 import { bestAvailability, shardCount, shareOf, type ShardStats, type Spread } from "./spread.ts";
@@ -65,17 +64,9 @@ export interface WorkerPoolOptions {
   onGuestLog(componentId: string, level: "trace" | "debug" | "info" | "warn" | "error", msg: string, meta?: Record<string, unknown>): void;
 }
 
-/** Most reply subjects listed in one exit notice (keeps it far below max_payload); calls beyond are failed in doubt. */
-const MAX_SPARED = 4096;
-
 /** Availability of a component as the pool sees it (reported through {@link WorkerPoolOptions.onStatus}). */
 export type ComponentAvailability = "running" | "restarting" | "failed" | "disconnected";
 
-/**
- * Calls held for one component while its worker restarts (a subscription in its queue group on the host's
- * connection). Once `refuse` is set (a restart attempt failed), held and arriving calls are answered with it at once.
- */
-type Hold = { id: string; held: Msg[]; sub: { unsubscribe(): void }; refuse: TrellisError | undefined };
 /** The pool of component workers. */
 export class WorkerPool implements WorkerHost {
   readonly opts: WorkerPoolOptions;
@@ -335,7 +326,7 @@ export class WorkerPool implements WorkerHost {
     w.restarting = new Promise((r) => (done = r));
     const holds = this.#holdAlone(w);
     await w.worker.terminate();
-    this.#answer(calls, culprit, culpritId, limit);
+    answerKilledCalls(this.opts.nc, calls, culprit, culpritId, limit);
     const reason = `component ${culpritId} exceeded its execution time of ${limit} ms`;
     this.#announceExit(w, holds, `its worker thread was restarted: ${reason}`);
     // The culprit moves to a worker of its own, so that its next overrun costs its neighbours nothing (ADR 0014); a
@@ -388,7 +379,7 @@ export class WorkerPool implements WorkerHost {
    * others keep being served by their other shards (ADR 0023) and are not held.
    */
   #holdAlone(w: WorkerHandle): Hold[] {
-    return this.#hold([...w.specs.keys()].filter((id) => !this.#servedElsewhere(id, w)));
+    return holdCalls(this.opts.nc, this.opts.lattice, [...w.specs.keys()].filter((id) => !this.#servedElsewhere(id, w)));
   }
 
   /** True when component `id` has a shard on a running worker other than `w`. */
@@ -405,30 +396,6 @@ export class WorkerPool implements WorkerHost {
       for (const c of x.reader.calls()) if (c.componentIndex === index && c.replySubject) out.push(c.replySubject);
     }
     return out;
-  }
-
-  #answer(calls: WatchedCall[], culprit: WatchedCall | undefined, culpritId: string, limit: number): void {
-    for (const c of calls) {
-      if (!c.replySubject) continue;
-      const id = culprit ? culpritId : "unknown";
-      const err =
-        culprit && c.slot === culprit.slot
-          ? new TimeoutError(
-              `component ${culpritId} did not finish within its execution time of ${limit} ms; it was stopped (its worker thread was restarted)`,
-              limit,
-              { componentId: culpritId, terminated: true },
-            )
-          : new TrellisError(
-              ErrorCode.ComponentTrap,
-              `the call was cut short: its worker thread was restarted because component ${id} did not finish in time`,
-              { details: { reason: "worker_restarted", culprit: id } },
-            );
-      try {
-        this.opts.nc.publish(c.replySubject, errorReply(err));
-      } catch {
-        // connection closed
-      }
-    }
   }
 
   /** A worker died on its own (heap exhaustion, crash, lost NATS connection): answer its calls and restart it. */
@@ -464,20 +431,7 @@ export class WorkerPool implements WorkerHost {
     for (const id of w.specs.keys()) {
       const h = holds.find((x) => x.id === id);
       const spared = h ? h.held.flatMap((m) => (m.reply ? [m.reply] : [])) : this.#runningElsewhere(id, w);
-      const { subject, data } = encodeTargetExit(this.opts.lattice, {
-        target_id: id,
-        kind: "component",
-        host_id: this.opts.hostId ?? "",
-        instance_id: "",
-        reason,
-        at: Date.now(),
-        spared: spared.slice(0, MAX_SPARED),
-      });
-      try {
-        this.opts.nc.publish(subject, data);
-      } catch {
-        // connection closed: callers time out instead
-      }
+      announceExit(this.opts.nc, this.opts.lattice, this.opts.hostId ?? "", id, spared, reason);
     }
   }
 
@@ -489,35 +443,6 @@ export class WorkerPool implements WorkerHost {
       components: [...w.specs.keys()],
     });
     this.#status(w, w.specs.keys(), connected ? "running" : "disconnected");
-  }
-
-  /** Holds calls that arrive for the given components while their worker restarts (same queue groups). */
-  #hold(ids: string[]): Hold[] {
-    const nc = this.opts.nc;
-    return ids.map((id) => {
-      const h: Hold = { id, held: [], sub: { unsubscribe: () => undefined }, refuse: undefined };
-      try {
-        h.sub = nc.subscribe(invocationWildcard(this.opts.lattice, id), {
-          queue: invocationQueue(this.opts.lattice, id),
-          callback: (_e, m) => {
-            if (h.refuse) this.#reject(m, h.refuse);
-            else h.held.push(m);
-          },
-        });
-      } catch {
-        // connection closed: nothing arrives anyway
-      }
-      return h;
-    });
-  }
-
-  #reject(m: Msg, err: TrellisError): void {
-    if (!m.reply) return;
-    try {
-      this.opts.nc.publish(m.reply, errorReply(err));
-    } catch {
-      // connection closed: the caller times out
-    }
   }
 
   /**
@@ -590,7 +515,7 @@ export class WorkerPool implements WorkerHost {
               `component ${h.id} is unavailable: its worker thread is being restarted and could not start yet (${msg})`,
               { details: { componentId: h.id } },
             );
-            for (const m of h.held.splice(0)) this.#reject(m, h.refuse);
+            for (const m of h.held.splice(0)) rejectCall(nc, m, h.refuse);
           }
         }
         w.alive = false;
@@ -619,7 +544,7 @@ export class WorkerPool implements WorkerHost {
       await nc.flush();
       for (const h of holds) {
         if (failed.has(h.id)) {
-          for (const m of h.held) this.#reject(m, new TrellisError(ErrorCode.ComponentUnavailable, `component ${h.id} is unavailable: it could not be reloaded after its worker thread restarted`));
+          for (const m of h.held) rejectCall(nc, m, new TrellisError(ErrorCode.ComponentUnavailable, `component ${h.id} is unavailable: it could not be reloaded after its worker thread restarted`));
           continue;
         }
         for (const m of h.held) nc.publish(m.subject, m.data, { ...(m.reply ? { reply: m.reply } : {}), ...(m.headers ? { headers: m.headers } : {}) });
