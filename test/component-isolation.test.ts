@@ -38,7 +38,9 @@ describe("component isolation", () => {
   let env: RuntimeEnv;
   let guestPath: string;
   before(async () => {
-    env = await startRuntime({ policy: { callTimeoutMs: 800, maxMemoryMb: 32, maxWorkers: 2 } });
+    // componentWorkers 1: "count bounds concurrency" expects `count` calls at once in one instance pool; spread over
+    // workers, the queue group's random choice of worker may leave one idle (test/component-workers.test.ts, ADR 0023)
+    env = await startRuntime({ policy: { callTimeoutMs: 800, maxMemoryMb: 32, maxWorkers: 2, componentWorkers: 1 } });
     const dir = await mkdtemp(path.join(tmpdir(), "trellis-guest-"));
     guestPath = path.join(dir, "guest.wasm");
     await writeFile(guestPath, await parse(GUEST_WAT));

@@ -27,6 +27,7 @@ export const ENV = {
   providerMaxRestarts: "TRELLIS_PROVIDER_MAX_RESTARTS",
   componentMaxMemoryMb: "TRELLIS_COMPONENT_MAX_MEMORY_MB",
   componentMaxWorkers: "TRELLIS_COMPONENT_MAX_WORKERS",
+  componentWorkers: "TRELLIS_COMPONENT_WORKERS",
   componentCallTimeoutMs: "TRELLIS_COMPONENT_CALL_TIMEOUT_MS",
   maxUploads: "TRELLIS_MAX_UPLOADS",
   maxUploadBytes: "TRELLIS_MAX_UPLOAD_BYTES",

@@ -113,6 +113,7 @@ export class GuestComponent {
   readonly #waiters: { resolve: (i: Instance) => void; reject: (e: unknown) => void }[] = [];
   readonly #exportNames = new Map<string, string>();
   #closed = false;
+  #served = 0;
   #secrets: Map<string, SecretValue> | undefined;
   /** Handles of `open`-like imports, emptied on every link change (./handle-cache.ts). */
   readonly #handles = new HandleCache();
@@ -472,11 +473,17 @@ export class GuestComponent {
     return this.#created;
   }
 
+  /** Invocations taken since this component was loaded in this worker (introspection included; ADR 0023 tests). */
+  get served(): number {
+    return this.#served;
+  }
+
   /**
    * Serves one invocation of an export (the {@link InvocationRequest} handler).
    * @param span the call's server span: the import calls it makes are its children. @default none
    */
   async handle(req: InvocationRequest, span?: HopSpan): Promise<Uint8Array> {
+    this.#served++;
     if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_FN) return this.#introspect(req.json);
     if (req.iface === INTROSPECT_IFACE && req.fn === INTROSPECT_WORLD_FN) return this.#introspectWorld(req.json);
     if (req.fn.startsWith(RESOURCE_DROP_PREFIX)) return new Uint8Array(0);

@@ -8,6 +8,8 @@
  */
 export { ComponentRuntime, componentRuntime } from "./runtime.ts";
 export type { ComponentRuntimeOptions, ComponentPolicy } from "./runtime.ts";
+export { defaultComponentWorkers } from "./runtime.ts";
+export type { ShardStats } from "./spread.ts";
 export { parseScaleRequest, parseUpdateRequest } from "./control.ts";
 export type { ScaleRequest, UpdateRequest } from "./control.ts";
 export { loadComponentBytes, resolveRef, ComponentLoadError, DEFAULT_MAX_COMPONENT_BYTES } from "./loader.ts";

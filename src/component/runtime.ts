@@ -7,6 +7,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { availableParallelism } from "node:os";
+import { z } from "zod";
 import type { NatsConnectData } from "../core/connection.ts";
 import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
 import { fail, ok, type CtlResponse } from "../core/envelope.ts";
@@ -24,6 +25,7 @@ import { DEFAULT_MAX_COMPONENT_BYTES, loadComponentBytes, resolveRef } from "./l
 import { buildLinkTable } from "./routing.ts";
 import { admitPreopens, type Preopen } from "./preopens.ts";
 import { WorkerPool, type ComponentAvailability } from "./worker-pool.ts";
+import type { ShardStats } from "./spread.ts";
 import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
 import { Admission } from "../policy/admission.ts";
 import { checkComponentClaims } from "./claims.ts";
@@ -45,6 +47,15 @@ export interface ComponentPolicy {
   callTimeoutMs?: number;
   /** Worker threads components are spread over. @default max(2, number of CPUs) */
   maxWorkers?: number;
+  /**
+   * Most worker threads one component's instances are spread over (docs/adr/0023-component-workers.md): a component
+   * with max instances n runs in min(n, componentWorkers, maxWorkers) workers, each with its own subscription in the
+   * component's queue group and an even share of the n instances, so one busy component can use several cores.
+   * 1 keeps every component in one worker (as before ADR 0023). A positive integer.
+   * @default {@link defaultComponentWorkers}: half the number of CPUs, at least 1 (a 2-CPU machine does not spread by
+   *   default; 8 CPUs: 4)
+   */
+  componentWorkers?: number;
   /** V8 heap limit of each worker thread, in MiB. @default 512 */
   workerHeapMb?: number;
   /**
@@ -115,6 +126,7 @@ interface ResolvedPolicy {
   maxMemoryBytes: number;
   callTimeoutMs: number;
   maxWorkers: number;
+  componentWorkers: number;
   workerHeapMb: number;
   preopenRoots: string[];
   prewarm: boolean;
@@ -124,6 +136,35 @@ function positive(field: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(field, `${field} must be a positive number, got ${String(v)}`);
   return v;
+}
+
+/** `policy.componentWorkers`: a positive integer, {@link defaultComponentWorkers} when absent (ADR 0023). */
+const COMPONENT_WORKERS = z
+  .number()
+  .int()
+  .positive()
+  .optional()
+  .transform((v) => v ?? defaultComponentWorkers());
+
+/**
+ * Default of `policy.componentWorkers` (docs/adr/0023-component-workers.md): half of `os.availableParallelism()`,
+ * rounded down, at least 1 (2 CPUs: 1, 4: 2, 8: 4, 16: 8). A spread component gains only while cores are idle;
+ * measured, the component's own work is 0.4–0.6 of a request's CPU over every process of its path (nats-server, the
+ * HTTP and key-value providers and the host take the rest), so beyond about half of the cores more workers only add
+ * overhead.
+ */
+export function defaultComponentWorkers(): number {
+  return Math.max(1, Math.floor(availableParallelism() / 2));
+}
+
+/**
+ * Parses one policy field with `schema`.
+ * @throws InvalidArgumentError naming the field and what was wrong.
+ */
+function parseField<T>(field: string, schema: z.ZodType<T, unknown>, v: unknown): T {
+  const r = schema.safeParse(v);
+  if (!r.success) throw new InvalidArgumentError(field, `${field} must be a positive integer, got ${String(v)}`);
+  return r.data;
 }
 
 function resolvePolicy(p: ComponentPolicy | undefined, rpcTimeoutMs: number): ResolvedPolicy {
@@ -137,6 +178,7 @@ function resolvePolicy(p: ComponentPolicy | undefined, rpcTimeoutMs: number): Re
     maxMemoryBytes: positive("policy.maxMemoryMb", p?.maxMemoryMb, 256) * 1024 * 1024,
     callTimeoutMs: positive("policy.callTimeoutMs", p?.callTimeoutMs, rpcTimeoutMs),
     maxWorkers: Math.floor(positive("policy.maxWorkers", p?.maxWorkers, Math.max(2, availableParallelism()))),
+    componentWorkers: parseField("policy.componentWorkers", COMPONENT_WORKERS, p?.componentWorkers),
     workerHeapMb: positive("policy.workerHeapMb", p?.workerHeapMb, 512),
     preopenRoots: [...(p?.preopenRoots ?? [])],
     prewarm: p?.prewarm ?? true,
@@ -174,6 +216,7 @@ export class ComponentRuntime {
       nats: o.workerNats ?? { servers: [o.nc.getServer()], tls: false },
       logger: o.logger.child({ component: "runtime" }),
       maxWorkers: policy.maxWorkers,
+      componentWorkers: policy.componentWorkers,
       workerHeapMb: policy.workerHeapMb,
       compileCacheDir: join(o.cacheDir, "node-compile-cache"),
       ...(o.invocationLimits ? { invocationLimits: o.invocationLimits } : {}),
@@ -658,9 +701,22 @@ export class ComponentRuntime {
     });
   }
 
-  /** Index of the worker thread that runs `id` (for tests and diagnostics). */
+  /** Index of the (first) worker thread that runs `id` (for tests and diagnostics). */
   workerOf(id: string): number | undefined {
     return this.#pool.workerOf(id);
+  }
+
+  /** Indexes of every worker thread `id`'s instances are spread over (ADR 0023; for tests and diagnostics). */
+  workersOf(id: string): number[] {
+    return this.#pool.workersOf(id);
+  }
+
+  /**
+   * Each shard of `id` as its worker thread reports it: thread id, share of the instance limit, instances now,
+   * invocations served (ADR 0023; for tests and diagnostics). Shards whose worker is restarting are left out.
+   */
+  shards(id: string): Promise<ShardStats[]> {
+    return this.#pool.shards(id);
   }
 
   /** Stops every component and worker. Idempotent. */

@@ -4,7 +4,7 @@
  * obeys control messages from the main thread ({@link WorkerRequest}).
  * @module
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, threadId, workerData } from "node:worker_threads";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats, type NatsConnectData } from "../core/connection.ts";
 import { TrellisError } from "../core/errors.ts";
@@ -50,6 +50,18 @@ export type WorkerRequest =
   | { t: "config"; id: number; componentId: string; config: Record<string, string> }
   | { t: "stats"; id: number }
   | { t: "shutdown"; id: number };
+
+/** Answer to a `stats` request. */
+export interface WorkerStats {
+  /** `threadId` of this worker thread. */
+  threadId: number;
+  /** Each component loaded here: its instances now and the invocations it has taken since it loaded. */
+  components: { id: string; instances: number; served: number }[];
+  /** CPU time this thread has used since it started (user + system), in microseconds. */
+  cpuUs: number;
+  /** V8 heap in use, in bytes. */
+  heapUsed: number;
+}
 
 /** Messages to the main thread. */
 export type WorkerMessage =
@@ -173,9 +185,11 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       return undefined;
     case "stats":
       return {
-        components: [...guests.values()].map((g) => ({ id: g.guest.spec.componentId, instances: g.guest.instances })),
+        threadId,
+        cpuUs: threadCpuUs(),
+        components: [...guests.values()].map((g) => ({ id: g.guest.spec.componentId, instances: g.guest.instances, served: g.guest.served })),
         heapUsed: process.memoryUsage().heapUsed,
-      };
+      } satisfies WorkerStats;
     case "shutdown":
       shuttingDown = true;
       for (const p of policies.values()) p.close();
@@ -191,6 +205,12 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       await nc.drain();
       return undefined;
   }
+}
+
+/** CPU time of this thread, in microseconds (`process.threadCpuUsage`, Node ≥ 23.9). */
+function threadCpuUs(): number {
+  const u = process.threadCpuUsage();
+  return u.user + u.system;
 }
 
 async function main(): Promise<void> {

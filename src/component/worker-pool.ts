@@ -1,24 +1,25 @@
 /**
  * Main-thread side of component isolation (issue 3 §3, docs/adr/0002, docs/adr/0014): a pool of worker threads, each
- * hosting several components; placement; the watchdog that terminates a worker whose event loop is stuck in guest code
+ * hosting several components; placement, with a busy component's instances spread over several workers (ADR 0023);
+ * the watchdog that terminates a worker whose event loop is stuck in guest code
  * past a call's deadline, answers that worker's in-flight calls with clear errors, moves the culprit to a worker of
  * its own, and restarts the worker with its components (held calls are served after it; a failed restart is retried
  * with backoff); target exit notices for the calls lost with a terminated worker.
  * @module
  */
-import { Worker } from "node:worker_threads";
-import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { NatsConnectData } from "../core/connection.ts";
-import { invocationQueue, invocationWildcard } from "../core/subjects.ts";
-import { ErrorCode, IllegalStateError, TimeoutError, TrellisError } from "../core/errors.ts";
+import { ErrorCode, IllegalStateError, TrellisError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { errorReply } from "../../packages/wire/src/invocation/server.ts";
 import type { InvocationLimits } from "../../packages/wire/src/invocation/uploads.ts";
-import { encodeTargetExit } from "../../packages/wire/src/invocation/exit.ts";
 import type { GuestSpec } from "./guest.ts";
 import type { LinkTable } from "./routing.ts";
-import { createWatchdogBuffer, WatchdogReader, type WatchedCall } from "./watchdog.ts";
-import type { WorkerInit, WorkerMessage, WorkerRequest } from "./worker-main.ts";
+import type { WatchedCall } from "./watchdog.ts";
+import { announceExit, answerKilledCalls, type Hold, holdCalls, rejectCall } from "./worker-calls.ts";
+import { type Req, WorkerHandle, type WorkerHost } from "./worker-handle.ts";
+import type { WorkerStats } from "./worker-main.ts";
+import { bestAvailability, shardCount, shareOf, type ShardStats, type Spread } from "./spread.ts";
 import type { TracingSettings } from "../tracing/settings.ts";
 import type { MetricsBatch } from "../metrics/recorder.ts";
 
@@ -35,6 +36,12 @@ export interface WorkerPoolOptions {
   logger: Logger;
   /** Most worker threads; components beyond one per worker share workers (least loaded first). */
   maxWorkers: number;
+  /**
+   * Most worker threads one component's instances are spread over (ADR 0023): a component with `maxInstances` n runs
+   * min(n, componentWorkers, maxWorkers) shards, each on its own worker with its own subscription in the component's
+   * queue group and an even share of the n instances. @default 1 (no spread)
+   */
+  componentWorkers?: number;
   /** V8 old-generation heap limit of a worker, in MiB (WebAssembly memories are capped per component instead). */
   workerHeapMb: number;
   /** How often the watchdog looks at workers, in milliseconds. @default 25 */
@@ -63,134 +70,16 @@ export interface WorkerPoolOptions {
   onGuestLog(componentId: string, level: "trace" | "debug" | "info" | "warn" | "error", msg: string, meta?: Record<string, unknown>): void;
 }
 
-/** Most reply subjects listed in one exit notice (keeps it far below max_payload); calls beyond are failed in doubt. */
-const MAX_SPARED = 4096;
-
 /** Availability of a component as the pool sees it (reported through {@link WorkerPoolOptions.onStatus}). */
 export type ComponentAvailability = "running" | "restarting" | "failed" | "disconnected";
 
-/**
- * Calls held for one component while its worker restarts (a subscription in its queue group on the host's
- * connection). Once `refuse` is set (a restart attempt failed), held and arriving calls are answered with it at once.
- */
-type Hold = { id: string; held: Msg[]; sub: { unsubscribe(): void }; refuse: TrellisError | undefined };
-type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
-type Req = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
-
-/** One worker thread and the components it hosts. */
-class WorkerHandle {
-  readonly index: number;
-  worker!: Worker;
-  reader!: WatchdogReader;
-  /** Components hosted here, by id (their latest spec, for restarts). */
-  readonly specs = new Map<string, GuestSpec>();
-  readonly #pending = new Map<number, Pending>();
-  #nextId = 1;
-  #nextComponentIndex = 0;
-  alive = false;
-  /** The first start of the thread. */
-  starting: Promise<void> | undefined;
-  /** Set while a restart after a kill is under way. */
-  restarting: Promise<void> | undefined;
-  /** A worker of its own for a component that ran past its deadline: placement never adds components to it. */
-  isolated = false;
-  readonly #pool: WorkerPool;
-
-  constructor(index: number, pool: WorkerPool) {
-    this.index = index;
-    this.#pool = pool;
-  }
-
-  async start(): Promise<void> {
-    const sab = createWatchdogBuffer();
-    this.reader = new WatchdogReader(sab);
-    const init: WorkerInit = {
-      lattice: this.#pool.opts.lattice,
-      nats: this.#pool.opts.nats,
-      watchdog: sab,
-      heartbeatMs: this.#pool.heartbeatMs,
-      ...(this.#pool.opts.compileCacheDir ? { compileCacheDir: this.#pool.opts.compileCacheDir } : {}),
-      ...(this.#pool.opts.invocationLimits ? { invocationLimits: { ...this.#pool.opts.invocationLimits } } : {}),
-      ...(this.#pool.opts.tracing ? { tracing: this.#pool.opts.tracing } : {}),
-      hostId: this.#pool.opts.hostId ?? "",
-    };
-    const worker = new Worker(new URL("./worker-entry.ts", import.meta.url), {
-      workerData: init,
-      resourceLimits: { maxOldGenerationSizeMb: this.#pool.opts.workerHeapMb },
-      stdout: false,
-      stderr: false,
-    });
-    this.worker = worker;
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (m: WorkerMessage) => {
-        if (m.t === "ready") {
-          worker.off("error", reject);
-          resolve();
-        } else if (m.t === "res" && m.id === -1 && !m.ok) reject(TrellisError.fromWire(m.error));
-      };
-      worker.on("message", onMessage);
-      worker.once("error", reject);
-      worker.once("exit", (code) => reject(new Error(`the worker thread exited with code ${code} before it was ready`)));
-    });
-    this.alive = true;
-    worker.on("message", (m: WorkerMessage) => this.#onMessage(m));
-    worker.on("error", (err) => {
-      if (this.worker === worker) this.#pool.onWorkerDied(this, `worker error: ${err.message}`);
-    });
-    worker.on("exit", (code) => {
-      if (this.alive && this.worker === worker) this.#pool.onWorkerDied(this, `worker exited with code ${code}`);
-    });
-  }
-
-  #onMessage(m: WorkerMessage): void {
-    if (m.t === "log") this.#pool.opts.onGuestLog(m.componentId, m.level, m.msg, m.meta);
-    else if (m.t === "nats") this.#pool.onWorkerConnection(this, m.connected);
-    else if (m.t === "metrics") this.#pool.opts.onMetrics?.(m.batch);
-    else if (m.t === "res") {
-      const p = this.#pending.get(m.id);
-      if (!p) return;
-      this.#pending.delete(m.id);
-      if (m.ok) p.resolve(m.value);
-      else p.reject(TrellisError.fromWire(m.error));
-    }
-  }
-
-  /**
-   * Sends a request to the worker thread. While the thread is restarting after a kill, waits for the restart first
-   * (so a control request arriving then is not failed).
-   * @throws IllegalStateError when the thread is neither running nor restarting.
-   */
-  request<T = unknown>(req: Req): Promise<T> {
-    if (!this.alive && this.restarting) return this.restarting.then(() => this.request<T>(req));
-    if (!this.alive) return Promise.reject(new IllegalStateError(`component worker ${this.index} is not running`));
-    const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ ...req, id } as WorkerRequest);
-    });
-  }
-
-  failPending(err: Error): void {
-    for (const p of this.#pending.values()) p.reject(err);
-    this.#pending.clear();
-  }
-
-  componentIndex(): number {
-    return this.#nextComponentIndex++;
-  }
-
-  idOfIndex(i: number): string | undefined {
-    for (const s of this.specs.values()) if (s.index === i) return s.componentId;
-    return undefined;
-  }
-}
-
 /** The pool of component workers. */
-export class WorkerPool {
+export class WorkerPool implements WorkerHost {
   readonly opts: WorkerPoolOptions;
   readonly heartbeatMs: number;
   readonly #workers: WorkerHandle[] = [];
-  readonly #byComponent = new Map<string, WorkerHandle>();
+  /** Every component the pool runs, with the workers its instances are spread over (ADR 0023). */
+  readonly #components = new Map<string, Spread>();
   readonly #timer: NodeJS.Timeout;
   #closed = false;
   #nextIndex = 0;
@@ -235,83 +124,182 @@ export class WorkerPool {
     if (this.#workers.length === 0 && this.opts.maxWorkers > 0) this.#spawn();
   }
 
-  async #place(componentId: string): Promise<WorkerHandle> {
-    const existing = this.#byComponent.get(componentId);
-    if (existing) return existing;
-    let w: WorkerHandle;
-    // an empty worker first, then a new one (up to maxWorkers), then the least loaded; never an isolated one
+  /**
+   * A worker for one more shard of a component: an empty worker first, then a new one (up to maxWorkers), then the
+   * least loaded; never an isolated one, never one in `taken` (a component has at most one shard per worker).
+   * @returns undefined when every shared worker already hosts a shard of it.
+   */
+  #pick(taken: ReadonlySet<WorkerHandle>): WorkerHandle | undefined {
     const shared = this.#workers.filter((x) => !x.isolated);
-    const empty = shared.find((x) => x.specs.size === 0 && ![...this.#byComponent.values()].includes(x));
-    if (empty) w = empty;
-    else if (shared.length < this.opts.maxWorkers || shared.length === 0) w = this.#spawn();
-    else w = shared.reduce((a, b) => (b.specs.size < a.specs.size ? b : a));
-    this.#byComponent.set(componentId, w);
-    try {
-      await w.starting;
-    } catch (err) {
-      this.#byComponent.delete(componentId);
-      throw err;
-    }
-    return w;
+    const free = shared.filter((x) => !taken.has(x));
+    const empty = free.find((x) => x.placed.size === 0);
+    if (empty) return empty;
+    if (shared.length < this.opts.maxWorkers || shared.length === 0) return this.#spawn();
+    if (free.length === 0) return undefined;
+    return free.reduce((a, b) => (b.placed.size < a.placed.size ? b : a));
   }
 
   /**
-   * Loads (or replaces) a component in a worker; resolves once it serves invocations.
-   * @param spec without `index` (assigned here).
+   * Loads one shard of `s` into `w` with `maxInstances` instances (or replaces its code); resolves once it serves.
+   * A link or config change that arrived while it loaded is pushed after.
+   */
+  async #loadShard(w: WorkerHandle, s: Spread, maxInstances: number): Promise<void> {
+    const id = s.spec.componentId;
+    await w.starting;
+    await w.restarting;
+    const full: GuestSpec = { ...s.spec, maxInstances, index: w.specs.get(id)?.index ?? w.componentIndex() };
+    await w.request({ t: "load", spec: full });
+    w.specs.set(id, full);
+    if (s.spec.links !== full.links) await this.#push(w, id, (spec) => ({ t: "links", componentId: id, links: (spec.links = s.spec.links) }));
+    if (s.spec.config !== full.config) await this.#push(w, id, (spec) => ({ t: "config", componentId: id, config: (spec.config = s.spec.config) }));
+  }
+
+  /** Sends a request about component `id` to `w` when it hosts it (updating its kept spec first); no-op otherwise. */
+  async #push(w: WorkerHandle, id: string, req: (spec: GuestSpec) => Req): Promise<void> {
+    const spec = w.specs.get(id);
+    if (!spec) return;
+    const r = req(spec);
+    if (w.alive) await w.request(r);
+  }
+
+  /** Stops one shard of component `id` in `w` (its running calls finish). */
+  async #unloadShard(w: WorkerHandle, id: string): Promise<void> {
+    w.placed.delete(id);
+    const had = w.specs.delete(id);
+    if (had && w.alive) await w.request({ t: "unload", componentId: id });
+  }
+
+  /**
+   * Brings the shards of `s` to {@link shardCount} (ADR 0023): extra shards stop first, the kept ones take their new
+   * share of the instance limit, then new shards load on other workers. The total never exceeds the limit.
+   * @throws the first error of a shard that failed to load (it is dropped; the others keep serving).
+   */
+  async #respread(s: Spread): Promise<void> {
+    const id = s.spec.componentId;
+    const want = s.isolated ? 1 : shardCount(s.spec.maxInstances, this.opts.componentWorkers ?? 1, this.opts.maxWorkers);
+    const gone = s.shards.splice(want);
+    await Promise.all(gone.map((w) => this.#unloadShard(w, id)));
+    const kept = s.shards.length;
+    const taken = new Set(s.shards);
+    for (let i = kept; i < want; i++) {
+      const w = this.#pick(taken);
+      if (!w) break;
+      taken.add(w);
+      w.placed.add(id);
+      s.shards.push(w);
+    }
+    const k = s.shards.length;
+    const total = s.spec.maxInstances;
+    await Promise.all(
+      s.shards.slice(0, kept).map((w, i) => this.#push(w, id, (spec) => ({ t: "scale", componentId: id, maxInstances: (spec.maxInstances = shareOf(total, k, i)) }))),
+    );
+    const added = s.shards.slice(kept);
+    const results = await Promise.allSettled(added.map((w, j) => this.#loadShard(w, s, shareOf(total, k, kept + j))));
+    const failed = added.filter((_w, j) => results[j]!.status === "rejected");
+    if (failed.length === 0) return;
+    for (const w of failed) {
+      w.placed.delete(id);
+      s.shards.splice(s.shards.indexOf(w), 1);
+    }
+    throw (results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
+  }
+
+  /**
+   * Loads (or replaces: a new image) a component; resolves once it serves invocations. Its instances are spread over
+   * up to `componentWorkers` worker threads (ADR 0023). A replacement swaps the code in every shard; when one fails,
+   * the others go back to the previous code and the error is thrown.
+   * @param spec without `index` (assigned per worker); `maxInstances` is the component's whole limit.
    */
   async load(spec: Omit<GuestSpec, "index">): Promise<void> {
     if (this.#closed) throw new IllegalStateError("the component runtime is closed");
-    const w = await this.#place(spec.componentId);
-    await w.restarting;
-    const full: GuestSpec = { ...spec, index: w.specs.get(spec.componentId)?.index ?? w.componentIndex() };
-    try {
-      await w.request({ t: "load", spec: full });
-    } catch (err) {
-      if (!w.specs.has(spec.componentId)) this.#byComponent.delete(spec.componentId);
-      throw err;
+    const id = spec.componentId;
+    const cur = this.#components.get(id);
+    if (!cur) {
+      const s: Spread = { spec: { ...spec }, shards: [], isolated: false, status: new Map(), leaving: [] };
+      this.#components.set(id, s);
+      try {
+        await this.#respread(s);
+      } catch (err) {
+        this.#components.delete(id);
+        await Promise.all(s.shards.splice(0).map((w) => this.#unloadShard(w, id).catch(() => undefined)));
+        throw err;
+      }
+      return;
     }
-    w.specs.set(spec.componentId, full);
+    const old = cur.spec;
+    cur.spec = { ...spec };
+    const shards = [...cur.shards];
+    const results = await Promise.allSettled(shards.map((w) => this.#loadShard(w, cur, w.specs.get(id)?.maxInstances ?? 1)));
+    const failure = results.find((r) => r.status === "rejected");
+    if (failure) {
+      cur.spec = old;
+      // back to the previous code where the new one loaded (best effort: a shard that fails this too keeps the new code)
+      await Promise.all(shards.map((w, i) => (results[i]!.status === "fulfilled" ? this.#loadShard(w, cur, w.specs.get(id)?.maxInstances ?? 1).catch(() => undefined) : undefined)));
+      throw (failure as PromiseRejectedResult).reason;
+    }
+    if (spec.maxInstances !== old.maxInstances) await this.#respread(cur);
   }
 
-  /** Stops serving a component and drops its instances. */
+  /** Stops serving a component and drops its instances, in every worker it is spread over. */
   async unload(componentId: string): Promise<void> {
-    const w = this.#byComponent.get(componentId);
-    if (!w) return;
-    w.specs.delete(componentId);
-    this.#byComponent.delete(componentId);
-    if (w.alive) await w.request({ t: "unload", componentId });
+    const s = this.#components.get(componentId);
+    if (!s) return;
+    this.#components.delete(componentId);
+    await Promise.all([...s.shards.splice(0), ...s.leaving.splice(0)].map((w) => this.#unloadShard(w, componentId)));
   }
 
-  /** Changes a component's instance limit. */
+  /** Changes a component's instance limit: its shards' shares, and how many workers it is spread over. */
   async scale(componentId: string, maxInstances: number): Promise<void> {
-    const w = this.#byComponent.get(componentId);
-    const spec = w?.specs.get(componentId);
-    if (!w || !spec) return;
-    spec.maxInstances = maxInstances;
-    if (w.alive) await w.request({ t: "scale", componentId, maxInstances });
+    const s = this.#components.get(componentId);
+    if (!s) return;
+    s.spec.maxInstances = maxInstances;
+    await this.#respread(s);
   }
 
-  /** Pushes a new routing table (live). */
+  /** Pushes a new routing table (live) to every worker the component is spread over. */
   async setLinks(componentId: string, links: LinkTable): Promise<void> {
-    const w = this.#byComponent.get(componentId);
-    const spec = w?.specs.get(componentId);
-    if (!w || !spec) return;
-    spec.links = links;
-    if (w.alive) await w.request({ t: "links", componentId, links });
+    const s = this.#components.get(componentId);
+    if (!s) return;
+    s.spec.links = links;
+    await Promise.all(s.shards.map((w) => this.#push(w, componentId, (spec) => ({ t: "links", componentId, links: (spec.links = links) }))));
   }
 
-  /** Pushes new merged config (live). */
+  /** Pushes new merged config (live) to every worker the component is spread over. */
   async setConfig(componentId: string, config: Record<string, string>): Promise<void> {
-    const w = this.#byComponent.get(componentId);
-    const spec = w?.specs.get(componentId);
-    if (!w || !spec) return;
-    spec.config = config;
-    if (w.alive) await w.request({ t: "config", componentId, config });
+    const s = this.#components.get(componentId);
+    if (!s) return;
+    s.spec.config = config;
+    await Promise.all(s.shards.map((w) => this.#push(w, componentId, (spec) => ({ t: "config", componentId, config: (spec.config = config) }))));
   }
 
-  /** Worker index of a component (for tests and inventories), or undefined. */
+  /** Worker index of a component's first shard (for tests and inventories), or undefined. */
   workerOf(componentId: string): number | undefined {
-    return this.#byComponent.get(componentId)?.index;
+    return this.#components.get(componentId)?.shards[0]?.index;
+  }
+
+  /** Worker indexes of every shard of a component, in shard order (empty when it does not run). */
+  workersOf(componentId: string): number[] {
+    return this.#components.get(componentId)?.shards.map((w) => w.index) ?? [];
+  }
+
+  /**
+   * What each shard of a component reports from its worker thread (ADR 0023): thread id, instance limit and count,
+   * invocations served; shards still serving while the component is gathered into a worker of its own come last,
+   * marked `leaving`. Shards whose worker is not running are left out.
+   */
+  async shards(componentId: string): Promise<ShardStats[]> {
+    const s = this.#components.get(componentId);
+    if (!s) return [];
+    const out = await Promise.all(
+      [...s.shards, ...s.leaving].map(async (w): Promise<ShardStats | undefined> => {
+        if (!w.alive) return undefined;
+        const st = await w.request<WorkerStats>({ t: "stats" }).catch(() => undefined);
+        const c = st?.components.find((x) => x.id === componentId);
+        if (!st || !c) return undefined;
+        return { worker: w.index, threadId: st.threadId, maxInstances: w.specs.get(componentId)?.maxInstances ?? 0, instances: c.instances, served: c.served, threadCpuUs: st.cpuUs, ...(s.leaving.includes(w) ? { leaving: true } : {}) };
+      }),
+    );
+    return out.filter((x): x is ShardStats => x !== undefined);
   }
 
   #check(): void {
@@ -342,71 +330,85 @@ export class WorkerPool {
     w.alive = false;
     let done!: () => void;
     w.restarting = new Promise((r) => (done = r));
-    const holds = this.#hold([...w.specs.keys()]);
+    const holds = this.#holdAlone(w);
     await w.worker.terminate();
-    this.#answer(calls, culprit, culpritId, limit);
+    answerKilledCalls(this.opts.nc, calls, culprit, culpritId, limit);
     const reason = `component ${culpritId} exceeded its execution time of ${limit} ms`;
-    this.#announceExit(holds, `its worker thread was restarted: ${reason}`);
-    // The culprit moves to a worker of its own, so that its next overrun costs its neighbours nothing (ADR 0014).
-    const culpritHold = holds.find((h) => h.id === culpritId);
-    if (spec && culpritHold && w.specs.size > 1) {
+    this.#announceExit(w, holds, `its worker thread was restarted: ${reason}`);
+    // The culprit moves to a worker of its own, so that its next overrun costs its neighbours nothing (ADR 0014); a
+    // component spread over several workers is gathered there with its whole instance limit (ADR 0023).
+    const s = this.#components.get(culpritId);
+    if (spec && s && s.shards.includes(w) && (w.specs.size > 1 || s.shards.length > 1)) {
       w.specs.delete(culpritId);
+      w.placed.delete(culpritId);
       const own = new WorkerHandle(this.#nextIndex++, this);
       own.isolated = true;
-      own.specs.set(culpritId, { ...spec, index: own.componentIndex() });
+      own.specs.set(culpritId, { ...spec, maxInstances: s.spec.maxInstances, index: own.componentIndex() });
+      own.placed.add(culpritId);
       this.#workers.push(own);
-      this.#byComponent.set(culpritId, own);
+      const others = s.shards.filter((x) => x !== w);
+      s.leaving.push(...others);
+      s.shards = [own];
+      s.isolated = true;
+      s.status.delete(w);
       this.opts.logger.warn("component moved to a worker thread of its own after it exceeded its execution time", {
         component_id: culpritId,
         from_worker: w.index,
         to_worker: own.index,
+        ...(others.length > 0 ? { also_from_workers: others.map((x) => x.index) } : {}),
       });
-      this.#restartInBackground(own, reason, [culpritHold]);
-      holds.splice(holds.indexOf(culpritHold), 1);
+      const culpritHold = holds.find((h) => h.id === culpritId);
+      if (culpritHold) holds.splice(holds.indexOf(culpritHold), 1);
+      // its shards on other workers serve until it serves from its own, then stop
+      this.#restartInBackground(own, reason, culpritHold ? [culpritHold] : [], () =>
+        Promise.all(s.leaving.splice(0).map((x) => this.#unloadShard(x, culpritId).catch(() => undefined))),
+      );
     }
     await this.#restart(w, reason, holds);
     done();
     w.restarting = undefined;
   }
 
-  #restartInBackground(w: WorkerHandle, reason: string, holds: Hold[]): void {
+  #restartInBackground(w: WorkerHandle, reason: string, holds: Hold[], after?: () => Promise<unknown>): void {
     let done!: () => void;
     w.restarting = new Promise((r) => (done = r));
-    void this.#restart(w, reason, holds).finally(() => {
-      done();
-      w.restarting = undefined;
-    });
+    void this.#restart(w, reason, holds)
+      .then((served) => (served && after ? after() : undefined))
+      .finally(() => {
+        done();
+        w.restarting = undefined;
+      });
   }
 
-  #answer(calls: WatchedCall[], culprit: WatchedCall | undefined, culpritId: string, limit: number): void {
-    for (const c of calls) {
-      if (!c.replySubject) continue;
-      const id = culprit ? culpritId : "unknown";
-      const err =
-        culprit && c.slot === culprit.slot
-          ? new TimeoutError(
-              `component ${culpritId} did not finish within its execution time of ${limit} ms; it was stopped (its worker thread was restarted)`,
-              limit,
-              { componentId: culpritId, terminated: true },
-            )
-          : new TrellisError(
-              ErrorCode.ComponentTrap,
-              `the call was cut short: its worker thread was restarted because component ${id} did not finish in time`,
-              { details: { reason: "worker_restarted", culprit: id } },
-            );
-      try {
-        this.opts.nc.publish(c.replySubject, errorReply(err));
-      } catch {
-        // connection closed
-      }
+  /**
+   * Components of `w` that have no shard serving on another worker: their calls are held while `w` restarts. The
+   * others keep being served by their other shards (ADR 0023) and are not held.
+   */
+  #holdAlone(w: WorkerHandle): Hold[] {
+    return holdCalls(this.opts.nc, this.opts.lattice, [...w.specs.keys()].filter((id) => !this.#servedElsewhere(id, w)));
+  }
+
+  /** True when component `id` has a shard on a running worker other than `w`. */
+  #servedElsewhere(id: string, w: WorkerHandle): boolean {
+    return this.#components.get(id)?.shards.some((x) => x !== w && x.alive && !x.restarting) ?? false;
+  }
+
+  /** Reply subjects of the calls component `id` is running on workers other than `w` (spared by an exit notice). */
+  #runningElsewhere(id: string, w: WorkerHandle): string[] {
+    const out: string[] = [];
+    for (const x of this.#components.get(id)?.shards ?? []) {
+      const index = x.specs.get(id)?.index;
+      if (x === w || !x.alive || index === undefined) continue;
+      for (const c of x.reader.calls()) if (c.componentIndex === index && c.replySubject) out.push(c.replySubject);
     }
+    return out;
   }
 
   /** A worker died on its own (heap exhaustion, crash, lost NATS connection): answer its calls and restart it. */
   onWorkerDied(w: WorkerHandle, reason: string): void {
     if (!w.alive || this.#closed) return;
     w.alive = false;
-    const holds = this.#hold([...w.specs.keys()]);
+    const holds = this.#holdAlone(w);
     const calls = w.reader.calls();
     this.opts.logger.error("component worker died; restarting it", { worker: w.index, reason, components: [...w.specs.keys()] });
     for (const c of calls) {
@@ -421,31 +423,21 @@ export class WorkerPool {
         // connection closed
       }
     }
-    this.#announceExit(holds, `its worker thread died (${reason})`);
+    this.#announceExit(w, holds, `its worker thread died (${reason})`);
     this.#restartInBackground(w, reason, holds);
   }
 
   /**
-   * Publishes a target exit notice per component of a terminated worker (ADR 0014): calls its NATS connection had
+   * Publishes a target exit notice per component of a terminated worker `w` (ADR 0014): calls its NATS connection had
    * received but not read are lost with it, and their callers fail them at once; calls held on the host's connection
-   * (`spared`) are still served after the restart.
+   * (`holds`) are still served after the restart, and so are the calls a component spread over several workers is
+   * running in its other shards (ADR 0023): both are listed as `spared`.
    */
-  #announceExit(holds: Pick<Hold, "id" | "held">[], reason: string): void {
-    for (const h of holds) {
-      const { subject, data } = encodeTargetExit(this.opts.lattice, {
-        target_id: h.id,
-        kind: "component",
-        host_id: this.opts.hostId ?? "",
-        instance_id: "",
-        reason,
-        at: Date.now(),
-        spared: h.held.flatMap((m) => (m.reply ? [m.reply] : [])).slice(0, MAX_SPARED),
-      });
-      try {
-        this.opts.nc.publish(subject, data);
-      } catch {
-        // connection closed: callers time out instead
-      }
+  #announceExit(w: WorkerHandle, holds: Pick<Hold, "id" | "held">[], reason: string): void {
+    for (const id of w.specs.keys()) {
+      const h = holds.find((x) => x.id === id);
+      const spared = h ? h.held.flatMap((m) => (m.reply ? [m.reply] : [])) : this.#runningElsewhere(id, w);
+      announceExit(this.opts.nc, this.opts.lattice, this.opts.hostId ?? "", id, spared, reason);
     }
   }
 
@@ -456,42 +448,23 @@ export class WorkerPool {
       worker: w.index,
       components: [...w.specs.keys()],
     });
-    this.#status(w.specs.keys(), connected ? "running" : "disconnected");
+    this.#status(w, w.specs.keys(), connected ? "running" : "disconnected");
   }
 
-  /** Holds calls that arrive for the given components while their worker restarts (same queue groups). */
-  #hold(ids: string[]): Hold[] {
-    const nc = this.opts.nc;
-    return ids.map((id) => {
-      const h: Hold = { id, held: [], sub: { unsubscribe: () => undefined }, refuse: undefined };
-      try {
-        h.sub = nc.subscribe(invocationWildcard(this.opts.lattice, id), {
-          queue: invocationQueue(this.opts.lattice, id),
-          callback: (_e, m) => {
-            if (h.refuse) this.#reject(m, h.refuse);
-            else h.held.push(m);
-          },
-        });
-      } catch {
-        // connection closed: nothing arrives anyway
+  /**
+   * Records the availability of the shards of `ids` on worker `w` and reports each component's availability: that of
+   * its best shard (a component spread over several workers serves while any of them does; ADR 0023).
+   */
+  #status(w: WorkerHandle, ids: Iterable<string>, status: ComponentAvailability, error?: string): void {
+    for (const id of [...ids]) {
+      const s = this.#components.get(id);
+      let shown = status;
+      if (s) {
+        s.status.set(w, status);
+        shown = bestAvailability([...s.shards, ...s.leaving].map((x) => s.status.get(x) ?? "running"));
       }
-      return h;
-    });
-  }
-
-  #reject(m: Msg, err: TrellisError): void {
-    if (!m.reply) return;
-    try {
-      this.opts.nc.publish(m.reply, errorReply(err));
-    } catch {
-      // connection closed: the caller times out
-    }
-  }
-
-  #status(ids: Iterable<string>, status: ComponentAvailability, error?: string): void {
-    for (const id of ids) {
       try {
-        this.opts.onStatus?.(id, status, error);
+        this.opts.onStatus?.(id, shown, shown === status ? error : undefined);
       } catch (err) {
         this.opts.logger.warn("component status listener failed", { component_id: id, error: (err as Error).message });
       }
@@ -504,10 +477,10 @@ export class WorkerPool {
    * and served afterwards; from then on they are answered at once with `COMPONENT_UNAVAILABLE`, and the components are
    * reported `failed` until they serve again (ADR 0014).
    */
-  async #restart(w: WorkerHandle, reason: string, holds: Hold[]): Promise<void> {
+  async #restart(w: WorkerHandle, reason: string, holds: Hold[]): Promise<boolean> {
     w.failPending(new TrellisError(ErrorCode.ComponentTrap, `component worker restarted: ${reason}`));
     const nc = this.opts.nc;
-    this.#status(w.specs.keys(), "restarting");
+    this.#status(w, w.specs.keys(), "restarting");
     const base = this.opts.restartBackoffMs ?? 100;
     const max = this.opts.maxRestartBackoffMs ?? 5000;
     let attempt = 0;
@@ -541,14 +514,14 @@ export class WorkerPool {
         });
         if (attempt === 1) {
           const ids = [...w.specs.keys()];
-          this.#status(ids, "failed", `its worker thread could not be restarted (${reason}): ${msg}`);
+          this.#status(w, ids, "failed", `its worker thread could not be restarted (${reason}): ${msg}`);
           for (const h of holds) {
             h.refuse = new TrellisError(
               ErrorCode.ComponentUnavailable,
               `component ${h.id} is unavailable: its worker thread is being restarted and could not start yet (${msg})`,
               { details: { componentId: h.id } },
             );
-            for (const m of h.held.splice(0)) this.#reject(m, h.refuse);
+            for (const m of h.held.splice(0)) rejectCall(nc, m, h.refuse);
           }
         }
         w.alive = false;
@@ -563,21 +536,21 @@ export class WorkerPool {
       }
     }
     for (const h of holds) h.sub.unsubscribe();
-    if (!served) return;
+    if (!served) return false;
     this.opts.logger.info("component worker restarted", { worker: w.index, components: [...w.specs.keys()], attempts: attempt + 1 });
     const failed = new Set(unloaded.map((u) => u.id));
-    this.#status([...w.specs.keys()].filter((id) => !failed.has(id)), "running");
+    this.#status(w, [...w.specs.keys()].filter((id) => !failed.has(id)), "running");
     for (const u of unloaded) {
       // this component alone could not be loaded again: reported failed (its calls get NO_RESPONDERS at once), retried
       this.opts.logger.error("component could not be reloaded after its worker restarted; retrying", { component_id: u.id, error: u.error });
-      this.#status([u.id], "failed", `it could not be reloaded after its worker thread restarted: ${u.error}`);
+      this.#status(w, [u.id], "failed", `it could not be reloaded after its worker thread restarted: ${u.error}`);
       void this.#reload(w, u.id);
     }
     try {
       await nc.flush();
       for (const h of holds) {
         if (failed.has(h.id)) {
-          for (const m of h.held) this.#reject(m, new TrellisError(ErrorCode.ComponentUnavailable, `component ${h.id} is unavailable: it could not be reloaded after its worker thread restarted`));
+          for (const m of h.held) rejectCall(nc, m, new TrellisError(ErrorCode.ComponentUnavailable, `component ${h.id} is unavailable: it could not be reloaded after its worker thread restarted`));
           continue;
         }
         for (const m of h.held) nc.publish(m.subject, m.data, { ...(m.reply ? { reply: m.reply } : {}), ...(m.headers ? { headers: m.headers } : {}) });
@@ -585,6 +558,7 @@ export class WorkerPool {
     } catch {
       // connection closed: the callers time out
     }
+    return true;
   }
 
   /** Retries loading one component into its (running) worker with backoff, until it loads or is gone. */
@@ -595,11 +569,11 @@ export class WorkerPool {
       await Promise.race([sleep(Math.min(max, base * 2 ** (attempt - 1))), this.#closing.promise]);
       const spec = w.specs.get(id);
       // closed, unloaded, moved, or the worker is restarting (which loads it again)
-      if (this.#closed || !spec || this.#byComponent.get(id) !== w || !w.alive || w.restarting) return;
+      if (this.#closed || !spec || !this.#components.get(id)?.shards.includes(w) || !w.alive || w.restarting) return;
       try {
         await w.request({ t: "load", spec });
         this.opts.logger.info("component reloaded", { component_id: id, attempts: attempt });
-        this.#status([id], "running");
+        this.#status(w, [id], "running");
         return;
       } catch (err) {
         this.opts.logger.warn("component still cannot be reloaded; retrying", { component_id: id, attempt, error: (err as Error).message });

@@ -132,6 +132,7 @@ const WORKLOAD_FLAGS = [
   { flag: "--provider-max-restarts", key: "providerMaxRestarts", to: ["providers", "maxRestarts"], help: "crashes in a row before a provider is marked failed (default 10)" },
   { flag: "--component-max-memory-mb", key: "componentMaxMemoryMb", to: ["components", "maxMemoryMb"], help: "linear memory cap per component instance, MiB (default 256)" },
   { flag: "--component-max-workers", key: "componentMaxWorkers", to: ["components", "maxWorkers"], help: "worker threads components run in (default max(2, CPUs))" },
+  { flag: "--component-workers", key: "componentWorkers", to: ["components", "componentWorkers"], help: "most worker threads one component's instances are spread over; 1: no spread (default: half the CPUs, at least 1)" },
   { flag: "--component-call-timeout-ms", key: "componentCallTimeoutMs", to: ["components", "callTimeoutMs"], help: "execution limit of one component call, ms (default --rpc-timeout-ms)" },
 ] as const;
 
