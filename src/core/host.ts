@@ -70,37 +70,39 @@ export interface HostInventory {
    * Trellis extension: call metrics of the last minute on this host, per component served and per link used
    * (docs/control-interface.md "Metrics", ADR 0026).
    */
-  metrics?: HostMetricsField;
+  metrics?: HostMetrics;
 }
 
-/** Figures of calls over the metrics window. */
-export interface CallFiguresField {
+/** Figures of calls over the metrics window (docs/control-interface.md "Metrics", ADR 0026). */
+export interface CallFigures {
   calls: number;
   errors: number;
-  /** Calls per second over the window. */
+  /** Calls per second over the window (`calls / 60`). */
   rate_per_s: number;
-  /** Latency quantiles, milliseconds. */
+  /** Latency quantiles, milliseconds (±2.5 %); 0 without calls. */
   p50_ms: number;
   p99_ms: number;
 }
 
-/** The `metrics` field of {@link HostInventory}. */
-export interface HostMetricsField {
+/** One link's figures: import calls made over it from this host. */
+export interface LinkFigures extends CallFigures {
+  source_id: string;
+  target: string;
+  wit_namespace: string;
+  wit_package: string;
+  /** Interfaces of the link that were called, sorted. */
+  interfaces: string[];
+  link_name: string;
+}
+
+/** The `metrics` field of {@link HostInventory} (a Trellis extension; absent on hosts that do not record them). */
+export interface HostMetrics {
   /** Window length, milliseconds (60000). */
   window_ms: number;
   /** Calls served by each component on this host, by component id. */
-  components: Record<string, CallFiguresField>;
+  components: Record<string, CallFigures>;
   /** Import calls made over each link from this host. */
-  links: Array<
-    {
-      source_id: string;
-      target: string;
-      wit_namespace: string;
-      wit_package: string;
-      interfaces: string[];
-      link_name: string;
-    } & CallFiguresField
-  >;
+  links: LinkFigures[];
 }
 
 /**

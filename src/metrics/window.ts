@@ -6,40 +6,12 @@
  */
 import { mergeBuckets, quantile, type Buckets } from "./histogram.ts";
 import type { MetricsBatch, MetricsEntry } from "./recorder.ts";
+import type { CallFigures, HostMetrics, LinkFigures } from "../core/host.ts";
+
+export type { CallFigures, HostMetrics, LinkFigures };
 
 /** Length of the window, in milliseconds. */
 export const METRICS_WINDOW_MS = 60_000;
-
-/** Figures of one component or link over the window. */
-export interface CallFigures {
-  calls: number;
-  errors: number;
-  /** Calls per second over the window (`calls / 60`). */
-  rate_per_s: number;
-  /** Latency quantiles, milliseconds (±2.5 %); 0 without calls. */
-  p50_ms: number;
-  p99_ms: number;
-}
-
-/** One link's figures: import calls made over it from this host. */
-export interface LinkFigures extends CallFigures {
-  source_id: string;
-  target: string;
-  wit_namespace: string;
-  wit_package: string;
-  /** Interfaces of the link that were called, sorted. */
-  interfaces: string[];
-  link_name: string;
-}
-
-/** The `metrics` field of a host inventory (a Trellis extension). */
-export interface HostMetrics {
-  window_ms: number;
-  /** Calls served by each component on this host. */
-  components: Record<string, CallFigures>;
-  /** Import calls made over each link from this host. */
-  links: LinkFigures[];
-}
 
 interface Slot {
   sec: number;

@@ -83,29 +83,7 @@ export const NOOP_TRACING: Tracing = Object.freeze({
   shutdown: () => Promise.resolve(),
 });
 
-/**
- * A finished span as published on {@link explainSpanSubject} (docs/protocol.md "Explain"); every process (host,
- * TypeScript SDK, Python provider) publishes this shape.
- */
-export interface ExplainSpan {
-  trace_id: string;
-  span_id: string;
-  /** Absent for a trace's root. */
-  parent_span_id?: string;
-  /** `{interface}.{function}` for invocation hops. */
-  name: string;
-  kind: "server" | "client" | "internal";
-  /** The process's service name (`trellis-host`, `http-server`, …). */
-  service: string;
-  /** Start and end, milliseconds since the epoch (fractional). */
-  start_ms: number;
-  end_ms: number;
-  /** {@link HopAttr} keys and others. */
-  attributes: Record<string, string | number | boolean>;
-  status: "ok" | "error";
-  /** When `status` is `error`: the error's code and message. */
-  error?: { code: string; message: string };
-}
+export type { ExplainSpan } from "../../packages/wire/src/tracing/explain-span.ts";
 
 /** Code and message of any thrown value (`code` of a TrellisError-like object, else `INTERNAL`). */
 export function errorParts(err: unknown): { code: string; message: string } {

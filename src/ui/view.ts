@@ -23,6 +23,9 @@ import { type CloudEvent, EventType, eventName } from "../core/events.ts";
 import type { ComponentDescription, HostInventory, ProviderDescription } from "../core/host.ts";
 import type { Link } from "../core/link.ts";
 import type { Logger } from "../core/logger.ts";
+import type { CallFigures, HostMetrics, LinkFigures } from "../core/host.ts";
+
+export type { CallFigures, HostMetrics, LinkFigures };
 import { configDataBucket, eventWildcard } from "../core/subjects.ts";
 
 /** Default period of `host.ping` + `host.get` polling: 2 s. */
@@ -33,33 +36,6 @@ export const DEFAULT_APPS_INTERVAL_MS = 5_000;
 export const DEFAULT_LINK_RESYNC_MS = 60_000;
 /** Lattice events kept for the page's event stream. */
 export const EVENT_HISTORY = 500;
-
-/** Call figures over the last minute, as the host inventory's `metrics` carries them (issue 13 item 4). */
-export interface CallFigures {
-  calls: number;
-  errors: number;
-  rate_per_s: number;
-  p50_ms: number;
-  p99_ms: number;
-}
-
-/** One link's figures in a host inventory's `metrics.links`. */
-export interface LinkFigures extends CallFigures {
-  source_id: string;
-  target: string;
-  wit_namespace: string;
-  wit_package: string;
-  interfaces: string[];
-  link_name: string;
-}
-
-/** `metrics` of a host inventory (absent on hosts that do not record them). */
-export interface HostMetrics {
-  /** Window of the figures, in ms (60000). */
-  window_ms: number;
-  components: Record<string, CallFigures>;
-  links: LinkFigures[];
-}
 
 /** One host as the page sees it. */
 export interface ViewHost {

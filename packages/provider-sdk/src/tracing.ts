@@ -9,6 +9,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { explainFollowSubject, explainSpanSubject } from "../../wire/src/core/subjects.ts";
+import type { ExplainSpan } from "../../wire/src/tracing/explain-span.ts";
 import type { HostData } from "../../wire/src/provider/host-data.ts";
 
 /** W3C header names. */
@@ -103,19 +104,7 @@ export function isExplainState(tracestate: string | undefined): boolean {
 }
 
 /** A finished span, in the shape published for explain (docs/protocol.md "Explain"). */
-export interface FinishedSpan {
-  trace_id: string;
-  span_id: string;
-  parent_span_id?: string;
-  name: string;
-  kind: "server" | "client" | "internal";
-  service: string;
-  start_ms: number;
-  end_ms: number;
-  attributes: Record<string, string | number | boolean>;
-  status: "ok" | "error";
-  error?: { code: string; message: string };
-}
+export type FinishedSpan = ExplainSpan;
 
 /** One span of a provider. */
 export class ProviderSpan {

@@ -50,6 +50,20 @@ export function splitCallTarget(s: string): [iface: string, fn: string] {
   );
 }
 
+/**
+ * The JSON arguments of `trellis call` / `trellis explain`: `[]` when absent or blank, else the parsed JSON (an array
+ * in parameter order, checked later against the function's WIT type).
+ * @throws InvalidArgumentError (`ARGS_JSON`) when `args` is not JSON.
+ */
+export function parseCallArgs(args: string | undefined): unknown {
+  if (args === undefined || args.trim() === "") return [];
+  try {
+    return JSON.parse(args);
+  } catch (err) {
+    throw new InvalidArgumentError("ARGS_JSON", `arguments must be JSON (an array in parameter order): ${(err as Error).message}`);
+  }
+}
+
 /** A local path becomes absolute (the host resolves it on its own file system); URLs and OCI references pass unchanged. */
 function absoluteRef(ref: string): string {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(ref) || (looksLikeOciRef(ref) && !existsSync(ref)) ? ref : path.resolve(ref);
@@ -295,14 +309,7 @@ export function registerComponentCommands(program: Command, ctx: CliContext): vo
     .action(
       ctx.action(async (id: string, target: string, args: string | undefined) => {
         const [iface, fn] = splitCallTarget(target);
-        let parsed: unknown = [];
-        if (args !== undefined && args.trim() !== "") {
-          try {
-            parsed = JSON.parse(args);
-          } catch (err) {
-            throw new InvalidArgumentError("ARGS_JSON", `arguments must be JSON (an array in parameter order): ${(err as Error).message}`);
-          }
-        }
+        const parsed = parseCallArgs(args);
         const client = await ctx.client();
         const result = await invokeJson(
           client.nc,

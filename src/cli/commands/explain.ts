@@ -11,7 +11,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import { explainCall, followTarget, formatExplanation } from "../../tracing/explain.ts";
 import type { CliContext } from "../context.ts";
-import { splitCallTarget } from "./component.ts";
+import { parseCallArgs, splitCallTarget } from "./component.ts";
 import { parsePositiveInt } from "../context.ts";
 
 /** Registers `trellis explain`. */
@@ -44,14 +44,7 @@ export function registerExplainCommand(program: Command, ctx: CliContext): void 
         } else {
           if (id === undefined || target === undefined) throw new InvalidArgumentError("ID", "give ID INTERFACE.FUNCTION [ARGS] or --follow ID");
           const [iface, fn] = splitCallTarget(target);
-          let parsed: unknown = [];
-          if (args !== undefined && args.trim() !== "") {
-            try {
-              parsed = JSON.parse(args);
-            } catch (err) {
-              throw new InvalidArgumentError("ARGS_JSON", `arguments must be JSON (an array in parameter order): ${(err as Error).message}`);
-            }
-          }
+          const parsed = parseCallArgs(args);
           e = await explainCall(client.nc, {
             lattice: client.lattice,
             targetId: id,
