@@ -276,6 +276,6 @@ void describe("trellis ui: the web dashboard, live", () => {
     }, { timeoutMs: 10_000, intervalMs: 100, message: "the new config in the state" });
     assert.ok(!state.includes("hunter2"), "secret-looking config values are not sent to the page");
     assert.ok(!state.includes(nats.url), "the NATS URL is not sent to the page");
-    assert.equal((await client.getInventory(host.id)).components.find((c) => c.id === "hello")?.max_instances, 1, "the refused scale did nothing");
+    assert.equal((await client.getInventory(host.id)).components.find((c) => c.id === "hello")?.max_instances, 4, "the refused scale did nothing (the manifest says 4)");
   });
 });
