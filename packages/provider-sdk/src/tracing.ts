@@ -9,26 +9,14 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { explainFollowSubject, explainSpanSubject } from "../../wire/src/core/subjects.ts";
-import type { ExplainSpan } from "../../wire/src/tracing/explain-span.ts";
+import { EXPLAIN_STATE_KEY, EXPLAIN_STATE_VALUE, type ExplainSpan, HopAttr, TRACEPARENT, TRACESTATE } from "../../wire/src/tracing/explain-span.ts";
 import type { HostData } from "../../wire/src/provider/host-data.ts";
 
-/** W3C header names. */
-export const TRACEPARENT = "traceparent";
-export const TRACESTATE = "tracestate";
-const EXPLAIN_ENTRY = "trellis=e";
+export { TRACEPARENT, TRACESTATE };
+const EXPLAIN_ENTRY = `${EXPLAIN_STATE_KEY}=${EXPLAIN_STATE_VALUE}`;
 
 /** Attribute names of a hop (the same as the host's, docs/protocol.md "Explain"). */
-export const SpanAttr = {
-  sourceId: "trellis.source_id",
-  target: "trellis.target",
-  iface: "trellis.wit.interface",
-  fn: "trellis.function",
-  linkName: "trellis.link_name",
-  hostId: "trellis.host_id",
-  providerId: "trellis.provider.id",
-  providerInstanceId: "trellis.provider.instance_id",
-  errorCode: "trellis.error.code",
-} as const;
+export const SpanAttr = HopAttr;
 
 /** One hop: who calls what, over which link. */
 export interface SpanHop {
