@@ -17,19 +17,21 @@ import {
   type Authenticator,
   type ConnectionOptions,
 } from "@nats-io/transport-node";
+import type { HostData } from "../../wire/src/provider/host-data.ts";
 
-/** The connection fields of host data (all strings; `""` or absent when unused). */
-export interface HostDataConnection {
-  lattice_rpc_url: string;
-  lattice_rpc_user_jwt: string;
-  lattice_rpc_user_seed: string;
-  lattice_rpc_user?: string;
-  lattice_rpc_password?: string;
-  lattice_rpc_token?: string;
-  lattice_rpc_tls_ca?: string;
-  lattice_rpc_tls_cert?: string;
-  lattice_rpc_tls_key?: string;
-}
+/** The connection fields of host data (all strings; `""` or absent when unused; reference §4.2 and docs/security.md). */
+export type HostDataConnection = Pick<
+  HostData,
+  | "lattice_rpc_url"
+  | "lattice_rpc_user_jwt"
+  | "lattice_rpc_user_seed"
+  | "lattice_rpc_user"
+  | "lattice_rpc_password"
+  | "lattice_rpc_token"
+  | "lattice_rpc_tls_ca"
+  | "lattice_rpc_tls_cert"
+  | "lattice_rpc_tls_key"
+>;
 
 /**
  * Credentials and TLS of a remote provider: file paths and values as the CLI takes them. Flags `--nats-creds`,
