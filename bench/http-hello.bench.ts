@@ -44,12 +44,17 @@ function row(r: LoadResult) {
 /** Serves the fixture with `jco serve` (jco 1.35), loads it, stops it. */
 async function jcoServe(): Promise<LoadResult> {
   const port = await getFreePort();
-  const child = spawn(process.execPath, [JCO, "serve", FIXTURE, "--port", String(port), "--host", "127.0.0.1"], { stdio: "ignore" });
+  // its own process group: `jco serve` runs the component in a child (`_run.js`) that must stop with it
+  const child = spawn(process.execPath, [JCO, "serve", FIXTURE, "--port", String(port), "--host", "127.0.0.1"], { stdio: "ignore", detached: true });
   try {
     await answers(`http://127.0.0.1:${port}/`);
     return await load(`http://127.0.0.1:${port}/`, { connections: CONNECTIONS, seconds: SECONDS, warmupSeconds: 3, cpu: true });
   } finally {
-    child.kill("SIGKILL");
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      child.kill("SIGKILL");
+    }
   }
 }
 
