@@ -31,7 +31,7 @@ import type { TrellisError } from "../src/core/errors.ts";
 import { startNatsServer, type NatsServerHandle } from "../src/lattice/nats-server.ts";
 import { type ProviderSupervisor, providerSupervisor } from "../src/provider/supervisor.ts";
 import { startTestNats, startTestRedis, waitFor, type TestNats } from "../src/testing/index.ts";
-import { fixture, needsFixtures, startRuntime, RUNTIME_TEST_LOADS } from "./support/components.ts";
+import { fixture, needsFixtures, startRuntime, RUNTIME_TEST_LOADS, spinOkGuestWat } from "./support/components.ts";
 import { testLattice } from "./support/lattice.ts";
 import { buildCounterGuest, FAST_SUPERVISION, testLink } from "./support/providers.ts";
 
@@ -40,17 +40,7 @@ const dec = new TextDecoder();
 const enc = new TextEncoder();
 
 /** test:guest/api: spin loops forever, ok returns 7. */
-const LOOP_WAT = `(component
-  (core module $m
-    (func (export "spin") (loop $l (br $l)))
-    (func (export "ok") (result i32) i32.const 7)
-  )
-  (core instance $i (instantiate $m))
-  (func $spin (canon lift (core func $i "spin")))
-  (func $ok (result u32) (canon lift (core func $i "ok")))
-  (instance $api (export "spin" (func $spin)) (export "ok" (func $ok)))
-  (export "test:guest/api@0.1.0" (instance $api))
-)`;
+const LOOP_WAT = spinOkGuestWat(7);
 
 /** One call made by a load loop. */
 interface Call {

@@ -16,20 +16,10 @@ import { EventType } from "../src/core/events.ts";
 import { waitFor } from "../src/testing/index.ts";
 import { silentLogger } from "../src/core/logger.ts";
 import { ComponentRuntime, type ComponentRuntimeOptions } from "../src/component/index.ts";
-import { fixture, needsFixtures, startRuntime, type RuntimeEnv } from "./support/components.ts";
+import { fixture, needsFixtures, startRuntime, spinOkGuestWat, type RuntimeEnv } from "./support/components.ts";
 
 /** A component exporting test:guest/api: `ok` returns `value`, `spin` loops forever. */
-const guestWat = (value: number) => `(component
-  (core module $m
-    (func (export "spin") (loop $l (br $l)))
-    (func (export "ok") (result i32) i32.const ${value})
-  )
-  (core instance $i (instantiate $m))
-  (func $spin (canon lift (core func $i "spin")))
-  (func $ok (result u32) (canon lift (core func $i "ok")))
-  (instance $api (export "spin" (func $spin)) (export "ok" (func $ok)))
-  (export "test:guest/api@0.1.0" (instance $api))
-)`;
+const guestWat = spinOkGuestWat;
 
 const scaleReq = (componentId: string, count: number) => ({ componentId, componentRef: "", count, annotations: {}, config: [], limits: {}, allowUpdate: false, hostId: undefined });
 

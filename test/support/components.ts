@@ -63,6 +63,24 @@ export const ADDER_WAT = `(component
   (export "docs:adder/add@0.1.0" (instance $api)))`;
 
 /** Builds {@link ADDER_WAT} into a new temporary directory and returns the file's path (`…/adder.wasm`). */
+/**
+ * WAT of a `test:guest/api@0.1.0` component: `spin` loops forever, `ok` returns `value` (a runaway next to a
+ * well-behaved export, for watchdog and worker tests).
+ */
+export function spinOkGuestWat(value = 7): string {
+  return `(component
+  (core module $m
+    (func (export "spin") (loop $l (br $l)))
+    (func (export "ok") (result i32) i32.const ${value})
+  )
+  (core instance $i (instantiate $m))
+  (func $spin (canon lift (core func $i "spin")))
+  (func $ok (result u32) (canon lift (core func $i "ok")))
+  (instance $api (export "spin" (func $spin)) (export "ok" (func $ok)))
+  (export "test:guest/api@0.1.0" (instance $api))
+)`;
+}
+
 export async function buildOwnAdder(): Promise<string> {
   const file = path.join(await mkdtemp(path.join(tmpdir(), "trellis-own-adder-")), "adder.wasm");
   await writeFile(file, await parse(ADDER_WAT));
