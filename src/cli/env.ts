@@ -28,6 +28,7 @@ export const ENV = {
   componentMaxMemoryMb: "TRELLIS_COMPONENT_MAX_MEMORY_MB",
   componentMaxWorkers: "TRELLIS_COMPONENT_MAX_WORKERS",
   componentWorkers: "TRELLIS_COMPONENT_WORKERS",
+  componentWorkerInitialHeapMb: "TRELLIS_COMPONENT_WORKER_INITIAL_HEAP_MB",
   componentCallTimeoutMs: "TRELLIS_COMPONENT_CALL_TIMEOUT_MS",
   maxUploads: "TRELLIS_MAX_UPLOADS",
   maxUploadBytes: "TRELLIS_MAX_UPLOAD_BYTES",

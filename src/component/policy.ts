@@ -7,6 +7,7 @@ import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { DEFAULT_MAX_COMPONENT_BYTES } from "./loader.ts";
+import { DEFAULT_WORKER_INITIAL_HEAP_MB } from "./worker-heap.ts";
 
 /** Host policy for guests (issue 3 §3, §4). Every field is optional. */
 export interface ComponentPolicy {
@@ -32,6 +33,14 @@ export interface ComponentPolicy {
   /** V8 heap limit of each worker thread, in MiB. @default 512 */
   workerHeapMb?: number;
   /**
+   * Initial old-generation size of each worker thread's V8 heap, in MiB (docs/adr/0028-worker-heap.md): V8 runs no
+   * full (mark-compact) collection in a worker until its old generation outgrows this, so the short-lived objects of
+   * calls in flight are reclaimed without 4–10 ms full pauses. Capped at `workerHeapMb`. 0: V8's own sizing.
+   * Process-wide: applies to every worker thread created after the first component worker.
+   * @default 128 ({@link DEFAULT_WORKER_INITIAL_HEAP_MB})
+   */
+  workerInitialHeapMb?: number;
+  /**
    * Host directories (and everything below them) that components may be given as filesystem preopens, besides the
    * host's `--allowed-path` directories (./preopens.ts `isPathAllowed`). @default [] (with `--allow-file-load`: any)
    */
@@ -49,6 +58,7 @@ export interface ResolvedPolicy {
   maxWorkers: number;
   componentWorkers: number;
   workerHeapMb: number;
+  workerInitialHeapMb: number;
   preopenRoots: string[];
   prewarm: boolean;
 }
@@ -71,6 +81,14 @@ const COMPONENT_WORKERS = z
   .optional()
   .transform((v) => v ?? defaultComponentWorkers());
 
+/** `policy.workerInitialHeapMb`: a non-negative integer, {@link DEFAULT_WORKER_INITIAL_HEAP_MB} when absent (ADR 0028). */
+const WORKER_INITIAL_HEAP_MB = z
+  .number()
+  .int()
+  .nonnegative()
+  .optional()
+  .transform((v) => v ?? DEFAULT_WORKER_INITIAL_HEAP_MB);
+
 /**
  * Default of `policy.componentWorkers` (docs/adr/0023-component-workers.md): half of `os.availableParallelism()`,
  * rounded down, at least 1 (2 CPUs: 1, 4: 2, 8: 4, 16: 8). A spread component gains only while cores are idle;
@@ -86,9 +104,9 @@ export function defaultComponentWorkers(): number {
  * Parses one policy field with `schema`.
  * @throws InvalidArgumentError naming the field and what was wrong.
  */
-function parseField<T>(field: string, schema: z.ZodType<T, unknown>, v: unknown): T {
+function parseField<T>(field: string, schema: z.ZodType<T, unknown>, v: unknown, what = "a positive integer"): T {
   const r = schema.safeParse(v);
-  if (!r.success) throw new InvalidArgumentError(field, `${field} must be a positive integer, got ${String(v)}`);
+  if (!r.success) throw new InvalidArgumentError(field, `${field} must be ${what}, got ${String(v)}`);
   return r.data;
 }
 
@@ -102,6 +120,7 @@ export function resolvePolicy(p: ComponentPolicy | undefined, rpcTimeoutMs: numb
   for (const [k, v] of Object.entries(env)) {
     if (typeof v !== "string") throw new InvalidArgumentError(`policy.env.${k}`, `policy.env.${k} must be a string`);
   }
+  const workerHeapMb = positive("policy.workerHeapMb", p?.workerHeapMb, 512);
   return {
     env: Object.entries(env),
     maxComponentBytes: positive("policy.maxComponentBytes", p?.maxComponentBytes, DEFAULT_MAX_COMPONENT_BYTES),
@@ -109,7 +128,8 @@ export function resolvePolicy(p: ComponentPolicy | undefined, rpcTimeoutMs: numb
     callTimeoutMs: positive("policy.callTimeoutMs", p?.callTimeoutMs, rpcTimeoutMs),
     maxWorkers: Math.floor(positive("policy.maxWorkers", p?.maxWorkers, Math.max(2, availableParallelism()))),
     componentWorkers: parseField("policy.componentWorkers", COMPONENT_WORKERS, p?.componentWorkers),
-    workerHeapMb: positive("policy.workerHeapMb", p?.workerHeapMb, 512),
+    workerHeapMb,
+    workerInitialHeapMb: Math.min(workerHeapMb, parseField("policy.workerInitialHeapMb", WORKER_INITIAL_HEAP_MB, p?.workerInitialHeapMb, "a non-negative integer")),
     preopenRoots: [...(p?.preopenRoots ?? [])],
     prewarm: p?.prewarm ?? true,
   };

@@ -122,6 +122,7 @@ export class ComponentRuntime {
       maxWorkers: policy.maxWorkers,
       componentWorkers: policy.componentWorkers,
       workerHeapMb: policy.workerHeapMb,
+      workerInitialHeapMb: policy.workerInitialHeapMb,
       compileCacheDir: join(o.cacheDir, "node-compile-cache"),
       ...(o.invocationLimits ? { invocationLimits: o.invocationLimits } : {}),
       ...(o.tracing ? { tracing: o.tracing } : {}),

@@ -8,6 +8,7 @@ import { IllegalStateError, TrellisError } from "../core/errors.ts";
 import type { GuestSpec } from "./guest.ts";
 import { createWatchdogBuffer, WatchdogReader } from "./watchdog.ts";
 import type { WorkerInit, WorkerMessage, WorkerRequest } from "./worker-main.ts";
+import { applyWorkerInitialHeap } from "./worker-heap.ts";
 import type { WorkerPoolOptions } from "./worker-pool.ts";
 
 /** What a {@link WorkerHandle} needs from its pool. */
@@ -67,6 +68,7 @@ export class WorkerHandle {
       ...(this.#pool.opts.tracing ? { tracing: this.#pool.opts.tracing } : {}),
       hostId: this.#pool.opts.hostId ?? "",
     };
+    applyWorkerInitialHeap(this.#pool.opts.workerInitialHeapMb ?? 0);
     const worker = new Worker(new URL("./worker-entry.ts", import.meta.url), {
       workerData: init,
       resourceLimits: { maxOldGenerationSizeMb: this.#pool.opts.workerHeapMb },

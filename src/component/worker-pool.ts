@@ -44,6 +44,8 @@ export interface WorkerPoolOptions {
   componentWorkers?: number;
   /** V8 old-generation heap limit of a worker, in MiB (WebAssembly memories are capped per component instead). */
   workerHeapMb: number;
+  /** Initial old-generation size of each worker's V8 heap, MiB; 0: V8's own (./worker-heap.ts, ADR 0028). @default 0 */
+  workerInitialHeapMb?: number;
   /** How often the watchdog looks at workers, in milliseconds. @default 25 */
   watchdogIntervalMs?: number;
   /** Worker heartbeat period, in milliseconds. @default 20 */

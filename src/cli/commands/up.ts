@@ -133,17 +133,31 @@ const WORKLOAD_FLAGS = [
   { flag: "--component-max-memory-mb", key: "componentMaxMemoryMb", to: ["components", "maxMemoryMb"], help: "linear memory cap per component instance, MiB (default 256)" },
   { flag: "--component-max-workers", key: "componentMaxWorkers", to: ["components", "maxWorkers"], help: "worker threads components run in (default max(2, CPUs))" },
   { flag: "--component-workers", key: "componentWorkers", to: ["components", "componentWorkers"], help: "most worker threads one component's instances are spread over; 1: no spread (default: half the CPUs, at least 1)" },
+  { flag: "--component-worker-initial-heap-mb", key: "componentWorkerInitialHeapMb", to: ["components", "workerInitialHeapMb"], help: "initial old-generation size of a component worker's V8 heap, MiB; no full GC until it is outgrown (default 128; 0: V8's own sizing)", zero: true },
   { flag: "--component-call-timeout-ms", key: "componentCallTimeoutMs", to: ["components", "callTimeoutMs"], help: "execution limit of one component call, ms (default --rpc-timeout-ms)" },
 ] as const;
 
-type WorkloadFlagKey = (typeof WORKLOAD_FLAGS)[number]["key"];
+/** Keys of the numeric workload flags (`componentWorkers`, …). */
+export type WorkloadFlagKey = (typeof WORKLOAD_FLAGS)[number]["key"];
 
-/** Reads the numeric workload flags (flag over env twin) into `defaultWorkloads` options. */
-function workloadOptions(flags: Partial<Record<WorkloadFlagKey, string>>, env: Env): DefaultWorkloadOptions {
+/** Parses a whole number ≥ 0. @throws InvalidArgumentError naming `name`. */
+function parseNonNegativeInt(name: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(name, `${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/**
+ * Reads the numeric workload flags of `trellis up` (a flag wins over its `TRELLIS_*` env twin) into `defaultWorkloads`
+ * options. `flags` is keyed by the flag's camelCase key (`componentWorkers` for `--component-workers`).
+ * @throws InvalidArgumentError naming the flag when a value is not a whole number in range.
+ */
+export function workloadOptions(flags: Partial<Record<WorkloadFlagKey, string>>, env: Env): DefaultWorkloadOptions {
   const out: { components: Record<string, number>; providers: Record<string, number> } = { components: {}, providers: {} };
   for (const f of WORKLOAD_FLAGS) {
     const raw = flags[f.key] ?? env[ENV[f.key]];
-    if (raw !== undefined) out[f.to[0]][f.to[1]] = parsePositiveInt(f.flag, raw);
+    if (raw === undefined) continue;
+    out[f.to[0]][f.to[1]] = "zero" in f ? parseNonNegativeInt(f.flag, raw) : parsePositiveInt(f.flag, raw);
   }
   return out;
 }
