@@ -41,4 +41,19 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // A first-party provider imports only the provider SDK, never the host's src/ nor another provider.
+    files: ["providers/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^(\\.\\./)+src/", message: "a first-party provider imports only trellis/provider-sdk, not the host's src/" },
+            { regex: "^\\.\\./[^./][^/]*/", message: "a first-party provider never imports another provider; shared code belongs in the provider SDK" },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -31,7 +31,7 @@ import { decodeResult, encodeParams } from "../packages/wire/src/invocation/code
 import { HTTP_HANDLE_TYPE, INCOMING_HANDLER, type HttpResponse } from "../packages/wire/src/invocation/http.ts";
 import { serveInterfaces, type InvocationRequest, type InvocationServer } from "../packages/wire/src/invocation/server.ts";
 import { uniqueLattice } from "../src/testing/index.ts";
-import { KEYVALUE_ATOMICS, KEYVALUE_STORE } from "../providers/kv-memory/keyvalue.ts";
+import { KEYVALUE_ATOMICS, KEYVALUE_STORE } from "trellis/provider-sdk";
 import { FIXTURES } from "./component-support.ts";
 import { quantile, ratio } from "./harness.ts";
 

@@ -27,7 +27,7 @@ import { Host } from "../src/host/host.ts";
 import { invoke, invokeRaw } from "../src/invocation/index.ts";
 import { providerSupervisor } from "../src/provider/supervisor.ts";
 import { uniqueLattice, waitFor } from "../src/testing/index.ts";
-import { KEYVALUE_ATOMICS } from "../providers/kv-memory/keyvalue.ts";
+import { KEYVALUE_ATOMICS } from "trellis/provider-sdk";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { componentize } from "componentize-qjs";

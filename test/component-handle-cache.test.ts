@@ -13,7 +13,7 @@ import { componentize } from "componentize-qjs";
 import { invokeJson, serveInterfaces, type InvocationRequest, type InvocationServer } from "../src/invocation/index.ts";
 import type { Link } from "../src/core/link.ts";
 import { waitFor } from "../src/testing/index.ts";
-import { KEYVALUE_ATOMICS, KEYVALUE_STORE } from "../providers/kv-memory/keyvalue.ts";
+import { KEYVALUE_ATOMICS, KEYVALUE_STORE } from "trellis/provider-sdk";
 import { COUNTER_WIT } from "./support/providers.ts";
 import { startRuntime, type RuntimeEnv } from "./support/components.ts";
 

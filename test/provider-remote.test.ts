@@ -13,7 +13,7 @@ import { ErrorCode, TrellisError } from "../src/core/errors.ts";
 import { providerRpc } from "../src/core/subjects.ts";
 import { invoke } from "../src/invocation/index.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
-import { KEYVALUE_ATOMICS } from "../providers/kv-memory/keyvalue.ts";
+import { KEYVALUE_ATOMICS } from "trellis/provider-sdk";
 import { testLattice, type TestLattice } from "./support/lattice.ts";
 import { testLink, TRACE_PREFIX } from "./support/providers.ts";
 

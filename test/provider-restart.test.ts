@@ -12,7 +12,7 @@ import { componentRuntime } from "../src/component/index.ts";
 import { invoke, invokeJson } from "../src/invocation/index.ts";
 import { type ProviderSupervisor, providerSupervisor } from "../src/provider/supervisor.ts";
 import { startTestNats, waitFor, type TestNats } from "../src/testing/index.ts";
-import { KEYVALUE_ATOMICS, KEYVALUE_STORE } from "../providers/kv-memory/keyvalue.ts";
+import { KEYVALUE_ATOMICS, KEYVALUE_STORE } from "trellis/provider-sdk";
 import { testLattice } from "./support/lattice.ts";
 import { buildCounterGuest, FAST_SUPERVISION, startProviderHost, testLink } from "./support/providers.ts";
 

@@ -11,7 +11,7 @@ import { runProvider, type ProviderDefinition, type RunningProvider } from "../p
 import { silentLogger } from "../src/core/logger.ts";
 import { invoke, type InterfaceType } from "../src/invocation/index.ts";
 import { startTestRedis, waitFor, type TestRedis } from "../src/testing/index.ts";
-import { BUCKET_HANDLES, KEYVALUE_ATOMICS, KEYVALUE_BATCH, KEYVALUE_STORE } from "../providers/kv-redis/keyvalue-exports.ts";
+import { BUCKET_HANDLES, KEYVALUE_ATOMICS, KEYVALUE_BATCH, KEYVALUE_STORE } from "trellis/provider-sdk";
 import { kvRedisProvider } from "../providers/kv-redis/main.ts";
 import type { RedisBackend } from "../providers/kv-redis/redis-backend.ts";
 import { kvNatsProvider } from "../providers/kv-nats/main.ts";

@@ -31,7 +31,7 @@ import { SecretStore } from "../src/secrets/store.ts";
 import { policyString, referenceToConfig } from "../src/secrets/types.ts";
 import { newXKey } from "../src/secrets/xkey.ts";
 import { startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "../src/testing/index.ts";
-import { BUCKET_HANDLES, KEYVALUE_STORE } from "../providers/kv-redis/keyvalue-exports.ts";
+import { BUCKET_HANDLES, KEYVALUE_STORE } from "trellis/provider-sdk";
 import { recordingLogger, type LogRecord, RUNTIME_TEST_LOADS } from "./support/components.ts";
 import { FAST_SUPERVISION } from "./support/providers.ts";
 import { testLattice, type TestLattice } from "./support/lattice.ts";

@@ -13,8 +13,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { ErrorCode, TrellisError } from "trellis/provider-sdk";
-import type { HttpHeaders, HttpRequest, HttpResponse } from "../../src/invocation/index.ts";
+import { ErrorCode, TrellisError, type HttpHeaders, type HttpRequest, type HttpResponse } from "trellis/provider-sdk";
 
 /** Default time limit of one request, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 10_000;

@@ -9,8 +9,7 @@
  * `node providers/http-client/main.ts --provider-id http-client --lattice default --nats-url nats://127.0.0.1:4222`.
  * @module
  */
-import { ErrorCode, runProvider, TrellisError, type ProviderDefinition } from "trellis/provider-sdk";
-import { OUTGOING_HANDLER_TYPE, type HttpRequest } from "../../src/invocation/index.ts";
+import { ErrorCode, OUTGOING_HANDLER_TYPE, runProvider, TrellisError, type HttpRequest, type ProviderDefinition } from "trellis/provider-sdk";
 import { clientSettings, LinkHttpClient } from "./client.ts";
 
 type Call = { resource: LinkHttpClient | undefined; request: { timeoutMs: number | undefined } };

@@ -13,8 +13,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ErrorCode, TrellisError, type Logger, type ProviderTracing } from "trellis/provider-sdk";
-import { invokeHttp, type HttpHeaders, type HttpRequest, type HttpResponse } from "../../src/invocation/index.ts";
+import { ErrorCode, invokeHttp, TrellisError, type HttpHeaders, type HttpRequest, type HttpResponse, type Logger, type ProviderTracing } from "trellis/provider-sdk";
 import type { ListenerSettings } from "./settings.ts";
 
 /** Where a listener sends its requests: one link from this provider to one component. */

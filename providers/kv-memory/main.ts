@@ -8,8 +8,7 @@
  * `node providers/kv-memory/main.ts --provider-id kv --lattice default --nats-url nats://127.0.0.1:4222`.
  * @module
  */
-import { runProvider, type ProviderDefinition, type ResourceMapper } from "trellis/provider-sdk";
-import { KEYVALUE_ATOMICS, KEYVALUE_STORE, kvOther } from "./keyvalue.ts";
+import { KEYVALUE_ATOMICS, KEYVALUE_STORE, kvOther, runProvider, type ProviderDefinition, type ResourceMapper } from "trellis/provider-sdk";
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();

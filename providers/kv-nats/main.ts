@@ -8,8 +8,7 @@
  * `node providers/kv-nats/main.ts --provider-id kv-nats --lattice default --nats-url nats://127.0.0.1:4222`.
  * @module
  */
-import { runProvider, type ProviderDefinition } from "trellis/provider-sdk";
-import { keyvalueExports, LinkDrain } from "../kv-redis/keyvalue-exports.ts";
+import { keyvalueExports, LinkDrain, runProvider, type ProviderDefinition } from "trellis/provider-sdk";
 import { NatsKvBackend, natsKvSettings } from "./nats-backend.ts";
 
 /**

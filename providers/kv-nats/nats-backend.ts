@@ -10,7 +10,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { U64_MAX, parseCounter, type KeyPage, type KvBackend } from "../kv-redis/keyvalue-exports.ts";
+import { U64_MAX, parseCounter, type KeyPage, type KvBackend } from "trellis/provider-sdk";
 
 /** JetStream KV bucket used when the link config names none. */
 export const DEFAULT_BUCKET = "wasi_keyvalue";

@@ -3,7 +3,7 @@
  * kv-redis: a first-party capability provider serving `wasi:keyvalue` `store`, `atomics` and `batch`
  * @0.2.0-draft from Redis. Each link to it gets its own connection to the URL of its target config (`url=redis://…`;
  * default `redis://127.0.0.1:6379`), opened by the link put and closed by the link delete (after a short drain, see
- * ./keyvalue-exports.ts). A link's target secrets `password` (or `redis_password`; Redis AUTH) or `url` (a URL with credentials) override
+ * the provider SDK's keyvalue/exports.ts). A link's target secrets `password` (or `redis_password`; Redis AUTH) or `url` (a URL with credentials) override
  * the config (the provider's own secret `default_redis_password` is the fallback password); they arrive sealed and are
  * never logged.
  *
@@ -11,8 +11,7 @@
  * `node providers/kv-redis/main.ts --provider-id kv-redis --lattice default --nats-url nats://127.0.0.1:4222`.
  * @module
  */
-import { runProvider, secretString, type HealthStatus, type ProviderDefinition } from "trellis/provider-sdk";
-import { keyvalueExports, LinkDrain } from "./keyvalue-exports.ts";
+import { keyvalueExports, LinkDrain, runProvider, secretString, type HealthStatus, type ProviderDefinition } from "trellis/provider-sdk";
 import { RedisBackend, redactUrl, redisSettings } from "./redis-backend.ts";
 
 /**

@@ -6,8 +6,7 @@
  * @module
  */
 import { Redis } from "ioredis";
-import type { Logger } from "trellis/provider-sdk";
-import { U64_MAX, type KeyPage, type KvBackend } from "./keyvalue-exports.ts";
+import { U64_MAX, type KeyPage, type KvBackend, type Logger } from "trellis/provider-sdk";
 
 /** Default Redis URL when neither the link nor the provider config gives one. */
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";

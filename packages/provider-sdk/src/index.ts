@@ -19,6 +19,10 @@ export { TRACE_CONFIG_KEY, TRACE_PREFIX } from "./trace.ts";
 export { ProviderTracing, ProviderSpan, tracingSettings, parseTraceContext, isExplainState, otlpJson, SpanAttr, TRACEPARENT, TRACESTATE } from "./tracing.ts";
 export type { ProviderTracingSettings, SpanHop, HeaderSource, TraceContext, FinishedSpan } from "./tracing.ts";
 export { SecretOpener, secretString } from "./secrets.ts";
+// wasi:keyvalue@0.2.0-draft: WIT types, and store/atomics/batch as exports over any backend (the key-value providers).
+export { KV_ERROR, KEY_RESPONSE, KEYVALUE_STORE, KEYVALUE_ATOMICS, kvOther } from "./keyvalue/types.ts";
+export { KEYVALUE_BATCH, U64_MAX, NoSuchStore, BUCKET_HANDLES, DRAIN_MS, LINK_WAIT_MS, LinkDrain, parseCounter, keyvalueExports } from "./keyvalue/exports.ts";
+export type { KeyPage, KvBackend } from "./keyvalue/exports.ts";
 export type { SecretValue } from "./secrets.ts";
 export type {
   ProviderDefinition,
@@ -34,6 +38,9 @@ export type {
 // Re-exported so that providers need only this package for their WIT types and errors.
 export { t } from "../../wire/src/invocation/index.ts";
 export type { WitType, FuncType, InterfaceType, ResourceMapper, InvocationLimits } from "../../wire/src/invocation/index.ts";
+// The HTTP carried form (docs/protocol.md §9), for providers that bridge HTTP and components (http-server, http-client).
+export { invokeHttp, OUTGOING_HANDLER_TYPE } from "../../wire/src/invocation/index.ts";
+export type { HttpRequest, HttpResponse, HttpHeaders, HttpCallOptions } from "../../wire/src/invocation/index.ts";
 export { TrellisError, ErrorCode } from "../../wire/src/core/errors.ts";
 export type { InterfaceLinkDefinition } from "../../wire/src/core/link.ts";
 export type { HostData } from "../../wire/src/provider/host-data.ts";

@@ -13,10 +13,10 @@
  * {@link LINK_WAIT_MS}. With both, re-pointing a link mid-traffic fails no request.
  * @module
  */
-import { t, TrellisError, type FuncType, type InterfaceType, type ProviderExport, type ResourceMapper, type WitType } from "trellis/provider-sdk";
-import { KEYVALUE_ATOMICS, KEYVALUE_STORE, KV_ERROR } from "../kv-memory/keyvalue.ts";
-
-export { KEYVALUE_ATOMICS, KEYVALUE_STORE, KV_ERROR };
+import { t, type FuncType, type InterfaceType, type ResourceMapper, type WitType } from "../../../wire/src/invocation/index.ts";
+import { TrellisError } from "../../../wire/src/core/errors.ts";
+import type { ProviderExport } from "../types.ts";
+import { KEYVALUE_ATOMICS, KEYVALUE_STORE, KV_ERROR } from "./types.ts";
 
 /** `wasi:keyvalue/batch@0.2.0-draft`. */
 export const KEYVALUE_BATCH: InterfaceType = {

@@ -3,7 +3,7 @@
  * and components use), for providers that serve them and for callers.
  * @module
  */
-import { t, type FuncType, type InterfaceType, type WitType } from "trellis/provider-sdk";
+import { t, type FuncType, type InterfaceType, type WitType } from "../../../wire/src/invocation/index.ts";
 
 /** `variant error { no-such-store, access-denied, other(string) }`. */
 export const KV_ERROR: WitType = t.variant([["no-such-store", undefined], ["access-denied", undefined], ["other", t.string]], "error");
