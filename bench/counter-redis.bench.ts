@@ -6,7 +6,8 @@
  * Baseline in the same run: a plain Node `http` server doing the same work without Trellis (Redis `INCR` through
  * ioredis plus an in-memory increment, the same JSON answer). The Redis count must cover every 200 answer.
  * Also measured: one connection (the unloaded latency of the path), and the hello example (the same JavaScript
- * engine, no import calls) to tell the engine's cost from the cost of the four key-value calls per request.
+ * engine, no import calls) to tell the engine's cost from the cost of the key-value calls per request, deployed at the
+ * counter's instance count (like for like: examples/hello/app.yaml asks for fewer).
  * CPU per request of every process (`cpu`: `bench` = the host with its component workers, the providers, nats-server,
  * redis-server; bench/cpu.ts) for each Trellis phase. The Redis count is read right before and after the measured
  * phase, so "covers every 200" is checked over that phase alone.
@@ -21,7 +22,8 @@ import { CtlClient } from "../src/control/client.ts";
 import { silentLogger } from "../src/core/logger.ts";
 import { getFreePort } from "../src/lattice/nats-server.ts";
 import { startTestRedis, uniqueLattice, waitFor } from "../src/testing/index.ts";
-import { deployExample, exampleApps } from "../src/demo/apps.ts";
+import { deployExample, exampleApps, type ExampleApp } from "../src/demo/apps.ts";
+import { parse as parseYaml } from "yaml";
 import { buildExamples } from "../src/demo/build.ts";
 import { startDemoHost } from "../src/demo/stack.ts";
 import { ratio } from "./harness.ts";
@@ -30,6 +32,24 @@ import { load, type LoadResult } from "./http-load.ts";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env["BENCH_HTTP_SECONDS"] ?? 10);
 const CONNECTIONS = Number(process.env["BENCH_HTTP_CONNECTIONS"] ?? 32);
+
+/** Instances of the first component of an app manifest (its spreadscaler or daemonscaler). */
+function componentInstances(text: string): number {
+  const m = parseYaml(text) as { spec: { components: { type: string; traits?: { type: string; properties?: { instances?: number; replicas?: number } }[] }[] } };
+  const c = m.spec.components.find((x) => x.type === "component");
+  const scaler = c?.traits?.find((tr) => tr.type === "spreadscaler" || tr.type === "daemonscaler");
+  const n = scaler?.properties?.instances ?? scaler?.properties?.replicas;
+  if (typeof n !== "number") throw new Error("the manifest's component has no instance count");
+  return n;
+}
+
+/** The hello app with its component at `instances` instances: the JS hello is compared like for like with the counter. */
+function sameInstances(app: ExampleApp, instances: number): ExampleApp {
+  if (componentInstances(app.text) === instances) return app;
+  const text = app.text.replace(/^(\s*instances:\s*)\d+\s*$/m, `$1${instances}`);
+  if (componentInstances(text) !== instances) throw new Error(`could not set the hello component's instances to ${instances}`);
+  return { ...app, text };
+}
 
 function row(r: LoadResult) {
   return { reqPerSec: r.reqPerSec, p50Ms: r.p50Ms, p90Ms: r.p90Ms, p99Ms: r.p99Ms, requests: r.requests, errors: r.errors, ...(r.cpu ? { cpu: r.cpu } : {}) };
@@ -77,10 +97,12 @@ export default async function counterRedis(ctx: { natsUrl: string }): Promise<Re
   let serial: LoadResult;
   let jsHello: LoadResult;
   let inRedis: number;
+  let instances: number;
   try {
     const apps = await exampleApps({ defaultKv: "redis", redisUrl: redis.url, helloAddress: `127.0.0.1:${await getFreePort()}`, counterAddress: `127.0.0.1:${await getFreePort()}` });
     const counter = apps.find((a) => a.name === "counter")!;
-    const hello = apps.find((a) => a.name === "hello")!;
+    instances = componentInstances(counter.text);
+    const hello = sameInstances(apps.find((a) => a.name === "hello")!, instances);
     for (const app of [hello, counter]) {
       await deployExample(client, app);
       await waitFor(async () => (await fetch(app.url).catch(() => undefined))?.status === 200, { timeoutMs: 60_000, intervalMs: 200 });
@@ -103,6 +125,7 @@ export default async function counterRedis(ctx: { natsUrl: string }): Promise<Re
   const result = {
     tool: t.tool,
     connections: CONNECTIONS,
+    instances,
     seconds: SECONDS,
     loadAverage1m: { before: Math.round((loadBefore ?? 0) * 100) / 100, after: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
     trellis: { ...row(t), redisCountInMeasuredPhase: inRedis, redisCountCoversAnswers: inRedis >= t.requests },
