@@ -3,6 +3,8 @@
  * lattice → component, at 32 keep-alive connections, against `jco serve` with the same component measured in the same
  * run (and a plain Node `http` hello server as the ceiling of this machine).
  *
+ * The same path is measured first with V8's own heap sizing of the component worker (`trellisV8HeapSizing`,
+ * `workerInitialHeapMb: 0`) and then with the host's default (ADR 0028), in the same run.
  * CPU per request of every process (`trellis.cpu`: `bench` = the host with its component workers, the http-server
  * provider, nats-server; `jcoServe.cpu`; bench/cpu.ts) is measured over the measured run, the load generator listed apart.
  *
@@ -22,6 +24,8 @@ import { silentLogger } from "../src/core/logger.ts";
 import { getFreePort } from "../src/lattice/nats-server.ts";
 import { uniqueLattice, waitFor } from "../src/testing/index.ts";
 import { startDemoHost } from "../src/demo/stack.ts";
+import type { ComponentPolicy } from "../src/component/policy.ts";
+import { appliedWorkerInitialHeapMb } from "../src/component/worker-heap.ts";
 import { ratio } from "./harness.ts";
 import { FIXTURES } from "./component-support.ts";
 import { load, type LoadResult } from "./http-load.ts";
@@ -74,10 +78,20 @@ async function plainNode(): Promise<LoadResult> {
   }
 }
 
-/** The P1 path: a host in this process, the http-server provider spawned by it, the fixture with `INSTANCES` instances. */
-async function trellis(natsUrl: string): Promise<LoadResult> {
+/**
+ * The P1 path: a host in this process, the http-server provider spawned by it, the fixture with `INSTANCES` instances.
+ * @param policy the host's component policy (`workerInitialHeapMb: 0`: V8's own heap sizing, ADR 0028). @default the host's defaults
+ */
+async function trellis(natsUrl: string, policy?: ComponentPolicy): Promise<LoadResult> {
   const lattice = uniqueLattice("p1");
-  const host = await startDemoHost({ natsUrl, lattice, logger: silentLogger, cacheDir: path.join(ROOT, ".cache", "bench-host"), allowedPaths: [path.dirname(FIXTURE)] });
+  const host = await startDemoHost({
+    natsUrl,
+    lattice,
+    logger: silentLogger,
+    cacheDir: path.join(ROOT, ".cache", "bench-host"),
+    allowedPaths: [path.dirname(FIXTURE)],
+    ...(policy ? { policy } : {}),
+  });
   const client = await CtlClient.connect({ natsUrl, lattice, timeoutMs: 5000 });
   try {
     const port = await getFreePort();
@@ -95,6 +109,9 @@ async function trellis(natsUrl: string): Promise<LoadResult> {
 
 export default async function httpHello(ctx: { natsUrl: string }): Promise<Record<string, unknown>> {
   const loadBefore = loadavg()[0];
+  // ADR 0028 in the same run: first with V8's own sizing of the worker heap — only possible while no worker of this
+  // process was created with the initial old-generation size (the V8 flag is process-wide and cannot be unset)
+  const v8Sizing = appliedWorkerInitialHeapMb() === undefined ? await trellis(ctx.natsUrl, { workerInitialHeapMb: 0 }) : undefined;
   const t = await trellis(ctx.natsUrl);
   const j = await jcoServe();
   const n = await plainNode();
@@ -106,6 +123,9 @@ export default async function httpHello(ctx: { natsUrl: string }): Promise<Recor
     instances: INSTANCES,
     loadAverage1m: { before: Math.round((loadBefore ?? 0) * 100) / 100, after: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
     trellis: row(t),
+    trellisV8HeapSizing: v8Sizing
+      ? row(v8Sizing)
+      : { skipped: "a component worker of this process was already created with an initial heap size (run this benchmark alone)" },
     jcoServe: row(j),
     plainNodeHttp: row(n),
     ratios: {
@@ -113,13 +133,16 @@ export default async function httpHello(ctx: { natsUrl: string }): Promise<Recor
       reqPerSecVsPlainNode: ratio(t.reqPerSec, n.reqPerSec),
       p99VsJcoServe: ratio(t.p99Ms, j.p99Ms),
       cpuPerRequestVsJcoServe: ratio(t.cpu?.totalUs ?? Number.NaN, j.cpu?.totalUs ?? Number.NaN),
+      ...(v8Sizing ? { p99VsV8HeapSizing: ratio(t.p99Ms, v8Sizing.p99Ms), reqPerSecVsV8HeapSizing: ratio(t.reqPerSec, v8Sizing.reqPerSec) } : {}),
     },
     goalP1: { reqPerSecAtLeast5000: t.reqPerSec >= 5000, p99AtMost20Ms: t.p99Ms <= 20, atLeast4xJcoServe: vsJco >= 4, noErrors: t.errors === 0 },
     goalIssue12: { p99AtMost8Ms: t.p99Ms <= 8 },
   };
   process.stdout.write(
     `http-hello: trellis ${t.reqPerSec} req/s p50 ${t.p50Ms} ms p99 ${t.p99Ms} ms | jco serve ${j.reqPerSec} req/s p99 ${j.p99Ms} ms | ` +
-      `×${vsJco} | plain node ${n.reqPerSec} req/s (${t.tool}, ${CONNECTIONS} connections)\n`,
+      `×${vsJco} | plain node ${n.reqPerSec} req/s (${t.tool}, ${CONNECTIONS} connections)` +
+      (v8Sizing ? ` | V8's worker heap sizing: ${v8Sizing.reqPerSec} req/s p99 ${v8Sizing.p99Ms} ms` : "") +
+      "\n",
   );
   return result;
 }
