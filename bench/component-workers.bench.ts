@@ -125,7 +125,7 @@ async function phase(s: Stack, componentId: string, url: string, providerIds: st
 
 /** The app's manifest with its component's spreadscaler instances (the first `instances:` of the file) set to `n`. */
 function withInstances(app: ExampleApp, n: number): ExampleApp {
-  return { ...app, text: app.text.replace(/instances: 1\b/, `instances: ${n}`) };
+  return { ...app, text: app.text.replace(/instances: \d+\b/, `instances: ${n}`) };
 }
 
 async function oneHost(natsUrl: string, redisUrl: string, workers: number, natsPid: number | undefined): Promise<Record<string, unknown>> {

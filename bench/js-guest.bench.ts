@@ -6,13 +6,16 @@
  *
  * Each component runs in this process in a {@link GuestComponent} (the class a host's worker uses: jco 1.10.2 glue,
  * JSPI, Trellis's own WASI imports), and is called with `wasi:http/incoming-handler.handle` in its wire form, one call
- * at a time. The counter's four key-value import calls go over NATS to two in-memory targets served in this process
+ * at a time. The counter's key-value import calls go over NATS to two in-memory targets served in this process
  * (links `default` and `cache`), so they suspend the guest as in a host.
  *
  * Per component: **guest CPU per call** — CPU time of this thread while guest code runs (between the worker's
  * watchdog marks: guest code, its glue and Trellis's synchronous imports; not the time suspended in lattice calls);
- * monotonic/wall clock reads per call while guest code runs; thread CPU per call (everything, counter targets
- * included). Rounds alternate the components; the figure is the median of the rounds.
+ * **guest wall time per call** — the same spans timed with `performance.now()`: on a quiet machine it is the CPU time,
+ * and it stays precise where the thread CPU clock is coarse (on this VM, `process.threadCpuUsage()` often reads the same
+ * value before and after a span of a few hundred µs, so the CPU figure of a component whose call is split into several
+ * short spans by its import calls — the counter — comes out far too low); monotonic/wall clock reads per call while
+ * guest code runs; thread CPU per call (everything, counter targets included). Rounds alternate the components; the figure is the median of the rounds.
  * Env: BENCH_JS_CALLS (calls per round, default 500), BENCH_JS_ROUNDS (default 3).
  *
  * Fixture (../shared/fixtures/components/, read in place): http_hello_world_rust.wasm, Apache-2.0, from
@@ -43,21 +46,27 @@ const WARMUP = 50;
 class Meter extends WatchdogWriter {
   inGuest = false;
   guestCpuUs = 0;
+  /** Wall time between the marks, µs (performance.now: precise, where this VM's thread CPU clock is coarse). */
+  guestWallUs = 0;
   mono = 0;
   wall = 0;
   #cpu0 = 0;
+  #wall0 = 0;
   override running(slot: number): void {
     super.running(slot);
     if (slot >= 0 && !this.inGuest) {
       this.#cpu0 = threadCpuUs();
+      this.#wall0 = performance.now();
       this.inGuest = true;
     } else if (slot < 0 && this.inGuest) {
       this.inGuest = false;
       this.guestCpuUs += threadCpuUs() - this.#cpu0;
+      this.guestWallUs += (performance.now() - this.#wall0) * 1000;
     }
   }
   reset(): void {
     this.guestCpuUs = 0;
+    this.guestWallUs = 0;
     this.mono = 0;
     this.wall = 0;
   }
@@ -76,7 +85,7 @@ interface Subject {
   meter: Meter;
   instantiateMs: number;
   body: string;
-  rounds: { guestCpuUs: number; threadCpuUs: number; mono: number; wall: number }[];
+  rounds: { guestCpuUs: number; guestWallUs: number; threadCpuUs: number; mono: number; wall: number }[];
 }
 
 /** Two in-memory `wasi:keyvalue` targets (`kvdefault`, `kvcache`) served over NATS from this process. */
@@ -147,7 +156,7 @@ async function round(s: Subject, meters: { current: Meter | undefined }): Promis
   if (s.meter.guestCpuUs <= 0 || s.meter.guestCpuUs > thread) {
     throw new Error(`${s.name}: guest CPU ${s.meter.guestCpuUs} µs of ${thread} µs — the watchdog's running marks no longer bracket guest code`);
   }
-  s.rounds.push({ guestCpuUs: s.meter.guestCpuUs / CALLS, threadCpuUs: thread / CALLS, mono: s.meter.mono / CALLS, wall: s.meter.wall / CALLS });
+  s.rounds.push({ guestCpuUs: s.meter.guestCpuUs / CALLS, guestWallUs: s.meter.guestWallUs / CALLS, threadCpuUs: thread / CALLS, mono: s.meter.mono / CALLS, wall: s.meter.wall / CALLS });
   meters.current = undefined;
 }
 
@@ -201,6 +210,8 @@ export default async function jsGuest(ctx: { natsUrl: string }): Promise<Record<
     instantiateMs: s.instantiateMs,
     guestCpuUsPerCall: Math.round(median(s.rounds.map((r) => r.guestCpuUs))),
     guestCpuUsPerCallRounds: s.rounds.map((r) => Math.round(r.guestCpuUs)),
+    guestWallUsPerCall: Math.round(median(s.rounds.map((r) => r.guestWallUs))),
+    guestWallUsPerCallRounds: s.rounds.map((r) => Math.round(r.guestWallUs)),
     threadCpuUsPerCall: Math.round(median(s.rounds.map((r) => r.threadCpuUs))),
     monotonicClockReadsPerCall: Math.round(median(s.rounds.map((r) => r.mono)) * 10) / 10,
     wallClockReadsPerCall: Math.round(median(s.rounds.map((r) => r.wall)) * 10) / 10,
@@ -217,12 +228,15 @@ export default async function jsGuest(ctx: { natsUrl: string }): Promise<Record<
       helloGuestCpuVsRustHello: ratio(hello.guestCpuUsPerCall, rust.guestCpuUsPerCall),
       counterGuestCpuVsRustHello: ratio(counter.guestCpuUsPerCall, rust.guestCpuUsPerCall),
       counterGuestCpuVsHello: ratio(counter.guestCpuUsPerCall, hello.guestCpuUsPerCall),
+      helloGuestWallVsRustHello: ratio(hello.guestWallUsPerCall, rust.guestWallUsPerCall),
+      counterGuestWallVsHello: ratio(counter.guestWallUsPerCall, hello.guestWallUsPerCall),
     },
   };
   process.stdout.write(
     `js-guest (componentize-js ${version}): guest CPU per call — Rust hello ${rust.guestCpuUsPerCall} µs, JS hello ${hello.guestCpuUsPerCall} µs ` +
       `(×${result.ratios.helloGuestCpuVsRustHello}), JS counter ${counter.guestCpuUsPerCall} µs; monotonic clock reads per call: ` +
-      `${rust.monotonicClockReadsPerCall} / ${hello.monotonicClockReadsPerCall} / ${counter.monotonicClockReadsPerCall}\n`,
+      `${rust.monotonicClockReadsPerCall} / ${hello.monotonicClockReadsPerCall} / ${counter.monotonicClockReadsPerCall}; guest wall time per call ` +
+      `${rust.guestWallUsPerCall} / ${hello.guestWallUsPerCall} / ${counter.guestWallUsPerCall} µs\n`,
   );
   return result;
 }
