@@ -153,8 +153,9 @@ async function round(s: Subject, meters: { current: Meter | undefined }): Promis
   for (let i = 0; i < CALLS; i++) await call(s);
   const thread = threadCpuUs() - cpu0;
   // the figure rests on the worker's watchdog marks bracketing guest code (src/component/guest.ts `#run`/`#suspended`)
-  if (s.meter.guestCpuUs <= 0 || s.meter.guestCpuUs > thread) {
-    throw new Error(`${s.name}: guest CPU ${s.meter.guestCpuUs} µs of ${thread} µs — the watchdog's running marks no longer bracket guest code`);
+  // (checked on wall time: this VM's thread CPU clock can read 0 over a round of a few-µs guest)
+  if (s.meter.guestWallUs <= 0 || s.meter.guestCpuUs > thread) {
+    throw new Error(`${s.name}: guest wall time ${Math.round(s.meter.guestWallUs)} µs, CPU ${s.meter.guestCpuUs} µs of ${thread} µs — the watchdog's running marks no longer bracket guest code`);
   }
   s.rounds.push({ guestCpuUs: s.meter.guestCpuUs / CALLS, guestWallUs: s.meter.guestWallUs / CALLS, threadCpuUs: thread / CALLS, mono: s.meter.mono / CALLS, wall: s.meter.wall / CALLS });
   meters.current = undefined;
