@@ -152,7 +152,8 @@ async function round(s: Subject, meters: { current: Meter | undefined }): Promis
   const cpu0 = threadCpuUs();
   for (let i = 0; i < CALLS; i++) await call(s);
   const thread = threadCpuUs() - cpu0;
-  // the figure rests on the worker's watchdog marks bracketing guest code (src/component/guest.ts `#run`/`#suspended`)
+  // the figure rests on the worker's watchdog marks bracketing guest code (src/component/guest-exports.ts `runGuest`,
+  // src/component/guest-imports.ts `suspended`)
   // (checked on wall time: this VM's thread CPU clock can read 0 over a round of a few-µs guest)
   if (s.meter.guestWallUs <= 0 || s.meter.guestCpuUs > thread) {
     throw new Error(`${s.name}: guest wall time ${Math.round(s.meter.guestWallUs)} µs, CPU ${s.meter.guestCpuUs} µs of ${thread} µs — the watchdog's running marks no longer bracket guest code`);

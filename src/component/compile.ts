@@ -61,7 +61,7 @@ export function asyncImportsOf(types: ComponentTypes): string[] {
       for (const fn of Object.keys(iface.functions)) out.push(`${name}#${fn}`);
     }
   }
-  // world-level imports are routed over the lattice too (src/component/guest.ts); jco names them `{fn}#{fn}`
+  // world-level imports are routed over the lattice too (src/component/guest-imports.ts); jco names them `{fn}#{fn}`
   out.push(...Object.keys(types.importedFunctions).map((f) => `${f}#${f}`));
   return out;
 }

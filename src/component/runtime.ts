@@ -1,93 +1,40 @@
 /**
- * The component runtime of one host (issue 3): starts, scales, updates and stops components; keeps their routing
- * tables and config live; answers the `component.scale` / `component.update` control requests; maintains
- * `COMPONENT_{id}` in `LATTICEDATA_{lattice}`; publishes `component_scaled` / `component_scale_failed`.
+ * The component runtime of one host (issue 3): starts, scales, updates and stops components (their control flows,
+ * one operation at a time per component); keeps their routing tables and config live; answers the `component.scale`
+ * / `component.update` control requests; keeps the inventory. Helpers it uses: ./runtime-load.ts (file-load rule,
+ * compile, secrets, the spec the worker pool loads), ./runtime-specs.ts (`COMPONENT_{id}` in
+ * `LATTICEDATA_{lattice}`), ./runtime-events.ts (`component_scaled` / `component_scale_failed` /
+ * `component_links_unused`).
  * @module
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnectData } from "../core/connection.ts";
-import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
 import { fail, ok, type CtlResponse } from "../core/envelope.ts";
 import { validateId } from "../core/ids.ts";
 import { ErrorCode, InvalidArgumentError, NotFoundError, TrellisError } from "../core/errors.ts";
-import { EventType } from "../core/events.ts";
-import { describeLink, unusableLinks } from "../core/link.ts";
-import type { ComponentDescription, ComponentSpecification } from "../core/host.ts";
+import type { ComponentDescription } from "../core/host.ts";
 import type { Logger } from "../core/logger.ts";
-import { COMPONENT_SPEC_PREFIX, componentSpecKey, latticeDataBucket } from "../core/subjects.ts";
 import { DEFAULT_INVOCATION_TIMEOUT_MS } from "../../packages/wire/src/invocation/client.ts";
-import { compileComponent, type CompiledComponent } from "./compile.ts";
 import { parseScaleRequest, parseUpdateRequest, type ScaleRequest } from "./control.ts";
-import { loadComponentBytes, resolveRef } from "./loader.ts";
 import { buildLinkTable } from "./routing.ts";
 import { admitPreopens, type Preopen } from "./preopens.ts";
 import { WorkerPool, type ComponentAvailability } from "./worker-pool.ts";
 import type { ShardStats } from "./spread.ts";
 import type { ComponentManager, WorkloadContext } from "../host/workloads.ts";
 import { Admission } from "../policy/admission.ts";
-import { checkComponentClaims } from "./claims.ts";
-import type { GuestSecrets } from "../secrets/client.ts";
 import { isSecretName } from "../secrets/types.ts";
-import { componentEventClaims, type ComponentMetadata, describeClaims, type Token } from "../claims/index.ts";
+import { describeClaims } from "../claims/index.ts";
 import { compileOciOptions } from "../oci/options.ts";
 import { OciRegistry } from "../oci/registry.ts";
 import { type ComponentPolicy, positive, type ResolvedPolicy, resolvePolicy } from "./policy.ts";
+import type { ComponentRuntimeOptions } from "./runtime-options.ts";
+import { ComponentLoader, type ManagedComponent } from "./runtime-load.ts";
+import { ComponentSpecWriter } from "./runtime-specs.ts";
+import { publishScaled, publishScaleFailed, reportUnusableLinks, type ScaledComponent } from "./runtime-events.ts";
 
 export { type ComponentPolicy, defaultComponentWorkers } from "./policy.ts";
-
-/**
- * Options of {@link ComponentRuntime.create}: what the host gives every workload manager (src/host/workloads.ts;
- * `rpcTimeoutMs` is the default per-call timeout of import calls and execution limit of export calls, `cacheDir` the
- * root of the compiled-output cache), plus the runtime's own policy.
- */
-export interface ComponentRuntimeOptions
-  extends Pick<WorkloadContext, "nc" | "lattice" | "hostId" | "logger" | "rpcTimeoutMs" | "cacheDir" | "links" | "config" | "events" | "invocationLimits" | "claims" | "secrets" | "tracing" | "metrics"> {
-  policy?: ComponentPolicy;
-  /**
-   * `COMPONENT_{id}` writer shared with the host's link bookkeeping (src/host/workloads.ts `ComponentSpecs`). When
-   * absent, the runtime updates `LATTICEDATA_{lattice}` itself (revision-checked) and logs a warning when the spec of a
-   * running component is deleted.
-   */
-  specs?: { setUrl(id: string, url: string): Promise<void> };
-  /**
-   * Settings of the NATS connection each worker thread opens: plain data with credentials and TLS
-   * (src/core/connection.ts `NatsConnectData`), normally the host's (`WorkloadContext.nats`).
-   * @default `{ servers: [nc.getServer()], tls: false }` — enough for an unauthenticated server.
-   */
-  workerNats?: NatsConnectData;
-  /**
-   * What may be loaded and started (src/policy; docs/security.md): file paths and http(s) URLs need the host's
-   * `--allow-file-load` or an `--allowed-path`; the policy service, when set, decides starts and invocations.
-   * @default `new Admission()`: no file or URL may be loaded, no policy service
-   */
-  admission?: Admission;
-  /**
-   * Registry client for components given by OCI reference (src/oci; docs/adr/0018-oci.md).
-   * @default a client with the defaults (no credentials, HTTPS only, `:latest` refused) caching under `cacheDir`
-   */
-  oci?: OciRegistry;
-}
-
-interface Managed {
-  id: string;
-  imageRef: string;
-  count: number;
-  annotations: Record<string, string>;
-  config: string[];
-  limits: Record<string, string>;
-  compiled: CompiledComponent;
-  /** Availability reported by the worker pool (ADR 0014). */
-  status?: ComponentAvailability;
-  /** Why it is `failed`. */
-  error?: string;
-  /** Verified embedded claims; undefined when unsigned. */
-  claims?: Token<ComponentMetadata> | undefined;
-  /** The component's secrets (its `SECRET_…` config names), sealed for its worker. */
-  secrets?: GuestSecrets | undefined;
-  /** Host directories given to the component (checked against the policy at start). */
-  preopens: Preopen[];
-}
+export type { ComponentRuntimeOptions } from "./runtime-options.ts";
 
 /**
  * Runs components on one host. Construct with {@link ComponentRuntime.create}; the host calls
@@ -96,23 +43,20 @@ interface Managed {
  */
 export class ComponentRuntime {
   readonly #o: ComponentRuntimeOptions;
-  readonly #policy: ResolvedPolicy;
   readonly #admission: Admission;
-  readonly #oci: OciRegistry;
   readonly #pool: WorkerPool;
-  readonly #components = new Map<string, Managed>();
+  readonly #loader: ComponentLoader;
+  readonly #specs: ComponentSpecWriter;
+  readonly #components = new Map<string, ManagedComponent>();
   readonly #queues = new Map<string, Promise<unknown>>();
   readonly #loggers = new Map<string, Logger>();
   readonly #unsubscribe: (() => void)[] = [];
-  #kv: Promise<KV | undefined> | undefined;
-  #watchStop: (() => void) | undefined;
   #closed = false;
 
   private constructor(o: ComponentRuntimeOptions, policy: ResolvedPolicy) {
     this.#o = o;
-    this.#policy = policy;
     this.#admission = o.admission ?? new Admission();
-    this.#oci = o.oci ?? new OciRegistry(compileOciOptions({ cacheDir: o.cacheDir }));
+    const oci = o.oci ?? new OciRegistry(compileOciOptions({ cacheDir: o.cacheDir }));
     this.#pool = new WorkerPool({
       nc: o.nc,
       lattice: o.lattice,
@@ -130,6 +74,17 @@ export class ComponentRuntime {
       onGuestLog: (id, level, msg, meta) => this.#guestLogger(id)[level](msg, meta),
       onStatus: (id, status, error) => this.#onStatus(id, status, error),
     });
+    this.#loader = new ComponentLoader({
+      policy,
+      admission: this.#admission,
+      oci,
+      pool: this.#pool,
+      cacheDir: o.cacheDir,
+      links: o.links,
+      claims: o.claims,
+      secrets: o.secrets,
+    });
+    this.#specs = new ComponentSpecWriter({ nc: o.nc, lattice: o.lattice, logger: o.logger, specs: o.specs });
     this.#unsubscribe.push(
       o.links.onChange((change) => {
         if (!this.#components.has(change.sourceId)) return;
@@ -158,7 +113,7 @@ export class ComponentRuntime {
     const policy = resolvePolicy(opts.policy, rpcTimeoutMs);
     await mkdir(opts.cacheDir, { recursive: true });
     const rt = new ComponentRuntime({ ...opts, rpcTimeoutMs }, policy);
-    if (!opts.specs) rt.#startSpecWatch();
+    if (!opts.specs) rt.#specs.watch((id) => rt.#components.has(id), () => rt.#closed);
     if (policy.prewarm) rt.#pool.prewarm();
     return rt;
   }
@@ -189,12 +144,11 @@ export class ComponentRuntime {
     else if (status === "running") delete m.error;
     if (status === "failed" && prev !== "failed") {
       this.#log.error("component is not serving: its worker thread could not be restarted (retrying)", { component_id: id, error });
-      this.#o.events.publish(EventType.ComponentScaleFailed, {
+      publishScaleFailed(this.#o, {
         annotations: m.annotations,
-        host_id: this.#o.hostId,
-        image_ref: m.imageRef,
-        component_id: id,
-        max_instances: m.count,
+        imageRef: m.imageRef,
+        componentId: id,
+        maxInstances: m.count,
         error: `component ${id} is not serving: ${error ?? "its worker thread could not be restarted"}`,
       });
     } else if (status === "running" && prev !== "running") {
@@ -228,7 +182,7 @@ export class ComponentRuntime {
     if (loads) {
       // The file-load rule answers in the reply (and an event), before anything is read (docs/security.md).
       try {
-        this.#admit(req.componentRef);
+        this.#loader.admit(req.componentRef);
       } catch (err) {
         this.#scaleFailed(req, cur, err);
         return fail(err);
@@ -264,14 +218,13 @@ export class ComponentRuntime {
       if (!cur) throw new NotFoundError(`component ${req.componentId} not found`, { componentId: req.componentId });
       if (cur.imageRef === req.newComponentRef) return ok(`component ${req.componentId} already updated to ${req.newComponentRef}`);
       try {
-        this.#admit(req.newComponentRef);
+        this.#loader.admit(req.newComponentRef);
       } catch (err) {
-        this.#o.events.publish(EventType.ComponentScaleFailed, {
+        publishScaleFailed(this.#o, {
           annotations: cur.annotations,
-          host_id: this.#o.hostId,
-          image_ref: req.newComponentRef,
-          component_id: req.componentId,
-          max_instances: cur.count,
+          imageRef: req.newComponentRef,
+          componentId: req.componentId,
+          maxInstances: cur.count,
           error: TrellisError.from(err).message,
         });
         throw err;
@@ -332,33 +285,9 @@ export class ComponentRuntime {
     return this.#enqueue(id, () => this.#update(id, ref, annotations));
   }
 
-  #scaledEvent(m: { id: string; imageRef: string; annotations: Record<string, string>; claims?: Token<ComponentMetadata> | undefined }, maxInstances: number): void {
-    this.#o.events.publish(EventType.ComponentScaled, {
-      annotations: m.annotations,
-      host_id: this.#o.hostId,
-      image_ref: m.imageRef,
-      max_instances: maxInstances,
-      component_id: m.id,
-      ...(m.claims ? { public_key: m.claims.claims.sub, claims: componentEventClaims(m.claims) } : {}),
-    });
-  }
-
-  /**
-   * Directories a component may be given as preopens: the same allow-list as loading files (the host's
-   * `--allowed-path` directories, or anything with `--allow-file-load`; docs/security.md) plus `policy.preopenRoots`.
-   */
-  #preopenRoots(): string[] {
-    const load = this.#admission.load;
-    return load.allowFileLoad ? ["/"] : [...this.#policy.preopenRoots, ...load.allowedPaths];
-  }
-
-  /** Says (log warning, `component_links_unused` event) when a component starts with links it cannot use (issue 11 G). */
-  #reportUnusableLinks(m: Managed): void {
-    const bad = unusableLinks(this.#o.links.linksFrom(m.id), m.compiled.meta.types.imports, m.compiled.meta.types.importedFunctions);
-    if (bad.length === 0) return;
-    const messages = bad.map((b) => `link ${describeLink(b.link)}: component ${m.id} does not import ${b.interfaces.join(", ")}`);
-    this.#log.warn("component has links it cannot use", { component_id: m.id, links: messages });
-    this.#o.events.publish(EventType.ComponentLinksUnused, { component_id: m.id, host_id: this.#o.hostId, links: messages });
+  /** Publishes `component_scaled` for `m` with `maxInstances` (0: stopped). */
+  #scaledEvent(m: ScaledComponent, maxInstances: number): void {
+    publishScaled(this.#o, m, maxInstances);
   }
 
   /** @param admitted called once the start is admitted (no argument) or refused (the error), or when no decision is needed. */
@@ -373,8 +302,8 @@ export class ComponentRuntime {
           return;
         }
         if (!req.componentRef) throw new InvalidArgumentError("component_ref", `component_ref is required to start component ${id}`);
-        admitPreopens(id, req.preopens ?? [], this.#preopenRoots());
-        const location = this.#admit(req.componentRef);
+        admitPreopens(id, req.preopens ?? [], this.#loader.preopenRoots());
+        const location = this.#loader.admit(req.componentRef);
         try {
           await this.#admission.startComponent({ componentId: id, imageRef: req.componentRef, maxInstances: req.count, annotations: req.annotations });
         } catch (err) {
@@ -383,9 +312,9 @@ export class ComponentRuntime {
         }
         admitted?.();
         const config = await this.#o.config.resolve(req.config.filter((n) => !isSecretName(n)));
-        const { compiled, claims } = await this.#compile(location, req.componentRef, id);
-        const secrets = await this.#secrets(req.config, claims, req.annotations);
-        const m: Managed = {
+        const { compiled, claims } = await this.#loader.compile(location, req.componentRef, id);
+        const secrets = await this.#loader.secrets(req.config, claims, req.annotations);
+        const m: ManagedComponent = {
           preopens: req.preopens ?? [],
           id,
           imageRef: req.componentRef,
@@ -397,11 +326,11 @@ export class ComponentRuntime {
           claims,
           secrets,
         };
-        await this.#load(m, config);
+        await this.#loader.load(m, config);
         this.#components.set(id, m);
         this.#log.info("component started", { component_id: id, image_ref: m.imageRef, max_instances: m.count, cached: compiled.cached });
-        this.#reportUnusableLinks(m);
-        await this.#putSpec(id, m.imageRef);
+        reportUnusableLinks(this.#o, id, m.compiled.meta.types);
+        await this.#specs.put(id, m.imageRef);
         this.#scaledEvent(m, m.count);
         return;
       }
@@ -433,29 +362,16 @@ export class ComponentRuntime {
   }
 
   /** Publishes `component_scale_failed` for `req` and returns the error as a TrellisError. */
-  #scaleFailed(req: ScaleRequest, cur: Managed | undefined, err: unknown): TrellisError {
+  #scaleFailed(req: ScaleRequest, cur: ManagedComponent | undefined, err: unknown): TrellisError {
     const e = TrellisError.from(err);
-    this.#o.events.publish(EventType.ComponentScaleFailed, {
+    publishScaleFailed(this.#o, {
       annotations: req.annotations,
-      host_id: this.#o.hostId,
-      image_ref: req.componentRef || cur?.imageRef || "",
-      component_id: req.componentId,
-      max_instances: req.count,
+      imageRef: req.componentRef || cur?.imageRef || "",
+      componentId: req.componentId,
+      maxInstances: req.count,
       error: e.message,
     });
     return e;
-  }
-
-  /**
-   * The host's file-load rule for `ref` (src/policy), before anything is read.
-   * @returns the path or URL to load from.
-   * @throws LoadNotAllowedError; ComponentLoadError for an unsupported reference.
-   */
-  #admit(ref: string): string {
-    const { kind, location } = resolveRef(ref);
-    // OCI artifacts are verified by digest (src/oci): no file-load rule; the policy service still decides the start.
-    if (kind === "oci") return location;
-    return this.#admission.checkComponentRef(ref, kind === "file" ? { kind: "file", path: location } : { kind: "url", url: location });
   }
 
   async #update(id: string, ref: string, annotations: Record<string, string> | undefined): Promise<void> {
@@ -464,131 +380,30 @@ export class ComponentRuntime {
     if (cur.imageRef === ref) return;
     const old = { ...cur };
     try {
-      const location = this.#admit(ref);
+      const location = this.#loader.admit(ref);
       await this.#admission.startComponent({ componentId: id, imageRef: ref, maxInstances: cur.count, annotations: annotations ?? cur.annotations });
-      const { compiled, claims } = await this.#compile(location, ref, id);
+      const { compiled, claims } = await this.#loader.compile(location, ref, id);
       const nextAnnotations = annotations ?? cur.annotations;
-      const secrets = await this.#secrets(cur.config, claims, nextAnnotations);
-      const next: Managed = { ...cur, imageRef: ref, compiled, claims, secrets, annotations: nextAnnotations };
+      const secrets = await this.#loader.secrets(cur.config, claims, nextAnnotations);
+      const next: ManagedComponent = { ...cur, imageRef: ref, compiled, claims, secrets, annotations: nextAnnotations };
       // the worker swaps the subscription only once the new code is instantiated: no gap in serving
-      await this.#load(next, this.#o.config.current(cur.config.filter((n) => !isSecretName(n))));
+      await this.#loader.load(next, this.#o.config.current(cur.config.filter((n) => !isSecretName(n))));
       this.#components.set(id, next);
-      await this.#putSpec(id, ref);
+      await this.#specs.put(id, ref);
       this.#log.info("component updated", { component_id: id, from: old.imageRef, to: ref });
       this.#scaledEvent(next, next.count);
       this.#scaledEvent(old, 0);
     } catch (err) {
       const e = TrellisError.from(err);
-      this.#o.events.publish(EventType.ComponentScaleFailed, {
+      publishScaleFailed(this.#o, {
         annotations: cur.annotations,
-        host_id: this.#o.hostId,
-        image_ref: ref,
-        component_id: id,
-        max_instances: cur.count,
+        imageRef: ref,
+        componentId: id,
+        maxInstances: cur.count,
         error: e.message,
       });
       throw e;
     }
-  }
-
-  /**
-   * Loads and compiles `location`, which {@link #admit} returned for `ref` (never a reference it did not check), and
-   * verifies its embedded claims against the host's claims policy (src/claims).
-   */
-  async #compile(location: string, ref: string, id: string): Promise<{ compiled: CompiledComponent; claims: Token<ComponentMetadata> | undefined }> {
-    const bytes = await loadComponentBytes(location, { maxBytes: this.#policy.maxComponentBytes, oci: this.#oci });
-    const claims = checkComponentClaims(bytes, `component ${id} (${ref})`, this.#o.claims);
-    return { compiled: await compileComponent(bytes, this.#o.cacheDir), claims };
-  }
-
-  /**
-   * Fetches the secrets named by `SECRET_…` entries of the component's config list with its claims, sealed for its
-   * worker (docs/adr/0017-secrets.md).
-   * @throws SecretsError naming the secret (no topic, unsigned component, missing reference, refused).
-   */
-  async #secrets(configNames: string[], claims: Token<ComponentMetadata> | undefined, annotations: Record<string, string>): Promise<GuestSecrets | undefined> {
-    if (!configNames.some(isSecretName)) return undefined;
-    const client = this.#o.secrets;
-    if (!client) throw new TrellisError(ErrorCode.Secrets, "this component names secrets, but this host has no secrets support");
-    const bundle = await client.fetch(configNames, claims?.jwt, annotations["wasmcloud.dev/appspec"]);
-    return bundle.sealForGuest(client.identity.xkey);
-  }
-
-  async #load(m: Managed, config: Record<string, string>): Promise<void> {
-    const mem = Number(m.limits["max_linear_memory"] ?? NaN);
-    const time = Number(m.limits["max_execution_time"] ?? NaN);
-    // Links put on any host just before the start are included…
-    await this.#o.links.sync(1000).catch(() => undefined);
-    await this.#pool.load({
-      componentId: m.id,
-      dir: m.compiled.dir,
-      meta: m.compiled.meta,
-      maxInstances: m.count,
-      maxMemoryBytes: mem > 0 ? mem : this.#policy.maxMemoryBytes,
-      timeoutMs: time > 0 ? time : this.#policy.callTimeoutMs,
-      links: buildLinkTable(this.#o.links.linksFrom(m.id)),
-      config,
-      env: this.#policy.env,
-      invocationPolicy: this.#admission.invocationSpec({ componentId: m.id, imageRef: m.imageRef, annotations: m.annotations }),
-      secrets: m.secrets,
-      ...(m.preopens.length ? { preopens: m.preopens } : {}),
-    });
-    // …and a change that arrived while the worker was loading (when it had no table to update) is applied now.
-    await this.#pool.setLinks(m.id, buildLinkTable(this.#o.links.linksFrom(m.id)));
-  }
-
-  #kvBucket(): Promise<KV | undefined> {
-    this.#kv ??= new Kvm(this.#o.nc).open(latticeDataBucket(this.#o.lattice)).catch((err: unknown) => {
-      this.#log.warn("cannot open the lattice data bucket; COMPONENT_{id} specs are not maintained", { error: (err as Error).message });
-      return undefined;
-    });
-    return this.#kv;
-  }
-
-  /** Sets `url` of `COMPONENT_{id}` (creating the spec when missing), keeping its links; revision-checked with retries. */
-  async #putSpec(id: string, url: string): Promise<void> {
-    if (this.#o.specs) {
-      await this.#o.specs.setUrl(id, url).catch((err: unknown) =>
-        this.#log.warn("could not write the component specification", { component_id: id, error: (err as Error).message }),
-      );
-      return;
-    }
-    const kv = await this.#kvBucket();
-    if (!kv) return;
-    const key = componentSpecKey(id);
-    for (let attempt = 0; attempt < 10; attempt++) {
-      try {
-        const e = await kv.get(key);
-        if (!e || e.operation !== "PUT") {
-          await kv.create(key, JSON.stringify({ url, links: [] } satisfies ComponentSpecification));
-          return;
-        }
-        const spec = e.json<ComponentSpecification>();
-        if (spec.url === url) return;
-        await kv.update(key, JSON.stringify({ ...spec, url }), e.revision);
-        return;
-      } catch (err) {
-        if (attempt === 9) {
-          this.#log.warn("could not write the component specification", { component_id: id, error: (err as Error).message });
-        }
-      }
-    }
-  }
-
-  #startSpecWatch(): void {
-    void (async () => {
-      const kv = await this.#kvBucket();
-      if (!kv || this.#closed) return;
-      const iter = await kv.watch({ key: `${COMPONENT_SPEC_PREFIX}*`, include: KvWatchInclude.UpdatesOnly });
-      this.#watchStop = () => iter.stop();
-      for await (const e of iter) {
-        if (e.operation === "PUT") continue;
-        const id = e.key.slice(COMPONENT_SPEC_PREFIX.length);
-        if (this.#components.has(id)) {
-          this.#log.warn("the specification of a running component was deleted; it keeps running with its current links", { component_id: id });
-        }
-      }
-    })().catch((err: unknown) => this.#log.debug("component spec watch ended", { error: (err as Error).message }));
   }
 
   /**
@@ -629,7 +444,7 @@ export class ComponentRuntime {
     if (this.#closed) return;
     this.#closed = true;
     for (const u of this.#unsubscribe) u();
-    this.#watchStop?.();
+    this.#specs.stop();
     await this.#pool.close();
     this.#components.clear();
   }

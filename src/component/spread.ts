@@ -5,7 +5,7 @@
  */
 import type { GuestSpec } from "./guest.ts";
 import type { WorkerHandle } from "./worker-handle.ts";
-import type { ComponentAvailability } from "./worker-pool.ts";
+import type { ComponentAvailability } from "./worker-pool-options.ts";
 
 /** A component as the pool runs it: its latest spec and the workers its shards live in. */
 export interface Spread {

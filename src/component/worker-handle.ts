@@ -9,7 +9,7 @@ import type { GuestSpec } from "./guest.ts";
 import { createWatchdogBuffer, WatchdogReader } from "./watchdog.ts";
 import type { WorkerInit, WorkerMessage, WorkerRequest } from "./worker-main.ts";
 import { applyWorkerInitialHeap } from "./worker-heap.ts";
-import type { WorkerPoolOptions } from "./worker-pool.ts";
+import type { WorkerPoolOptions } from "./worker-pool-options.ts";
 
 /** What a {@link WorkerHandle} needs from its pool. */
 export interface WorkerHost {

@@ -1,79 +1,28 @@
 /**
  * Main-thread side of component isolation (issue 3 §3, docs/adr/0002, docs/adr/0014): a pool of worker threads, each
- * hosting several components; placement, with a busy component's instances spread over several workers (ADR 0023);
- * the watchdog that terminates a worker whose event loop is stuck in guest code
- * past a call's deadline, answers that worker's in-flight calls with clear errors, moves the culprit to a worker of
- * its own, and restarts the worker with its components (held calls are served after it; a failed restart is retried
- * with backoff); target exit notices for the calls lost with a terminated worker.
+ * hosting several components, with a busy component's instances spread over several workers (ADR 0023; placement in
+ * ./worker-shards.ts); the component-level operations (load, replace, scale, live links and config, stats); the
+ * watchdog that terminates a worker whose event loop is stuck in guest code past a call's deadline, answers that
+ * worker's in-flight calls with clear errors, moves the culprit to a worker of its own, and has the worker restarted
+ * with its components (./worker-restart.ts: held calls are served after it; a failed restart is retried with
+ * backoff); target exit notices for the calls lost with a terminated or dead worker. Its options and the availability
+ * it reports are in ./worker-pool-options.ts (re-exported here).
  * @module
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import type { NatsConnectData } from "../core/connection.ts";
 import { ErrorCode, IllegalStateError, TrellisError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
 import { errorReply } from "../../packages/wire/src/invocation/server.ts";
-import type { InvocationLimits } from "../../packages/wire/src/invocation/uploads.ts";
 import type { GuestSpec } from "./guest.ts";
 import type { LinkTable } from "./routing.ts";
 import type { WatchedCall } from "./watchdog.ts";
-import { announceExit, answerKilledCalls, type Hold, holdCalls, rejectCall } from "./worker-calls.ts";
-import { type Req, WorkerHandle, type WorkerHost } from "./worker-handle.ts";
+import { announceExit, answerKilledCalls, type Hold, holdCalls } from "./worker-calls.ts";
+import { WorkerHandle, type WorkerHost } from "./worker-handle.ts";
 import type { WorkerStats } from "./worker-main.ts";
-import { bestAvailability, shardCount, shareOf, type ShardStats, type Spread } from "./spread.ts";
-import type { TracingSettings } from "../tracing/settings.ts";
-import type { MetricsBatch } from "../metrics/recorder.ts";
+import { bestAvailability, type ShardStats, type Spread } from "./spread.ts";
+import type { ComponentAvailability, WorkerPoolOptions } from "./worker-pool-options.ts";
+import { loadShard, pickWorker, pushToShard, respread, unloadShard } from "./worker-shards.ts";
+import { type RestartHost, restartWorker } from "./worker-restart.ts";
 
-/** Options of {@link WorkerPool}. */
-export interface WorkerPoolOptions {
-  /** Connection used to answer calls of a terminated worker. */
-  nc: NatsConnection;
-  lattice: string;
-  /** Id of this host, named in target exit notices. @default "" */
-  hostId?: string;
-  /** Options of each worker's own NATS connection (plain data). */
-  /** Settings of each worker's own NATS connection (plain data, src/core/connection.ts). */
-  nats: NatsConnectData;
-  logger: Logger;
-  /** Most worker threads; components beyond one per worker share workers (least loaded first). */
-  maxWorkers: number;
-  /**
-   * Most worker threads one component's instances are spread over (ADR 0023): a component with `maxInstances` n runs
-   * min(n, componentWorkers, maxWorkers) shards, each on its own worker with its own subscription in the component's
-   * queue group and an even share of the n instances. @default 1 (no spread)
-   */
-  componentWorkers?: number;
-  /** V8 old-generation heap limit of a worker, in MiB (WebAssembly memories are capped per component instead). */
-  workerHeapMb: number;
-  /** Initial old-generation size of each worker's V8 heap, MiB; 0: V8's own (./worker-heap.ts, ADR 0028). @default 0 */
-  workerInitialHeapMb?: number;
-  /** How often the watchdog looks at workers, in milliseconds. @default 25 */
-  watchdogIntervalMs?: number;
-  /** Worker heartbeat period, in milliseconds. @default 20 */
-  heartbeatMs?: number;
-  /** Directory for Node's compile cache of the worker's own modules (faster worker starts). */
-  compileCacheDir?: string;
-  /** Limits each worker applies to callers of its components (docs/protocol.md §7.1). @default the defaults */
-  invocationLimits?: InvocationLimits;
-  /** First delay before retrying a worker restart that failed (e.g. NATS unreachable), in ms; doubles per failure. @default 100 */
-  restartBackoffMs?: number;
-  /** Longest delay between worker restart attempts, in ms. @default 5000 */
-  maxRestartBackoffMs?: number;
-  /**
-   * Called when a component's availability changes: `restarting` while its worker thread restarts, `failed` once a
-   * restart attempt failed (it is retried with backoff; `error` says why), `disconnected` while its worker's NATS
-   * connection is down (it reconnects by itself), `running` once it serves again.
-   */
-  onStatus?(componentId: string, status: ComponentAvailability, error?: string): void;
-  /** Tracing of the calls the workers serve and make (src/tracing, ADR 0025). @default off */
-  tracing?: TracingSettings;
-  /** Receives the call metrics each worker records, about once a second (ADR 0026). @default dropped */
-  onMetrics?(batch: MetricsBatch): void;
-  /** Called with a log record a guest produced. */
-  onGuestLog(componentId: string, level: "trace" | "debug" | "info" | "warn" | "error", msg: string, meta?: Record<string, unknown>): void;
-}
-
-/** Availability of a component as the pool sees it (reported through {@link WorkerPoolOptions.onStatus}). */
-export type ComponentAvailability = "running" | "restarting" | "failed" | "disconnected";
+export type { ComponentAvailability, WorkerPoolOptions } from "./worker-pool-options.ts";
 
 /** The pool of component workers. */
 export class WorkerPool implements WorkerHost {
@@ -89,9 +38,19 @@ export class WorkerPool implements WorkerHost {
   #reconnected = deferred();
   /** Resolves when the pool closes (wakes a restart that waits out its backoff). */
   readonly #closing = deferred();
+  /** The pool as worker restarts see it (./worker-restart.ts). */
+  readonly #restartHost: RestartHost;
 
   constructor(opts: WorkerPoolOptions) {
     this.opts = opts;
+    this.#restartHost = {
+      opts,
+      isClosed: () => this.#closed,
+      reconnected: () => this.#reconnected.promise,
+      closing: this.#closing.promise,
+      hostsShard: (w, id) => this.#components.get(id)?.shards.includes(w) ?? false,
+      status: (w, ids, status, error) => this.#status(w, ids, status, error),
+    };
     void (async () => {
       for await (const st of opts.nc.status()) {
         if (st.type !== "reconnect") continue;
@@ -127,83 +86,12 @@ export class WorkerPool implements WorkerHost {
   }
 
   /**
-   * A worker for one more shard of a component: an empty worker first, then a new one (up to maxWorkers), then the
-   * least loaded; never an isolated one, never one in `taken` (a component has at most one shard per worker).
-   * @returns undefined when every shared worker already hosts a shard of it.
-   */
-  #pick(taken: ReadonlySet<WorkerHandle>): WorkerHandle | undefined {
-    const shared = this.#workers.filter((x) => !x.isolated);
-    const free = shared.filter((x) => !taken.has(x));
-    const empty = free.find((x) => x.placed.size === 0);
-    if (empty) return empty;
-    if (shared.length < this.opts.maxWorkers || shared.length === 0) return this.#spawn();
-    if (free.length === 0) return undefined;
-    return free.reduce((a, b) => (b.placed.size < a.placed.size ? b : a));
-  }
-
-  /**
-   * Loads one shard of `s` into `w` with `maxInstances` instances (or replaces its code); resolves once it serves.
-   * A link or config change that arrived while it loaded is pushed after.
-   */
-  async #loadShard(w: WorkerHandle, s: Spread, maxInstances: number): Promise<void> {
-    const id = s.spec.componentId;
-    await w.starting;
-    await w.restarting;
-    const full: GuestSpec = { ...s.spec, maxInstances, index: w.specs.get(id)?.index ?? w.componentIndex() };
-    await w.request({ t: "load", spec: full });
-    w.specs.set(id, full);
-    if (s.spec.links !== full.links) await this.#push(w, id, (spec) => ({ t: "links", componentId: id, links: (spec.links = s.spec.links) }));
-    if (s.spec.config !== full.config) await this.#push(w, id, (spec) => ({ t: "config", componentId: id, config: (spec.config = s.spec.config) }));
-  }
-
-  /** Sends a request about component `id` to `w` when it hosts it (updating its kept spec first); no-op otherwise. */
-  async #push(w: WorkerHandle, id: string, req: (spec: GuestSpec) => Req): Promise<void> {
-    const spec = w.specs.get(id);
-    if (!spec) return;
-    const r = req(spec);
-    if (w.alive) await w.request(r);
-  }
-
-  /** Stops one shard of component `id` in `w` (its running calls finish). */
-  async #unloadShard(w: WorkerHandle, id: string): Promise<void> {
-    w.placed.delete(id);
-    const had = w.specs.delete(id);
-    if (had && w.alive) await w.request({ t: "unload", componentId: id });
-  }
-
-  /**
-   * Brings the shards of `s` to {@link shardCount} (ADR 0023): extra shards stop first, the kept ones take their new
-   * share of the instance limit, then new shards load on other workers. The total never exceeds the limit.
+   * Brings the shards of `s` to its shard count (./worker-shards.ts `respread`), new shards going to the workers
+   * {@link pickWorker} chooses (spawning up to `maxWorkers`).
    * @throws the first error of a shard that failed to load (it is dropped; the others keep serving).
    */
-  async #respread(s: Spread): Promise<void> {
-    const id = s.spec.componentId;
-    const want = s.isolated ? 1 : shardCount(s.spec.maxInstances, this.opts.componentWorkers ?? 1, this.opts.maxWorkers);
-    const gone = s.shards.splice(want);
-    await Promise.all(gone.map((w) => this.#unloadShard(w, id)));
-    const kept = s.shards.length;
-    const taken = new Set(s.shards);
-    for (let i = kept; i < want; i++) {
-      const w = this.#pick(taken);
-      if (!w) break;
-      taken.add(w);
-      w.placed.add(id);
-      s.shards.push(w);
-    }
-    const k = s.shards.length;
-    const total = s.spec.maxInstances;
-    await Promise.all(
-      s.shards.slice(0, kept).map((w, i) => this.#push(w, id, (spec) => ({ t: "scale", componentId: id, maxInstances: (spec.maxInstances = shareOf(total, k, i)) }))),
-    );
-    const added = s.shards.slice(kept);
-    const results = await Promise.allSettled(added.map((w, j) => this.#loadShard(w, s, shareOf(total, k, kept + j))));
-    const failed = added.filter((_w, j) => results[j]!.status === "rejected");
-    if (failed.length === 0) return;
-    for (const w of failed) {
-      w.placed.delete(id);
-      s.shards.splice(s.shards.indexOf(w), 1);
-    }
-    throw (results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
+  #respread(s: Spread): Promise<void> {
+    return respread(s, this.opts, (taken) => pickWorker(this.#workers, this.opts.maxWorkers, () => this.#spawn(), taken));
   }
 
   /**
@@ -223,7 +111,7 @@ export class WorkerPool implements WorkerHost {
         await this.#respread(s);
       } catch (err) {
         this.#components.delete(id);
-        await Promise.all(s.shards.splice(0).map((w) => this.#unloadShard(w, id).catch(() => undefined)));
+        await Promise.all(s.shards.splice(0).map((w) => unloadShard(w, id).catch(() => undefined)));
         throw err;
       }
       return;
@@ -231,12 +119,12 @@ export class WorkerPool implements WorkerHost {
     const old = cur.spec;
     cur.spec = { ...spec };
     const shards = [...cur.shards];
-    const results = await Promise.allSettled(shards.map((w) => this.#loadShard(w, cur, w.specs.get(id)?.maxInstances ?? 1)));
+    const results = await Promise.allSettled(shards.map((w) => loadShard(w, cur, w.specs.get(id)?.maxInstances ?? 1)));
     const failure = results.find((r) => r.status === "rejected");
     if (failure) {
       cur.spec = old;
       // back to the previous code where the new one loaded (best effort: a shard that fails this too keeps the new code)
-      await Promise.all(shards.map((w, i) => (results[i]!.status === "fulfilled" ? this.#loadShard(w, cur, w.specs.get(id)?.maxInstances ?? 1).catch(() => undefined) : undefined)));
+      await Promise.all(shards.map((w, i) => (results[i]!.status === "fulfilled" ? loadShard(w, cur, w.specs.get(id)?.maxInstances ?? 1).catch(() => undefined) : undefined)));
       throw (failure as PromiseRejectedResult).reason;
     }
     if (spec.maxInstances !== old.maxInstances) await this.#respread(cur);
@@ -247,7 +135,7 @@ export class WorkerPool implements WorkerHost {
     const s = this.#components.get(componentId);
     if (!s) return;
     this.#components.delete(componentId);
-    await Promise.all([...s.shards.splice(0), ...s.leaving.splice(0)].map((w) => this.#unloadShard(w, componentId)));
+    await Promise.all([...s.shards.splice(0), ...s.leaving.splice(0)].map((w) => unloadShard(w, componentId)));
   }
 
   /** Changes a component's instance limit: its shards' shares, and how many workers it is spread over. */
@@ -263,7 +151,7 @@ export class WorkerPool implements WorkerHost {
     const s = this.#components.get(componentId);
     if (!s) return;
     s.spec.links = links;
-    await Promise.all(s.shards.map((w) => this.#push(w, componentId, (spec) => ({ t: "links", componentId, links: (spec.links = links) }))));
+    await Promise.all(s.shards.map((w) => pushToShard(w, componentId, (spec) => ({ t: "links", componentId, links: (spec.links = links) }))));
   }
 
   /** Pushes new merged config (live) to every worker the component is spread over. */
@@ -271,7 +159,7 @@ export class WorkerPool implements WorkerHost {
     const s = this.#components.get(componentId);
     if (!s) return;
     s.spec.config = config;
-    await Promise.all(s.shards.map((w) => this.#push(w, componentId, (spec) => ({ t: "config", componentId, config: (spec.config = config) }))));
+    await Promise.all(s.shards.map((w) => pushToShard(w, componentId, (spec) => ({ t: "config", componentId, config: (spec.config = config) }))));
   }
 
   /** Worker index of a component's first shard (for tests and inventories), or undefined. */
@@ -363,10 +251,10 @@ export class WorkerPool implements WorkerHost {
       if (culpritHold) holds.splice(holds.indexOf(culpritHold), 1);
       // its shards on other workers serve until it serves from its own, then stop
       this.#restartInBackground(own, reason, culpritHold ? [culpritHold] : [], () =>
-        Promise.all(s.leaving.splice(0).map((x) => this.#unloadShard(x, culpritId).catch(() => undefined))),
+        Promise.all(s.leaving.splice(0).map((x) => unloadShard(x, culpritId).catch(() => undefined))),
       );
     }
-    await this.#restart(w, reason, holds);
+    await restartWorker(this.#restartHost, w, reason, holds);
     done();
     w.restarting = undefined;
   }
@@ -374,7 +262,7 @@ export class WorkerPool implements WorkerHost {
   #restartInBackground(w: WorkerHandle, reason: string, holds: Hold[], after?: () => Promise<unknown>): void {
     let done!: () => void;
     w.restarting = new Promise((r) => (done = r));
-    void this.#restart(w, reason, holds)
+    void restartWorker(this.#restartHost, w, reason, holds)
       .then((served) => (served && after ? after() : undefined))
       .finally(() => {
         done();
@@ -473,116 +361,6 @@ export class WorkerPool implements WorkerHost {
     }
   }
 
-  /**
-   * Restarts a worker thread with its components, retrying with backoff until it works (a restart fails e.g. while
-   * NATS is down: the new thread cannot connect). Until the first attempt fails, calls for its components are held
-   * and served afterwards; from then on they are answered at once with `COMPONENT_UNAVAILABLE`, and the components are
-   * reported `failed` until they serve again (ADR 0014).
-   */
-  async #restart(w: WorkerHandle, reason: string, holds: Hold[]): Promise<boolean> {
-    w.failPending(new TrellisError(ErrorCode.ComponentTrap, `component worker restarted: ${reason}`));
-    const nc = this.opts.nc;
-    this.#status(w, w.specs.keys(), "restarting");
-    const base = this.opts.restartBackoffMs ?? 100;
-    const max = this.opts.maxRestartBackoffMs ?? 5000;
-    let attempt = 0;
-    let served = false;
-    const unloaded: { id: string; error: string }[] = [];
-    while (!this.#closed) {
-      try {
-        await w.start();
-        unloaded.length = 0;
-        for (const spec of w.specs.values()) {
-          try {
-            await w.request({ t: "load", spec });
-          } catch (err) {
-            if (!w.alive) throw err; // the thread went away: retry it all
-            unloaded.push({ id: spec.componentId, error: (err as Error).message });
-          }
-        }
-        if (unloaded.length > 0 && unloaded.length === w.specs.size) throw new Error(unloaded.map((u) => `${u.id}: ${u.error}`).join("; "));
-        served = true;
-        break;
-      } catch (err) {
-        attempt++;
-        const msg = (err as Error).message;
-        const delay = Math.min(max, base * 2 ** (attempt - 1));
-        this.opts.logger.error("component worker could not be restarted; retrying", {
-          worker: w.index,
-          components: [...w.specs.keys()],
-          attempt,
-          retry_in_ms: delay,
-          error: msg,
-        });
-        if (attempt === 1) {
-          const ids = [...w.specs.keys()];
-          this.#status(w, ids, "failed", `its worker thread could not be restarted (${reason}): ${msg}`);
-          for (const h of holds) {
-            h.refuse = new TrellisError(
-              ErrorCode.ComponentUnavailable,
-              `component ${h.id} is unavailable: its worker thread is being restarted and could not start yet (${msg})`,
-              { details: { componentId: h.id } },
-            );
-            for (const m of h.held.splice(0)) rejectCall(nc, m, h.refuse);
-          }
-        }
-        w.alive = false;
-        w.failPending(new TrellisError(ErrorCode.ComponentUnavailable, `component worker ${w.index} could not be restarted: ${msg}`));
-        try {
-          await w.worker?.terminate();
-        } catch {
-          // already gone
-        }
-        // NATS back on the host's connection: the worker can likely connect now, so do not wait out the backoff
-        await Promise.race([sleep(delay), this.#reconnected.promise, this.#closing.promise]);
-      }
-    }
-    for (const h of holds) h.sub.unsubscribe();
-    if (!served) return false;
-    this.opts.logger.info("component worker restarted", { worker: w.index, components: [...w.specs.keys()], attempts: attempt + 1 });
-    const failed = new Set(unloaded.map((u) => u.id));
-    this.#status(w, [...w.specs.keys()].filter((id) => !failed.has(id)), "running");
-    for (const u of unloaded) {
-      // this component alone could not be loaded again: reported failed (its calls get NO_RESPONDERS at once), retried
-      this.opts.logger.error("component could not be reloaded after its worker restarted; retrying", { component_id: u.id, error: u.error });
-      this.#status(w, [u.id], "failed", `it could not be reloaded after its worker thread restarted: ${u.error}`);
-      void this.#reload(w, u.id);
-    }
-    try {
-      await nc.flush();
-      for (const h of holds) {
-        if (failed.has(h.id)) {
-          for (const m of h.held) rejectCall(nc, m, new TrellisError(ErrorCode.ComponentUnavailable, `component ${h.id} is unavailable: it could not be reloaded after its worker thread restarted`));
-          continue;
-        }
-        for (const m of h.held) nc.publish(m.subject, m.data, { ...(m.reply ? { reply: m.reply } : {}), ...(m.headers ? { headers: m.headers } : {}) });
-      }
-    } catch {
-      // connection closed: the callers time out
-    }
-    return true;
-  }
-
-  /** Retries loading one component into its (running) worker with backoff, until it loads or is gone. */
-  async #reload(w: WorkerHandle, id: string): Promise<void> {
-    const base = this.opts.restartBackoffMs ?? 100;
-    const max = this.opts.maxRestartBackoffMs ?? 5000;
-    for (let attempt = 1; ; attempt++) {
-      await Promise.race([sleep(Math.min(max, base * 2 ** (attempt - 1))), this.#closing.promise]);
-      const spec = w.specs.get(id);
-      // closed, unloaded, moved, or the worker is restarting (which loads it again)
-      if (this.#closed || !spec || !this.#components.get(id)?.shards.includes(w) || !w.alive || w.restarting) return;
-      try {
-        await w.request({ t: "load", spec });
-        this.opts.logger.info("component reloaded", { component_id: id, attempts: attempt });
-        this.#status(w, [id], "running");
-        return;
-      } catch (err) {
-        this.opts.logger.warn("component still cannot be reloaded; retrying", { component_id: id, attempt, error: (err as Error).message });
-      }
-    }
-  }
-
   /** Stops every worker. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -619,10 +397,6 @@ export class WorkerPool implements WorkerHost {
       }),
     );
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
