@@ -28,8 +28,11 @@ export const EXAMPLES_DIR = path.join(REPO_ROOT, "examples");
 export const DEFAULT_CACHE_DIR = path.join(REPO_ROOT, ".cache");
 /** WASI WIT shipped by jco, used for every build. */
 export const WASI_WIT_DIR = path.join(REPO_ROOT, "node_modules", "@bytecodealliance", "jco", "lib", "wit", "builtin", "0.2.12");
-/** Bumped when the build recipe changes, so that old cache entries are not reused. */
-const RECIPE = "trellis-example-build-1";
+/**
+ * Bumped when the build recipe changes, so that old cache entries are not reused. 2: bindings without `_debugLog`
+ * statements (./bindings.ts), unless `TRELLIS_COMPONENTIZE_KEEP_DEBUG_LOG=1`.
+ */
+const RECIPE = `trellis-example-build-2${process.env["TRELLIS_COMPONENTIZE_KEEP_DEBUG_LOG"] === "1" ? "-debug-log" : ""}`;
 /** Longest time one componentize-js run may take, in milliseconds. */
 export const BUILD_TIMEOUT_MS = 240_000;
 
