@@ -11,7 +11,7 @@ import { stripVersion } from "../core/subjects.ts";
 import { decodeParams, encodeResult } from "../../packages/wire/src/invocation/codec.ts";
 import { HTTP_HANDLE_TYPE, INCOMING_HANDLER, type HttpRequest, type HttpResponse } from "../../packages/wire/src/invocation/http.ts";
 import { argsFromJson, resultToJson } from "../../packages/wire/src/invocation/json.ts";
-import { INTROSPECT_TYPE, WORLD_IFACE, type InvocationRequest, type WorldDescription } from "../../packages/wire/src/invocation/server.ts";
+import { INTROSPECT_TYPE, parseJsonParams, WORLD_IFACE, type InvocationRequest, type WorldDescription } from "../../packages/wire/src/invocation/server.ts";
 import type { FuncType, InterfaceType } from "../../packages/wire/src/invocation/types.ts";
 import type { CompiledMeta } from "./compile.ts";
 import type { GuestSpec, Instance } from "./guest-types.ts";
@@ -21,7 +21,6 @@ import { WASM_PAGE } from "./wasm-patch.ts";
 import { collectResponse, IncomingRequest, ResponseOutparam } from "./wasi/http.ts";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** The export an invocation calls (what {@link resolveExport} finds). */
 export interface ExportTarget {
@@ -190,12 +189,3 @@ export function introspectExports(types: CompiledMeta["types"], json: boolean): 
   return json ? enc.encode(JSON.stringify(text)) : encodeResult(INTROSPECT_TYPE, text);
 }
 
-function parseJsonParams(bytes: Uint8Array): unknown {
-  const text = dec.decode(bytes);
-  if (text.trim() === "") return [];
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new TrellisError(ErrorCode.InvalidArgument, `params are not valid JSON: ${(err as Error).message}`);
-  }
-}

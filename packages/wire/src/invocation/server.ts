@@ -354,7 +354,7 @@ export function typedHandler(targetId: string, impls: readonly InterfaceImpl[]):
     if (!impl || !fnType || !h) {
       throw new NotFoundError(`${targetId} does not export ${req.iface}.${req.fn}`, { targetId, iface: req.iface, fn: req.fn });
     }
-    const args = req.json ? argsFromJson(fnType, parseJson(req.params), impl.resources) : decodeParams(fnType, req.params, impl.resources);
+    const args = req.json ? argsFromJson(fnType, parseJsonParams(req.params), impl.resources) : decodeParams(fnType, req.params, impl.resources);
     const value = await h(...args, req);
     if (req.json) return utf8enc.encode(JSON.stringify(resultToJson(fnType, value, impl.resources)) ?? "null");
     return encodeResult(fnType, value, impl.resources);
@@ -370,7 +370,12 @@ function dropType(fn: string): FuncType | undefined {
 /** Function-name prefix of resource drop notifications: `[resource-drop]bucket` (docs/protocol.md, "Resources"). */
 export const RESOURCE_DROP_PREFIX = "[resource-drop]";
 
-function parseJson(bytes: Uint8Array): unknown {
+/**
+ * The params of a JSON-mode invocation (`trellis-json: true`, docs/protocol.md): the UTF-8 text of a JSON array of
+ * arguments; empty text is no arguments (`[]`).
+ * @throws TrellisError `INVALID_ARGUMENT` when the text is not JSON.
+ */
+export function parseJsonParams(bytes: Uint8Array): unknown {
   const text = utf8.decode(bytes);
   if (text.trim() === "") return [];
   try {
